@@ -1,0 +1,40 @@
+package elastic
+
+// The mappings are strict: a document with a field not listed here is
+// refused, so a bug can never add, say, a plaintext password next to the hash.
+
+// usersMapping: password_hash is neither indexed nor kept in doc values, so
+// it cannot be searched, sorted or aggregated on; it lives only in _source.
+const usersMapping = `{
+  "settings": {"number_of_shards": 1, "number_of_replicas": 0, "auto_expand_replicas": "0-1"},
+  "mappings": {
+    "dynamic": "strict",
+    "properties": {
+      "email_address":       {"type": "keyword"},
+      "first_name":          {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 256}}},
+      "last_name":           {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 256}}},
+      "password_hash":       {"type": "keyword", "index": false, "doc_values": false},
+      "role":                {"type": "keyword"},
+      "is_active":           {"type": "boolean"},
+      "created_at":          {"type": "date"},
+      "updated_at":          {"type": "date"},
+      "password_changed_at": {"type": "date"}
+    }
+  }
+}`
+
+const sessionsMapping = `{
+  "settings": {"number_of_shards": 1, "number_of_replicas": 0, "auto_expand_replicas": "0-1"},
+  "mappings": {
+    "dynamic": "strict",
+    "properties": {
+      "email_address": {"type": "keyword"},
+      "created_at":    {"type": "date"},
+      "expires_at":    {"type": "date"},
+      "last_seen_at":  {"type": "date"},
+      "remember":      {"type": "boolean"},
+      "user_agent":    {"type": "keyword", "ignore_above": 512},
+      "ip":            {"type": "keyword"}
+    }
+  }
+}`

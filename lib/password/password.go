@@ -1,0 +1,157 @@
+// Package password hashes and verifies passwords with argon2id.
+//
+// Hashes are PHC strings ($argon2id$v=19$m=19456,t=2,p=1$salt$hash) so the
+// parameters travel with each hash and can be raised later without breaking
+// the hashes already stored.
+package password
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// Params are argon2id's cost parameters.
+type Params struct {
+	MemoryKiB uint32
+	Time      uint32
+	Threads   uint8
+	SaltLen   int
+	KeyLen    uint32
+}
+
+// OWASP is the OWASP Password Storage Cheat Sheet's argon2id configuration:
+// 19 MiB of memory, 2 iterations, 1 degree of parallelism.
+var OWASP = Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// ErrMalformed means a stored hash could not be parsed.
+var ErrMalformed = errors.New("password: malformed hash")
+
+// Hasher hashes and verifies passwords. At most a fixed number of hashes run
+// at once: each takes 19 MiB and tens of milliseconds of CPU, so an unbounded
+// flood of logins could otherwise exhaust memory. Callers that cannot get a
+// slot before their context ends get the context's error.
+type Hasher struct {
+	params Params
+	slots  chan struct{}
+	dummy  string
+}
+
+// New returns a Hasher with the given parameters that runs at most
+// concurrency hashes at once (GOMAXPROCS when concurrency < 1).
+func New(p Params, concurrency int) *Hasher {
+	if concurrency < 1 {
+		concurrency = runtime.GOMAXPROCS(0)
+	}
+	h := &Hasher{params: p, slots: make(chan struct{}, concurrency)}
+	// A hash of a random password with the current parameters. Verifying an
+	// unknown email's login against it costs the same as a real verification,
+	// so response time does not tell which emails exist.
+	var pw [32]byte
+	_, _ = rand.Read(pw[:])
+	h.dummy = h.hash(base64.RawStdEncoding.EncodeToString(pw[:]))
+	return h
+}
+
+func (h *Hasher) acquire(ctx context.Context) error {
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (h *Hasher) release() { <-h.slots }
+
+// Hash returns the PHC string of pw with a fresh random salt.
+func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
+	if err := h.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer h.release()
+	return h.hash(pw), nil
+}
+
+func (h *Hasher) hash(pw string) string {
+	p := h.params
+	salt := make([]byte, p.SaltLen)
+	_, _ = rand.Read(salt) // crypto/rand.Read never fails on supported platforms
+	key := argon2.IDKey([]byte(pw), salt, p.Time, p.MemoryKiB, p.Threads, p.KeyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, p.MemoryKiB, p.Time, p.Threads,
+		base64.RawStdEncoding.EncodeToString(salt),
+		base64.RawStdEncoding.EncodeToString(key))
+}
+
+// Verify reports whether pw matches the PHC string encoded. The comparison
+// is constant-time. A malformed hash is an error, never a match.
+func (h *Hasher) Verify(ctx context.Context, pw, encoded string) (bool, error) {
+	p, salt, want, err := decode(encoded)
+	if err != nil {
+		return false, err
+	}
+	if err := h.acquire(ctx); err != nil {
+		return false, err
+	}
+	defer h.release()
+	got := argon2.IDKey([]byte(pw), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// VerifyDummy spends the time of one verification and returns false. It is
+// used when the user does not exist, so that answer takes as long as a wrong
+// password for a real user.
+func (h *Hasher) VerifyDummy(ctx context.Context, pw string) error {
+	_, err := h.Verify(ctx, pw, h.dummy)
+	return err
+}
+
+// NeedsRehash reports whether encoded was made with other parameters than
+// the Hasher's current ones.
+func (h *Hasher) NeedsRehash(encoded string) bool {
+	p, _, _, err := decode(encoded)
+	if err != nil {
+		return true
+	}
+	c := h.params
+	return p.MemoryKiB != c.MemoryKiB || p.Time != c.Time || p.Threads != c.Threads
+}
+
+func decode(encoded string) (Params, []byte, []byte, error) {
+	var p Params
+	parts := strings.Split(encoded, "$")
+	// "", "argon2id", "v=19", "m=..,t=..,p=..", salt, hash
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
+		return p, nil, nil, ErrMalformed
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return p, nil, nil, ErrMalformed
+	}
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Time, &p.Threads); err != nil {
+		return p, nil, nil, ErrMalformed
+	}
+	// Refuse parameters that would let a corrupted document stall the
+	// server: at most 1 GiB of memory and 10 passes.
+	if p.MemoryKiB < 8 || p.MemoryKiB > 1<<20 || p.Time < 1 || p.Time > 10 || p.Threads < 1 {
+		return p, nil, nil, ErrMalformed
+	}
+	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
+	if err != nil || len(salt) < 8 {
+		return p, nil, nil, ErrMalformed
+	}
+	key, err := base64.RawStdEncoding.DecodeString(parts[5])
+	if err != nil || len(key) < 16 || len(key) > 64 {
+		return p, nil, nil, ErrMalformed
+	}
+	p.SaltLen, p.KeyLen = len(salt), uint32(len(key))
+	return p, salt, key, nil
+}

@@ -1,0 +1,142 @@
+// Package user holds the user of esauth: its stored form, its public view and
+// the validation of what clients send.
+package user
+
+import (
+	"net/mail"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Roles a user can have.
+const (
+	RoleUser  = "user"
+	RoleAdmin = "admin"
+)
+
+// Limits on input, in characters (runes), not bytes, so any script counts the same.
+const (
+	MaxEmailLen    = 254 // RFC 5321's path limit
+	MinNameLen     = 1
+	MaxNameLen     = 64
+	MinPasswordLen = 8   // NIST SP 800-63B's minimum for chosen passwords
+	MaxPasswordLen = 128 // bounds the cost of hashing a hostile input
+)
+
+// User is a user as stored: one Elasticsearch document, keyed by Email.
+// PasswordHash is tagged json:"-" so that no encoder of a User can ever put
+// it in an answer or a log; storage writes it through its own document type.
+type User struct {
+	Email             string    `json:"email_address"`
+	FirstName         string    `json:"first_name"`
+	LastName          string    `json:"last_name"`
+	PasswordHash      string    `json:"-"`
+	Role              string    `json:"role"`
+	IsActive          bool      `json:"is_active"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
+	PasswordChangedAt time.Time `json:"password_changed_at"`
+}
+
+// IsAdmin reports whether the user has the admin role.
+func (u User) IsAdmin() bool { return u.Role == RoleAdmin }
+
+// Public is the view of a user that API answers carry. It is its own type so
+// that adding a field to User never adds it to answers by accident.
+type Public struct {
+	Email     string    `json:"email_address"`
+	FirstName string    `json:"first_name"`
+	LastName  string    `json:"last_name"`
+	Role      string    `json:"role"`
+	IsActive  bool      `json:"is_active"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Public returns the public view of u.
+func (u User) Public() Public {
+	return Public{
+		Email:     u.Email,
+		FirstName: u.FirstName,
+		LastName:  u.LastName,
+		Role:      u.Role,
+		IsActive:  u.IsActive,
+		CreatedAt: u.CreatedAt,
+		UpdatedAt: u.UpdatedAt,
+	}
+}
+
+// NormalizeEmail trims and lower-cases an email address. The result is the
+// user's document id, so every lookup must go through it: email is
+// case-insensitive everywhere in esauth.
+func NormalizeEmail(s string) string {
+	return strings.ToLower(strings.TrimSpace(s))
+}
+
+// ValidateEmail checks a normalized email address and returns a message for
+// the client, or "" when it is acceptable.
+func ValidateEmail(email string) string {
+	switch {
+	case email == "":
+		return "Email address is required."
+	case !utf8.ValidString(email):
+		return "Email address must be valid UTF-8."
+	case utf8.RuneCountInString(email) > MaxEmailLen:
+		return "Email address must be at most 254 characters."
+	}
+	addr, err := mail.ParseAddress(email)
+	// ParseAddress accepts "Name <a@b.c>"; only a bare address is an email here.
+	if err != nil || addr.Address != email || addr.Name != "" {
+		return "Email address is not valid."
+	}
+	at := strings.LastIndexByte(email, '@')
+	domain := email[at+1:]
+	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") {
+		return "Email address must have a domain with a dot."
+	}
+	for _, r := range email {
+		// Ids and paths carry the email; keep out characters that only cause trouble there.
+		if r == '/' || r == '\\' || unicode.IsSpace(r) || unicode.IsControl(r) {
+			return "Email address is not valid."
+		}
+	}
+	return ""
+}
+
+// ValidateName checks a first or last name: 1–64 characters, no control characters.
+func ValidateName(label, name string) string {
+	if !utf8.ValidString(name) {
+		return label + " must be valid UTF-8."
+	}
+	n := utf8.RuneCountInString(name)
+	if strings.TrimSpace(name) == "" {
+		return label + " is required."
+	}
+	if n < MinNameLen || n > MaxNameLen {
+		return label + " must be 1 to 64 characters."
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return label + " must not contain control characters."
+		}
+	}
+	return ""
+}
+
+// ValidatePassword checks length only (NIST SP 800-63B): 8–128 characters of
+// any Unicode, no composition rules. The password is used exactly as received.
+func ValidatePassword(pw string) string {
+	if !utf8.ValidString(pw) {
+		return "Password must be valid UTF-8."
+	}
+	n := utf8.RuneCountInString(pw)
+	switch {
+	case n < MinPasswordLen:
+		return "Password must be at least 8 characters."
+	case n > MaxPasswordLen:
+		return "Password must be at most 128 characters."
+	}
+	return ""
+}
