@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/elastic/go-elasticsearch/v8 v8.19.7
+	github.com/gorilla/mux v1.8.1
 	github.com/gorilla/securecookie v1.1.2
 	go.uber.org/zap v1.28.0
 	golang.org/x/crypto v0.58.0

@@ -1,0 +1,242 @@
+// Package config loads esauth's settings from the environment. Every setting
+// is declared once, in settings, with its default and help text; Load reads
+// them and Markdown renders the README's table from the same list, so the
+// two cannot disagree (config_test checks the README).
+package config
+
+import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of esauth.
+type Config struct {
+	Addr string
+
+	ESURLs     []string
+	ESUsername string
+	ESPassword string
+	ESAPIKey   string
+	ESCACert   string // path to a PEM file
+	ESTimeout  time.Duration
+
+	IndexPrefix string
+
+	CookieName          string
+	CookieSecure        bool
+	CookieHashKey       []byte
+	CookieBlockKey      []byte
+	CookiePrevHashKey   []byte
+	CookiePrevBlockKey  []byte
+	SessionTTL          time.Duration
+	SessionIdle         time.Duration
+	RememberTTL         time.Duration
+	HashConcurrency     int
+	LogLevel            string
+	ShutdownGracePeriod time.Duration
+}
+
+// setting is one environment variable.
+type setting struct {
+	name   string
+	def    string
+	help   string
+	secret bool
+	set    func(c *Config, v string) error
+}
+
+var settings = []setting{
+	{"ESAUTH_ADDR", "127.0.0.1:8000", "Address the HTTP server listens on.", false,
+		func(c *Config, v string) error { c.Addr = v; return nil }},
+	{"ELASTICSEARCH_URL", "http://127.0.0.1:9200", "Elasticsearch URL; comma-separated for several nodes of a cluster.", false,
+		func(c *Config, v string) error { c.ESURLs = splitList(v); return nil }},
+	{"ELASTICSEARCH_USERNAME", "", "Basic-auth user for Elasticsearch.", false,
+		func(c *Config, v string) error { c.ESUsername = v; return nil }},
+	{"ELASTICSEARCH_PASSWORD", "", "Basic-auth password for Elasticsearch.", true,
+		func(c *Config, v string) error { c.ESPassword = v; return nil }},
+	{"ELASTICSEARCH_API_KEY", "", "Elasticsearch API key (base64 `id:key`); used instead of user and password.", true,
+		func(c *Config, v string) error { c.ESAPIKey = v; return nil }},
+	{"ELASTICSEARCH_CA_CERT", "", "Path to a PEM CA certificate that signed the cluster's TLS certificate.", false,
+		func(c *Config, v string) error { c.ESCACert = v; return nil }},
+	{"ESAUTH_ES_TIMEOUT", "5s", "Longest wait for one Elasticsearch call; past it the request gets 503.", false,
+		durationSetter(func(c *Config) *time.Duration { return &c.ESTimeout })},
+	{"ESAUTH_INDEX_PREFIX", "esauth-", "Prefix of the index names (`<prefix>users`, `<prefix>sessions`).", false,
+		func(c *Config, v string) error { c.IndexPrefix = v; return checkPrefix(v) }},
+	{"ESAUTH_COOKIE_NAME", "session", "Name of the session cookie.", false,
+		func(c *Config, v string) error { c.CookieName = v; return checkCookieName(v) }},
+	{"ESAUTH_COOKIE_SECURE", "true", "Send the cookie only over HTTPS. Set `false` for plain-HTTP local use.", false,
+		func(c *Config, v string) (err error) { c.CookieSecure, err = strconv.ParseBool(v); return err }},
+	{"ESAUTH_COOKIE_HASH_KEY", "", "Base64 HMAC key (32 or 64 bytes) that signs cookies. Random at start when unset: sessions then do not survive a restart.", true,
+		keySetter(func(c *Config) *[]byte { return &c.CookieHashKey })},
+	{"ESAUTH_COOKIE_BLOCK_KEY", "", "Base64 AES key (16, 24 or 32 bytes) that encrypts cookies. Set together with the hash key.", true,
+		keySetter(func(c *Config) *[]byte { return &c.CookieBlockKey })},
+	{"ESAUTH_COOKIE_PREVIOUS_HASH_KEY", "", "Previous hash key, still accepted for decoding during a key rotation.", true,
+		keySetter(func(c *Config) *[]byte { return &c.CookiePrevHashKey })},
+	{"ESAUTH_COOKIE_PREVIOUS_BLOCK_KEY", "", "Previous block key, paired with the previous hash key.", true,
+		keySetter(func(c *Config) *[]byte { return &c.CookiePrevBlockKey })},
+	{"ESAUTH_SESSION_TTL", "12h", "Absolute lifetime of a login without remember-me.", false,
+		durationSetter(func(c *Config) *time.Duration { return &c.SessionTTL })},
+	{"ESAUTH_SESSION_IDLE", "2h", "A login without remember-me that is unused this long ends.", false,
+		durationSetter(func(c *Config) *time.Duration { return &c.SessionIdle })},
+	{"ESAUTH_REMEMBER_TTL", "720h", "Lifetime of a remember-me login and its persistent cookie (30 days).", false,
+		durationSetter(func(c *Config) *time.Duration { return &c.RememberTTL })},
+	{"ESAUTH_HASH_CONCURRENCY", "0", "Most password hashes computed at once (19 MiB each); 0 means GOMAXPROCS.", false,
+		func(c *Config, v string) (err error) { c.HashConcurrency, err = strconv.Atoi(v); return err }},
+	{"ESAUTH_LOG_LEVEL", "info", "Log level: debug, info, warn or error.", false,
+		func(c *Config, v string) error {
+			c.LogLevel = v
+			return checkOneOf(v, "debug", "info", "warn", "error")
+		}},
+	{"ESAUTH_SHUTDOWN_TIMEOUT", "15s", "On SIGTERM/SIGINT, how long in-flight requests may take to finish.", false,
+		durationSetter(func(c *Config) *time.Duration { return &c.ShutdownGracePeriod })},
+}
+
+// Load reads every setting through getenv, applying defaults, and checks them.
+func Load(getenv func(string) string) (Config, error) {
+	var c Config
+	var problems []string
+	for _, s := range settings {
+		v := getenv(s.name)
+		if v == "" {
+			v = s.def
+		}
+		if err := s.set(&c, v); err != nil {
+			// Never echo a secret's value, not even in an error.
+			shown := strconv.Quote(v)
+			if s.secret {
+				shown = "(hidden)"
+			}
+			problems = append(problems, fmt.Sprintf("%s=%s: %v", s.name, shown, err))
+		}
+	}
+	if len(problems) == 0 {
+		problems = c.check()
+	}
+	if len(problems) > 0 {
+		return Config{}, fmt.Errorf("invalid settings:\n  %s", strings.Join(problems, "\n  "))
+	}
+	return c, nil
+}
+
+func (c Config) check() []string {
+	var p []string
+	if len(c.ESURLs) == 0 {
+		p = append(p, "ELASTICSEARCH_URL must name at least one node")
+	}
+	if (c.CookieHashKey == nil) != (c.CookieBlockKey == nil) {
+		p = append(p, "ESAUTH_COOKIE_HASH_KEY and ESAUTH_COOKIE_BLOCK_KEY must be set together")
+	}
+	if (c.CookiePrevHashKey == nil) != (c.CookiePrevBlockKey == nil) {
+		p = append(p, "the previous cookie keys must be set together")
+	}
+	for name, d := range map[string]time.Duration{
+		"ESAUTH_ES_TIMEOUT": c.ESTimeout, "ESAUTH_SESSION_TTL": c.SessionTTL,
+		"ESAUTH_SESSION_IDLE": c.SessionIdle, "ESAUTH_REMEMBER_TTL": c.RememberTTL,
+	} {
+		if d <= 0 {
+			p = append(p, name+" must be positive")
+		}
+	}
+	if c.HashConcurrency < 0 {
+		p = append(p, "ESAUTH_HASH_CONCURRENCY must not be negative")
+	}
+	sort.Strings(p)
+	return p
+}
+
+// ReadCACert returns the CA certificate's PEM bytes, or nil when none is set.
+func (c Config) ReadCACert() ([]byte, error) {
+	if c.ESCACert == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(c.ESCACert)
+	if err != nil {
+		return nil, fmt.Errorf("ELASTICSEARCH_CA_CERT: %w", err)
+	}
+	return b, nil
+}
+
+// Markdown renders the settings as the README's table.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("| variable | default | meaning |\n|---|---|---|\n")
+	for _, s := range settings {
+		def := "(unset)"
+		if s.def != "" {
+			def = "`" + s.def + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", s.name, def, s.help)
+	}
+	return b.String()
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func durationSetter(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("not a duration such as 30s or 12h")
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+func keySetter(field func(*Config) *[]byte) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		b, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			return fmt.Errorf("not valid base64")
+		}
+		*field(c) = b
+		return nil
+	}
+}
+
+func checkOneOf(v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("must be one of %s", strings.Join(allowed, ", "))
+}
+
+// checkPrefix keeps index names valid: Elasticsearch wants them lower-case,
+// without spaces or the characters \ / * ? " < > | , #.
+func checkPrefix(v string) error {
+	if v != strings.ToLower(v) || strings.ContainsAny(v, ` \/*?"<>|,#:`) || strings.HasPrefix(v, "_") ||
+		strings.HasPrefix(v, "-") || strings.HasPrefix(v, "+") {
+		return fmt.Errorf("must be lower-case and fit in an index name")
+	}
+	return nil
+}
+
+func checkCookieName(v string) error {
+	if v == "" {
+		return fmt.Errorf("must not be empty")
+	}
+	for _, r := range v {
+		if r <= ' ' || r >= 0x7f || strings.ContainsRune(`()<>@,;:\"/[]?={}`, r) {
+			return fmt.Errorf("must be a cookie token")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,132 @@
+package v1
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"esauth/lib/errs"
+	"esauth/lib/session"
+	"esauth/lib/user"
+)
+
+// SessionLoader is what the user loader needs from storage.
+type SessionLoader interface {
+	Load(ctx context.Context, sessionID, email string) (user.User, session.Session, error)
+	TouchSession(ctx context.Context, id string, at time.Time) error
+}
+
+// Cookies writes and reads the session cookie.
+type Cookies struct {
+	Name   string
+	Secure bool
+	Codec  *session.Codec
+}
+
+// set writes the session cookie. A remember-me login gets a persistent
+// cookie; any other login a browser-session cookie (no Max-Age), whose
+// server-side lifetime and idle timeout still apply.
+func (c Cookies) set(w http.ResponseWriter, p session.Payload, s session.Session) error {
+	value, err := c.Codec.Encode(p)
+	if err != nil {
+		return errs.Wrap(errs.Internal, "Could not make the session cookie.", err)
+	}
+	ck := &http.Cookie{
+		Name: c.Name, Value: value, Path: "/",
+		HttpOnly: true, Secure: c.Secure, SameSite: http.SameSiteLaxMode,
+	}
+	if s.Remember {
+		ck.MaxAge = int(time.Until(s.ExpiresAt) / time.Second)
+		ck.Expires = s.ExpiresAt
+	}
+	http.SetCookie(w, ck)
+	return nil
+}
+
+// clear expires the session cookie in the browser.
+func (c Cookies) clear(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name: c.Name, Value: "", Path: "/", MaxAge: -1, Expires: time.Unix(0, 0),
+		HttpOnly: true, Secure: c.Secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// loadUser is the user loader: on every request that carries the session
+// cookie it decodes the cookie, reads the session and the user in one
+// Elasticsearch round trip, checks them, and puts both in the context. A
+// cookie that does not decode, a session that is gone, expired or idle, or
+// a user that is gone or disabled all leave the request anonymous; routes
+// that need a login then answer 401. Only an unavailable store stops the
+// request here (503), since then nobody can tell who is asking.
+func loadUser(cookies Cookies, store SessionLoader, policy session.Policy, now func() time.Time) Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ck, err := r.Cookie(cookies.Name)
+			if err != nil || ck.Value == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			log := loggerFrom(r.Context())
+			p, err := cookies.Codec.Decode(ck.Value)
+			if err != nil {
+				log.Info("session cookie refused", zap.String("reason", "does not decode"))
+				next.ServeHTTP(w, r)
+				return
+			}
+			u, s, err := store.Load(r.Context(), session.IDOf(p.Token), p.Email)
+			switch {
+			case errs.Is(err, errs.Unauthenticated):
+				next.ServeHTTP(w, r)
+				return
+			case err != nil:
+				writeError(w, r, err)
+				return
+			}
+			t := now()
+			if !policy.Valid(s, t) || !u.IsActive || s.Email != u.Email {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if policy.NeedsTouch(s, t) {
+				// A failed touch only delays the idle clock; the request goes on.
+				if err := store.TouchSession(r.Context(), s.ID, t); err != nil {
+					log.Warn("could not record session use", zap.Error(err))
+				} else {
+					s.LastSeenAt = t
+				}
+			}
+			cur := session.Current{User: u, Session: s}
+			next.ServeHTTP(w, r.WithContext(session.NewContext(r.Context(), cur)))
+		})
+	}
+}
+
+// requireLogin answers 401 unless the user loader found a valid session.
+func requireLogin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := session.FromContext(r.Context()); !ok {
+			writeError(w, r, errs.E(errs.Unauthenticated, "Log in first."))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// current returns the logged-in user and session; only for handlers behind requireLogin.
+func current(r *http.Request) session.Current {
+	cur, _ := session.FromContext(r.Context())
+	return cur
+}
+
+// clientIP is the address of the peer. Proxies are not trusted yet, so
+// X-Forwarded-For is ignored: a client could write anything there.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

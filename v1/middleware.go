@@ -1,0 +1,134 @@
+package v1
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"time"
+
+	"github.com/gorilla/mux"
+	"go.uber.org/zap"
+)
+
+// Middleware wraps a handler.
+type Middleware func(http.Handler) http.Handler
+
+type loggerKey struct{}
+type routeKey struct{}
+
+// loggerFrom returns the request's logger (carrying its request id).
+func loggerFrom(ctx context.Context) *zap.Logger {
+	if l, ok := ctx.Value(loggerKey{}).(*zap.Logger); ok {
+		return l
+	}
+	return zap.NewNop()
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// routeInfo is filled in by recordRoute once mux has matched a route, and
+// read by accessLog, which runs outside the router.
+type routeInfo struct{ template string }
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// accessLog gives each request an id (the caller's X-Request-Id when it is
+// a sane token, else a random one), a logger carrying it, and one log line
+// when it ends: method, route template (never the raw path, which holds
+// emails), status and duration. Cookies and bodies are never logged.
+func accessLog(log *zap.Logger) Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			id := r.Header.Get("X-Request-Id")
+			if !requestIDPattern.MatchString(id) {
+				var b [8]byte
+				_, _ = rand.Read(b[:])
+				id = hex.EncodeToString(b[:])
+			}
+			w.Header().Set("X-Request-Id", id)
+			reqLog := log.With(zap.String("request_id", id))
+			route := &routeInfo{}
+			ctx := context.WithValue(r.Context(), loggerKey{}, reqLog)
+			ctx = context.WithValue(ctx, routeKey{}, route)
+			rec := &statusRecorder{ResponseWriter: w}
+			next.ServeHTTP(rec, r.WithContext(ctx))
+			if route.template == "" {
+				route.template = "(unmatched)"
+			}
+			reqLog.Info("request",
+				zap.String("method", r.Method),
+				zap.String("route", route.template),
+				zap.Int("status", rec.status),
+				zap.Duration("duration", time.Since(start)),
+			)
+		})
+	}
+}
+
+// recordRoute runs inside the router (mux.Router.Use) and tells accessLog
+// which route matched.
+func recordRoute(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if info, ok := r.Context().Value(routeKey{}).(*routeInfo); ok {
+			if cur := mux.CurrentRoute(r); cur != nil {
+				if t, err := cur.GetPathTemplate(); err == nil {
+					info.template = t
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverPanics turns a panic into a logged error and a 500 envelope; the
+// stack goes to the log, never to the client.
+func recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				loggerFrom(r.Context()).Error("panic", zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
+				writeJSON(w, http.StatusInternalServerError, envelope{
+					Error: errorLabel(http.StatusInternalServerError), Message: "Internal server error.",
+				})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// securityHeaders marks every answer as not to be sniffed, cached or
+// followed by a referrer: they carry personal data and set cookies.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,48 @@
+package v1
+
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"esauth/lib/errs"
+)
+
+// newRouter lists every route of the API in one place.
+func newRouter(d Deps) *mux.Router {
+	r := mux.NewRouter()
+	// No path cleaning: mux would answer "/v1/users/../x" with an HTML
+	// redirect; unknown paths get the JSON 404 instead.
+	r.SkipClean(true)
+	r.NotFoundHandler = handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		return errs.E(errs.NotFound, "No such route.")
+	})
+	// 405 is a fact of routing, not a domain error, so it is written here.
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, envelope{
+			Error: errorLabel(http.StatusMethodNotAllowed), Message: "This route does not take this method.",
+		})
+	})
+	r.Use(recordRoute, mux.MiddlewareFunc(loadUser(d.Cookies, d.Store, d.Policy, d.Now)))
+
+	users := r.PathPrefix("/v1/users").Subrouter()
+	users.Handle("", handleCreateUser(d.Store, d.Hasher, d.Now)).Methods(http.MethodPost)
+	users.Handle("/new", handleCreateUser(d.Store, d.Hasher, d.Now)).Methods(http.MethodPost) // the Flask app's path
+	users.Handle("/{email}", requireLogin(handleGetUser(d.Store))).Methods(http.MethodGet)
+	users.Handle("/{email}", requireLogin(handleUpdateUser(d.Store, d.Store, d.Now))).Methods(http.MethodPatch)
+	users.Handle("/{email}", requireLogin(handleDeleteUser(d.Store, d.Hasher, d.Cookies))).Methods(http.MethodDelete)
+
+	auth := r.PathPrefix("/v1/auth").Subrouter()
+	auth.Handle("/login", handleLogin(d.Store, d.Store, d.Hasher, d.Cookies, d.Policy, d.Now)).Methods(http.MethodPost)
+	auth.Handle("/logout", handleLogout(d.Store, d.Cookies)).Methods(http.MethodPost)
+	auth.Handle("/logout/all", requireLogin(handleLogoutAll(d.Store, d.Cookies))).Methods(http.MethodPost)
+	auth.Handle("/verify", requireLogin(handleVerify())).Methods(http.MethodGet)
+	auth.Handle("/password", requireLogin(handleChangePassword(d.Store, d.Store, d.Hasher, d.Now))).Methods(http.MethodPost)
+	auth.Handle("/sessions", requireLogin(handleListSessions(d.Store, d.Policy, d.Now))).Methods(http.MethodGet)
+	auth.Handle("/sessions/{id}", requireLogin(handleRevokeSession(d.Store, d.Cookies))).Methods(http.MethodDelete)
+
+	test := r.PathPrefix("/v1/test").Subrouter()
+	test.Handle("", requireLogin(handleTest())).Methods(http.MethodGet)
+
+	return r
+}
