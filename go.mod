@@ -8,6 +8,7 @@ require (
 	github.com/gorilla/securecookie v1.1.2
 	go.uber.org/zap v1.28.0
 	golang.org/x/crypto v0.58.0
+	golang.org/x/term v0.47.0
 )
 
 require (

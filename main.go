@@ -1,0 +1,341 @@
+// Command esauth is an authentication API whose users and sessions live in
+// Elasticsearch.
+//
+//	esauth [serve]              run the HTTP server (the default)
+//	esauth init [--sample-user] create the indices (and a demo user)
+//	esauth user create --email E --first-name F --last-name L [--admin]
+//	esauth settings             print the settings table (Markdown)
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/term"
+
+	"esauth/config"
+	"esauth/lib/elastic"
+	"esauth/lib/password"
+	"esauth/lib/session"
+	"esauth/lib/user"
+	v1 "esauth/v1"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "esauth:", err)
+		os.Exit(1)
+	}
+}
+
+// errUsage is returned after usage has been printed.
+var errUsage = errors.New("see usage above")
+
+const usage = `usage:
+  esauth [serve]                  run the HTTP server
+  esauth init [--sample-user]     create the indices (and a demo user)
+  esauth user create --email E --first-name F --last-name L [--admin]
+                                  create a user; the password is read from
+                                  standard input (prompted without echo on a terminal)
+  esauth settings                 print every setting as a Markdown table
+Settings come from the environment; see README.md or "esauth settings".
+`
+
+// run is the whole program, callable from tests with their own arguments,
+// environment and streams.
+func run(ctx context.Context, args []string, getenv func(string) string,
+	stdin io.Reader, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 1 {
+		cmd, args = args[1], args[2:]
+	} else {
+		args = nil
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, getenv, stdout, stderr)
+	case "init":
+		return initIndices(ctx, args, getenv, stdout, stderr)
+	case "user":
+		if len(args) == 0 || args[0] != "create" {
+			fmt.Fprint(stderr, usage)
+			return errUsage
+		}
+		return createUser(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "settings":
+		fmt.Fprint(stdout, config.Markdown())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return errUsage
+}
+
+func newLogger(level string, w io.Writer) *zap.Logger {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		lvl = zapcore.InfoLevel
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), lvl))
+}
+
+// app holds what every subcommand builds from the configuration.
+type app struct {
+	cfg   config.Config
+	log   *zap.Logger
+	store *elastic.Store
+}
+
+func newApp(getenv func(string) string, stderr io.Writer) (*app, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return nil, err
+	}
+	log := newLogger(cfg.LogLevel, stderr)
+	ca, err := cfg.ReadCACert()
+	if err != nil {
+		return nil, err
+	}
+	store, err := elastic.New(elastic.Config{
+		Addresses:   cfg.ESURLs,
+		Username:    cfg.ESUsername,
+		Password:    cfg.ESPassword,
+		APIKey:      cfg.ESAPIKey,
+		CACert:      ca,
+		IndexPrefix: cfg.IndexPrefix,
+		Timeout:     cfg.ESTimeout,
+	}, log)
+	if err != nil {
+		return nil, err
+	}
+	return &app{cfg: cfg, log: log, store: store}, nil
+}
+
+func (a *app) hasher() *password.Hasher {
+	return password.New(password.OWASP, a.cfg.HashConcurrency)
+}
+
+// cookieCodec builds the cookie codec from the configured keys, or from
+// random keys with a warning when none are configured.
+func (a *app) cookieCodec() (*session.Codec, error) {
+	cur := session.Keys{Hash: a.cfg.CookieHashKey, Block: a.cfg.CookieBlockKey}
+	if cur.Hash == nil {
+		a.log.Warn("ESAUTH_COOKIE_HASH_KEY and ESAUTH_COOKIE_BLOCK_KEY are not set: using random keys, so sessions will not survive a restart and instances will not accept each other's cookies")
+		cur = session.RandomKeys()
+	}
+	var prev []session.Keys
+	if a.cfg.CookiePrevHashKey != nil {
+		prev = append(prev, session.Keys{Hash: a.cfg.CookiePrevHashKey, Block: a.cfg.CookiePrevBlockKey})
+	}
+	maxAge := max(a.cfg.RememberTTL, a.cfg.SessionTTL)
+	return session.NewCodec(a.cfg.CookieName, maxAge, cur, prev...)
+}
+
+func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+	a, err := newApp(getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = a.log.Sync() }()
+	codec, err := a.cookieCodec()
+	if err != nil {
+		return err
+	}
+	handler := v1.NewServer(v1.Deps{
+		Log:     a.log,
+		Store:   a.store,
+		Hasher:  a.hasher(),
+		Cookies: v1.Cookies{Name: a.cfg.CookieName, Secure: a.cfg.CookieSecure, Codec: codec},
+		Policy: session.Policy{
+			TTL: a.cfg.SessionTTL, Idle: a.cfg.SessionIdle, RememberTTL: a.cfg.RememberTTL, TouchEvery: time.Minute,
+		},
+		Now: time.Now,
+	})
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          zap.NewStdLog(a.log),
+	}
+
+	bg, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
+	// The server starts even when Elasticsearch is down; the indices are
+	// set up as soon as it answers.
+	go a.store.SetupInBackground(bg)
+	go purgeSessions(bg, a.store, a.log)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.log.Info("listening", zap.String("addr", ln.Addr().String()),
+		zap.Strings("elasticsearch", a.cfg.ESURLs), zap.String("index_prefix", a.cfg.IndexPrefix))
+	fmt.Fprintf(stdout, "esauth listening on http://%s\n", ln.Addr())
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownGracePeriod)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// purgeSessions deletes expired sessions once an hour.
+func purgeSessions(ctx context.Context, store *elastic.Store, log *zap.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := store.PurgeExpired(ctx, time.Now())
+			if err != nil {
+				log.Warn("could not purge expired sessions", zap.Error(err))
+			} else if n > 0 {
+				log.Info("purged expired sessions", zap.Int("count", n))
+			}
+		}
+	}
+}
+
+func initIndices(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sample := fs.Bool("sample-user", false, "also create the demo user demo@example.com with a random password")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	a, err := newApp(getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if err := a.store.EnsureIndices(ctx); err != nil {
+		return fmt.Errorf("creating indices: %w", err)
+	}
+	fmt.Fprintf(stdout, "indices %s and %s are ready\n", a.store.UsersIndex(), a.store.SessionsIndex())
+	if !*sample {
+		return nil
+	}
+	// A random password rather than a fixed one, so a demo user left on a
+	// real cluster is not an open door. It is printed once, for the operator.
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	pw := base64.RawURLEncoding.EncodeToString(b[:])
+	if err := addUser(ctx, a, "demo@example.com", "Demo", "User", pw, false); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created demo@example.com with password %s\n", pw)
+	return nil
+}
+
+func createUser(ctx context.Context, args []string, getenv func(string) string,
+	stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("user create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	email := fs.String("email", "", "email address (required)")
+	first := fs.String("first-name", "", "first name (required)")
+	last := fs.String("last-name", "", "last name (required)")
+	admin := fs.Bool("admin", false, "give the user the admin role")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	pw, err := readPassword(stdin, stderr)
+	if err != nil {
+		return err
+	}
+	a, err := newApp(getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if err := addUser(ctx, a, *email, *first, *last, pw, *admin); err != nil {
+		return err
+	}
+	role := user.RoleUser
+	if *admin {
+		role = user.RoleAdmin
+	}
+	fmt.Fprintf(stdout, "created %s (%s)\n", user.NormalizeEmail(*email), role)
+	return nil
+}
+
+// readPassword reads one line from stdin, or prompts without echo when
+// stdin is a terminal.
+func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stderr, "Password: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("reading password: %w", err)
+		}
+		return string(b), nil
+	}
+	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return "", errors.New("reading password: give it as one line on standard input")
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+func addUser(ctx context.Context, a *app, email, first, last, pw string, admin bool) error {
+	email = user.NormalizeEmail(email)
+	var problems []string
+	for _, m := range []string{
+		user.ValidateEmail(email), user.ValidateName("First name", first),
+		user.ValidateName("Last name", last), user.ValidatePassword(pw),
+	} {
+		if m != "" {
+			problems = append(problems, m)
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, " "))
+	}
+	hash, err := a.hasher().Hash(ctx, pw)
+	if err != nil {
+		return err
+	}
+	role := user.RoleUser
+	if admin {
+		role = user.RoleAdmin
+	}
+	t := time.Now().UTC()
+	return a.store.CreateUser(ctx, user.User{
+		Email: email, FirstName: first, LastName: last, PasswordHash: hash, Role: role,
+		IsActive: true, CreatedAt: t, UpdatedAt: t, PasswordChangedAt: t,
+	})
+}
