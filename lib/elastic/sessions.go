@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
@@ -207,38 +208,101 @@ func (s *Store) RevokeSessions(ctx context.Context, email, except string) (int, 
 	if err := s.ensure(ctx); err != nil {
 		return 0, err
 	}
-	if err := s.refreshSessions(ctx); err != nil {
-		return 0, err
-	}
 	q := map[string]any{"bool": map[string]any{
 		"filter": []any{map[string]any{"term": map[string]any{"email_address": user.NormalizeEmail(email)}}},
 	}}
 	if except != "" {
 		q["bool"].(map[string]any)["must_not"] = []any{map[string]any{"ids": map[string]any{"values": []string{except}}}}
 	}
-	r, err := s.call(ctx, "revoke sessions", esapi.DeleteByQueryRequest{
-		Index:     []string{s.sessions},
-		Body:      jsonBody(map[string]any{"query": q}),
-		Conflicts: "proceed",
-		Refresh:   boolPtr(true),
+	return s.deleteSessionsWhere(ctx, "revoke sessions", q)
+}
+
+// deleteBatch is how many sessions one search-then-bulk-delete round removes.
+const deleteBatch = 1000
+
+// deleteSessionsWhere deletes the sessions matching query by searching their
+// ids and deleting them with _bulk, batch by batch. It does not use
+// _delete_by_query because that lives in Elasticsearch's reindex module,
+// which not every distribution ships (the integ-test-zip used in tests does
+// not). Each round refreshes first, so sessions written a moment ago are
+// found too.
+func (s *Store) deleteSessionsWhere(ctx context.Context, op string, query map[string]any) (int, error) {
+	deleted := 0
+	for round := 0; ; round++ {
+		if err := s.refreshSessions(ctx); err != nil {
+			return deleted, err
+		}
+		ids, err := s.searchSessionIDs(ctx, op, query, deleteBatch)
+		if err != nil || len(ids) == 0 {
+			return deleted, err
+		}
+		var body strings.Builder
+		for _, id := range ids {
+			body.WriteString(`{"delete":{"_index":`)
+			b, _ := json.Marshal(s.sessions)
+			body.Write(b)
+			body.WriteString(`,"_id":`)
+			b, _ = json.Marshal(id)
+			body.Write(b)
+			body.WriteString("}}\n")
+		}
+		r, err := s.call(ctx, op, esapi.BulkRequest{Body: strings.NewReader(body.String())})
+		if err != nil {
+			return deleted, err
+		}
+		if r.status != http.StatusOK {
+			return deleted, unexpected(op, r)
+		}
+		var a struct {
+			Items []map[string]struct {
+				Status int `json:"status"`
+			} `json:"items"`
+		}
+		if err := decode(op, r, &a); err != nil {
+			return deleted, err
+		}
+		for _, item := range a.Items {
+			switch item["delete"].Status {
+			case http.StatusOK:
+				deleted++
+			case http.StatusNotFound: // gone meanwhile: fine
+			default:
+				return deleted, unexpected(op, r)
+			}
+		}
+		if len(ids) < deleteBatch || round > 1000 {
+			return deleted, nil
+		}
+	}
+}
+
+// searchSessionIDs returns the ids of up to size sessions matching query.
+func (s *Store) searchSessionIDs(ctx context.Context, op string, query map[string]any, size int) ([]string, error) {
+	r, err := s.call(ctx, op, esapi.SearchRequest{
+		Index: []string{s.sessions},
+		Body:  jsonBody(map[string]any{"query": query, "size": size, "_source": false}),
 	})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if r.status != http.StatusOK {
-		return 0, unexpected("revoke sessions", r)
+		return nil, unexpected(op, r)
 	}
 	var a struct {
-		Deleted  int   `json:"deleted"`
-		Failures []any `json:"failures"`
+		Hits struct {
+			Hits []struct {
+				ID string `json:"_id"`
+			} `json:"hits"`
+		} `json:"hits"`
 	}
-	if err := decode("revoke sessions", r, &a); err != nil {
-		return 0, err
+	if err := decode(op, r, &a); err != nil {
+		return nil, err
 	}
-	if len(a.Failures) > 0 {
-		return a.Deleted, unexpected("revoke sessions", r)
+	ids := make([]string, 0, len(a.Hits.Hits))
+	for _, h := range a.Hits.Hits {
+		ids = append(ids, h.ID)
 	}
-	return a.Deleted, nil
+	return ids, nil
 }
 
 // maxListedSessions caps the session list; a user with more live sessions
@@ -294,21 +358,8 @@ func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 	if err := s.ensure(ctx); err != nil {
 		return 0, err
 	}
-	q := map[string]any{"query": map[string]any{"range": map[string]any{
+	q := map[string]any{"range": map[string]any{
 		"expires_at": map[string]any{"lte": now.UTC().Format(time.RFC3339Nano)},
-	}}}
-	r, err := s.call(ctx, "purge sessions", esapi.DeleteByQueryRequest{
-		Index: []string{s.sessions}, Body: jsonBody(q), Conflicts: "proceed",
-	})
-	if err != nil {
-		return 0, err
-	}
-	if r.status != http.StatusOK {
-		return 0, unexpected("purge sessions", r)
-	}
-	var a struct {
-		Deleted int `json:"deleted"`
-	}
-	err = decode("purge sessions", r, &a)
-	return a.Deleted, err
+	}}
+	return s.deleteSessionsWhere(ctx, "purge sessions", q)
 }
