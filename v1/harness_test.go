@@ -1,0 +1,234 @@
+package v1
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"esauth/lib/elastic"
+	"esauth/lib/elastic/estest"
+	"esauth/lib/password"
+	"esauth/lib/session"
+	"esauth/lib/user"
+)
+
+// fastParams keep argon2id cheap under the race detector; the production
+// parameters are tested in lib/password and used by the smoke test.
+var fastParams = password.Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// harness is a running API on the real Elasticsearch, with its own indices.
+type harness struct {
+	t      *testing.T
+	srv    *httptest.Server
+	store  *elastic.Store
+	hasher *password.Hasher
+	codec  *session.Codec
+	logs   *observer.ObservedLogs
+	now    func() time.Time
+}
+
+type harnessOption func(*Deps)
+
+func newHarness(t *testing.T, opts ...harnessOption) *harness {
+	t.Helper()
+	return newHarnessOn(t, estest.New(t), opts...)
+}
+
+func newHarnessOn(t *testing.T, store *elastic.Store, opts ...harnessOption) *harness {
+	t.Helper()
+	core, logs := observer.New(zap.DebugLevel)
+	codec, err := session.NewCodec("session", 30*24*time.Hour, session.RandomKeys())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, store: store, hasher: password.New(fastParams, 0), codec: codec, logs: logs, now: time.Now}
+	d := Deps{
+		Log:     zap.New(core),
+		Store:   store,
+		Hasher:  h.hasher,
+		Cookies: Cookies{Name: "session", Secure: false, Codec: codec},
+		Policy:  session.Policy{TTL: 12 * time.Hour, Idle: 2 * time.Hour, RememberTTL: 720 * time.Hour, TouchEvery: time.Minute},
+		Now:     func() time.Time { return h.now() },
+	}
+	for _, o := range opts {
+		o(&d)
+	}
+	h.srv = httptest.NewServer(NewServer(d))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// addUser stores a user directly, as "esauth user create" does.
+func (h *harness) addUser(email, pw string, admin bool) {
+	h.t.Helper()
+	hash, err := h.hasher.Hash(context.Background(), pw)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	role := user.RoleUser
+	if admin {
+		role = user.RoleAdmin
+	}
+	t := time.Now().UTC()
+	err = h.store.CreateUser(context.Background(), user.User{
+		Email: email, FirstName: "Test", LastName: "User", PasswordHash: hash, Role: role,
+		IsActive: true, CreatedAt: t, UpdatedAt: t, PasswordChangedAt: t,
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// client is one browser: it keeps its own cookies.
+type client struct {
+	h   *harness
+	jar *cookiejar.Jar
+	c   *http.Client
+}
+
+func (h *harness) client() *client {
+	jar, _ := cookiejar.New(nil)
+	return &client{h: h, jar: jar, c: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
+}
+
+// answer is a decoded response.
+type answer struct {
+	Status  int
+	Header  http.Header
+	Raw     string
+	Success bool              `json:"success"`
+	Error   string            `json:"error"`
+	Message string            `json:"message"`
+	Data    json.RawMessage   `json:"data"`
+	Fields  map[string]string `json:"fields"`
+}
+
+func (a answer) data(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(a.Data, v); err != nil {
+		t.Fatalf("data %s: %v", a.Data, err)
+	}
+}
+
+// do sends a JSON request (body may be nil, a string sent as is, or a value
+// marshalled to JSON) and decodes the envelope, failing the test when the
+// answer is not the JSON envelope.
+func (c *client) do(method, path string, body any) answer {
+	c.h.t.Helper()
+	return c.doWith(method, path, body, nil)
+}
+
+func (c *client) doWith(method, path string, body any, header http.Header) answer {
+	c.h.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			c.h.t.Fatal(err)
+		}
+		r = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, c.h.srv.URL+path, r)
+	if err != nil {
+		c.h.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	res, err := c.c.Do(req)
+	if err != nil {
+		c.h.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	a := answer{Status: res.StatusCode, Header: res.Header, Raw: string(raw)}
+	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		c.h.t.Fatalf("%s %s: Content-Type %q, body %q", method, path, ct, raw)
+	}
+	if err := json.Unmarshal(raw, &a); err != nil {
+		c.h.t.Fatalf("%s %s: not JSON: %q", method, path, raw)
+	}
+	if a.Success != (res.StatusCode < 400) {
+		c.h.t.Errorf("%s %s: success=%v with status %d", method, path, a.Success, res.StatusCode)
+	}
+	if !a.Success && a.Error != errorLabel(res.StatusCode) {
+		c.h.t.Errorf("%s %s: error label %q with status %d", method, path, a.Error, res.StatusCode)
+	}
+	c.h.checkNoSecrets(a)
+	return a
+}
+
+// checkNoSecrets fails the test if an answer carries a password hash.
+func (h *harness) checkNoSecrets(a answer) {
+	h.t.Helper()
+	for _, bad := range []string{"password_hash", "$argon2id$"} {
+		if strings.Contains(a.Raw, bad) {
+			h.t.Errorf("answer carries %q: %s", bad, a.Raw)
+		}
+	}
+}
+
+func (c *client) signup(email, pw string) answer {
+	c.h.t.Helper()
+	return c.do("POST", "/v1/users", map[string]any{
+		"email_address": email, "password": pw, "first_name": "Ada", "last_name": "Lovelace",
+	})
+}
+
+func (c *client) login(email, pw string) answer {
+	c.h.t.Helper()
+	return c.do("POST", "/v1/auth/login", map[string]any{"email_address": email, "password": pw})
+}
+
+// mustLogin logs in and fails the test unless it worked.
+func (c *client) mustLogin(email, pw string) {
+	c.h.t.Helper()
+	if a := c.login(email, pw); a.Status != http.StatusOK {
+		c.h.t.Fatalf("login %s: %d %s", email, a.Status, a.Raw)
+	}
+}
+
+// cookie returns the client's session cookie value ("" when none).
+func (c *client) cookie() string {
+	u, _ := url.Parse(c.h.srv.URL)
+	for _, ck := range c.jar.Cookies(u) {
+		if ck.Name == "session" {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+// setCookie replaces the client's session cookie, as an attacker replaying
+// or forging one would.
+func (c *client) setCookie(value string) {
+	u, _ := url.Parse(c.h.srv.URL)
+	c.jar.SetCookies(u, []*http.Cookie{{Name: "session", Value: value, Path: "/"}})
+}
+
+func expectStatus(t *testing.T, a answer, want int) {
+	t.Helper()
+	if a.Status != want {
+		t.Fatalf("status %d, want %d: %s", a.Status, want, a.Raw)
+	}
+}
