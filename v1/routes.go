@@ -2,6 +2,7 @@ package v1
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/gorilla/mux"
 
@@ -14,15 +15,20 @@ func newRouter(d Deps) *mux.Router {
 	// No path cleaning: mux would answer "/v1/users/../x" with an HTML
 	// redirect; unknown paths get the JSON 404 instead.
 	r.SkipClean(true)
-	r.NotFoundHandler = handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		return errs.E(errs.NotFound, "No such route.")
+	// mux answers a known path with a wrong method as 404 when the route
+	// sits in a subrouter, so the not-found handler asks the router whether
+	// the path exists under another method and answers 405 with Allow then.
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if allowed := allowedMethods(r, req); len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeJSON(w, http.StatusMethodNotAllowed, envelope{
+				Error: errorLabel(http.StatusMethodNotAllowed), Message: "This route does not take this method.",
+			})
+			return
+		}
+		writeError(w, req, errs.E(errs.NotFound, "No such route."))
 	})
-	// 405 is a fact of routing, not a domain error, so it is written here.
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusMethodNotAllowed, envelope{
-			Error: errorLabel(http.StatusMethodNotAllowed), Message: "This route does not take this method.",
-		})
-	})
+	r.MethodNotAllowedHandler = r.NotFoundHandler
 	r.Use(recordRoute, mux.MiddlewareFunc(loadUser(d.Cookies, d.Store, d.Policy, d.Now)))
 
 	users := r.PathPrefix("/v1/users").Subrouter()
@@ -45,4 +51,18 @@ func newRouter(d Deps) *mux.Router {
 	test.Handle("", requireLogin(handleTest())).Methods(http.MethodGet)
 
 	return r
+}
+
+// allowedMethods lists the methods under which router has a route for req's path.
+func allowedMethods(router *mux.Router, req *http.Request) []string {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodPut, http.MethodDelete} {
+		probe := req.Clone(req.Context())
+		probe.Method = m
+		var match mux.RouteMatch
+		if router.Match(probe, &match) && match.MatchErr == nil && match.Route != nil {
+			allowed = append(allowed, m)
+		}
+	}
+	return allowed
 }

@@ -1,0 +1,103 @@
+package v1
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+func TestAPanicBecomesA500EnvelopeWithoutTheStack(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	h := accessLog(zap.New(core))(recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		panic("secret internal state")
+	})))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
+	if rec.Code != http.StatusInternalServerError {
+		t.Fatalf("status %d", rec.Code)
+	}
+	var env envelope
+	if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil || env.Success || env.Error != "500: Internal Server Error" {
+		t.Fatalf("body %q", rec.Body.String())
+	}
+	if strings.Contains(rec.Body.String(), "secret") || strings.Contains(rec.Body.String(), "goroutine") {
+		t.Errorf("the answer leaks the panic: %q", rec.Body.String())
+	}
+	if logs.FilterMessage("panic").Len() != 1 {
+		t.Error("the panic was not logged")
+	}
+	access := logs.FilterMessage("request").All()
+	if len(access) != 1 || access[0].ContextMap()["status"] != int64(500) {
+		t.Errorf("access log = %+v", access)
+	}
+}
+
+func TestRequestIDIsKeptWhenSaneAndReplacedOtherwise(t *testing.T) {
+	tests := []struct {
+		name, given string
+		kept        bool
+	}{
+		{"a sane id is kept", "abc-123_X.y", true},
+		{"an id with a newline is replaced", "abc\nINFO fake log line", false},
+		{"an overlong id is replaced", strings.Repeat("a", 65), false},
+		{"no id gets one", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := accessLog(zap.NewNop())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+			req := httptest.NewRequest("GET", "/", nil)
+			if tt.given != "" {
+				req.Header["X-Request-Id"] = []string{tt.given}
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			got := rec.Header().Get("X-Request-Id")
+			if (got == tt.given) != tt.kept || !requestIDPattern.MatchString(got) {
+				t.Errorf("X-Request-Id %q for %q", got, tt.given)
+			}
+		})
+	}
+}
+
+func TestLogsNeverCarrySecrets(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+	expectStatus(t, c.signup("log@example.com", pw), http.StatusCreated)
+	c.mustLogin("log@example.com", pw)
+	expectStatus(t, c.do("GET", "/v1/test", nil), http.StatusOK)
+	expectStatus(t, c.login("log@example.com", "wrong password"), http.StatusUnauthorized)
+	expectStatus(t, c.do("POST", "/v1/auth/password", map[string]any{"old_password": pw, "new_password": "fresh secret pw"}), http.StatusOK)
+	cookie := c.cookie()
+	u, _ := h.store.GetUser(t.Context(), "log@example.com")
+
+	entries := h.logs.All()
+	if len(entries) < 5 {
+		t.Fatalf("only %d log entries", len(entries))
+	}
+	routes := map[string]bool{}
+	for _, e := range entries {
+		b, _ := json.Marshal(e.ContextMap())
+		line := e.Message + " " + string(b)
+		for _, secret := range []string{pw, "wrong password", "fresh secret pw", cookie, u.PasswordHash, "$argon2id$", "log@example.com"} {
+			if strings.Contains(line, secret) {
+				t.Errorf("log line carries a secret or personal data (%q): %s", secret, line)
+			}
+		}
+		if e.Message == "request" {
+			routes[e.ContextMap()["route"].(string)] = true
+			if e.ContextMap()["request_id"] == "" {
+				t.Errorf("access line without request id: %s", line)
+			}
+		}
+	}
+	for _, want := range []string{"/v1/users", "/v1/auth/login", "/v1/test", "/v1/auth/password"} {
+		if !routes[want] {
+			t.Errorf("no access line for route %s (got %v)", want, routes)
+		}
+	}
+}
