@@ -132,7 +132,7 @@ func (c Config) check() []string {
 		p = append(p, "ESAUTH_COOKIE_HASH_KEY and ESAUTH_COOKIE_BLOCK_KEY must be set together")
 	}
 	if (c.CookiePrevHashKey == nil) != (c.CookiePrevBlockKey == nil) {
-		p = append(p, "the previous cookie keys must be set together")
+		p = append(p, "ESAUTH_COOKIE_PREVIOUS_HASH_KEY and ESAUTH_COOKIE_PREVIOUS_BLOCK_KEY must be set together")
 	}
 	for name, d := range map[string]time.Duration{
 		"ESAUTH_ES_TIMEOUT": c.ESTimeout, "ESAUTH_SESSION_TTL": c.SessionTTL,

@@ -115,14 +115,15 @@ func (h *Hasher) VerifyDummy(ctx context.Context, pw string) error {
 }
 
 // NeedsRehash reports whether encoded was made with other parameters than
-// the Hasher's current ones.
+// the Hasher's current ones, salt and key lengths included.
 func (h *Hasher) NeedsRehash(encoded string) bool {
 	p, _, _, err := decode(encoded)
 	if err != nil {
 		return true
 	}
 	c := h.params
-	return p.MemoryKiB != c.MemoryKiB || p.Time != c.Time || p.Threads != c.Threads
+	return p.MemoryKiB != c.MemoryKiB || p.Time != c.Time || p.Threads != c.Threads ||
+		p.SaltLen != c.SaltLen || p.KeyLen != c.KeyLen
 }
 
 func decode(encoded string) (Params, []byte, []byte, error) {

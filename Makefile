@@ -1,0 +1,56 @@
+# esauth's two commands are "make run" and "make test"; see README.md.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+BIN := $(CURDIR)/bin
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(BIN)/staticcheck
+
+.PHONY: build run test lint unit smoke es-start es-stop es-status bench fuzz clean
+
+build:
+	go build -o esauth .
+
+# Starts the local Elasticsearch unless ELASTICSEARCH_URL points elsewhere,
+# then the server on 127.0.0.1:8000 over plain HTTP.
+run:
+	@if [ -z "$${ELASTICSEARCH_URL:-}" ]; then scripts/elasticsearch.sh start; fi
+	ESAUTH_COOKIE_SECURE=false go run . serve
+
+$(STATICCHECK):
+	GOBIN=$(BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: $(STATICCHECK)
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	go vet ./...
+	$(STATICCHECK) ./...
+
+# The whole check: lint, the Go tests (race detector on) against a real
+# Elasticsearch, then the smoke test against the built binary. The local
+# node is started if none answers, and stopped at the end if started here.
+test: lint
+	@started=0; \
+	if [ -z "$${ELASTICSEARCH_URL:-}" ] && ! scripts/elasticsearch.sh status >/dev/null; then \
+	  scripts/elasticsearch.sh start; started=1; \
+	fi; \
+	trap 'if [ $$started = 1 ]; then scripts/elasticsearch.sh stop; fi' EXIT; \
+	ESAUTH_REQUIRE_ES=1 go test -race -count=1 ./...; \
+	scripts/smoke.sh
+
+# Go tests only, against whatever Elasticsearch answers (skips storage
+# tests when none does).
+unit:
+	go test -race -count=1 ./...
+
+smoke:
+	scripts/smoke.sh
+
+es-start:
+	scripts/elasticsearch.sh start
+es-stop:
+	scripts/elasticsearch.sh stop
+es-status:
+	scripts/elasticsearch.sh status
+
+clean:
+	rm -rf esauth $(BIN)
