@@ -255,7 +255,7 @@ func initIndices(ctx context.Context, args []string, getenv func(string) string,
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	pw := base64.RawURLEncoding.EncodeToString(b[:])
-	if err := addUser(ctx, a, "demo@example.com", "Demo", "User", pw, false); err != nil {
+	if _, err := addUser(ctx, a, "demo@example.com", "Demo", "User", pw, false); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "created demo@example.com with password %s\n", pw)
@@ -281,14 +281,11 @@ func createUser(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	if err := addUser(ctx, a, *email, *first, *last, pw, *admin); err != nil {
+	u, err := addUser(ctx, a, *email, *first, *last, pw, *admin)
+	if err != nil {
 		return err
 	}
-	role := user.RoleUser
-	if *admin {
-		role = user.RoleAdmin
-	}
-	fmt.Fprintf(stdout, "created %s (%s)\n", user.NormalizeEmail(*email), role)
+	fmt.Fprintf(stdout, "created %s (%s)\n", u.Email, u.Role)
 	return nil
 }
 
@@ -311,7 +308,8 @@ func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
-func addUser(ctx context.Context, a *app, email, first, last, pw string, admin bool) error {
+// addUser validates and stores a new user, as signup does.
+func addUser(ctx context.Context, a *app, email, first, last, pw string, admin bool) (user.User, error) {
 	email = user.NormalizeEmail(email)
 	var problems []string
 	for _, m := range []string{
@@ -323,19 +321,20 @@ func addUser(ctx context.Context, a *app, email, first, last, pw string, admin b
 		}
 	}
 	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, " "))
+		return user.User{}, errors.New(strings.Join(problems, " "))
 	}
 	hash, err := a.hasher().Hash(ctx, pw)
 	if err != nil {
-		return err
+		return user.User{}, err
 	}
 	role := user.RoleUser
 	if admin {
 		role = user.RoleAdmin
 	}
 	t := time.Now().UTC()
-	return a.store.CreateUser(ctx, user.User{
+	u := user.User{
 		Email: email, FirstName: first, LastName: last, PasswordHash: hash, Role: role,
 		IsActive: true, CreatedAt: t, UpdatedAt: t, PasswordChangedAt: t,
-	})
+	}
+	return u, a.store.CreateUser(ctx, u)
 }
