@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -134,6 +135,20 @@ func (c Config) check() []string {
 	if (c.CookiePrevHashKey == nil) != (c.CookiePrevBlockKey == nil) {
 		p = append(p, "ESAUTH_COOKIE_PREVIOUS_HASH_KEY and ESAUTH_COOKIE_PREVIOUS_BLOCK_KEY must be set together")
 	}
+	for _, k := range []struct {
+		name  string
+		key   []byte
+		sizes []int
+	}{
+		{"ESAUTH_COOKIE_HASH_KEY", c.CookieHashKey, []int{32, 64}},
+		{"ESAUTH_COOKIE_PREVIOUS_HASH_KEY", c.CookiePrevHashKey, []int{32, 64}},
+		{"ESAUTH_COOKIE_BLOCK_KEY", c.CookieBlockKey, []int{16, 24, 32}},
+		{"ESAUTH_COOKIE_PREVIOUS_BLOCK_KEY", c.CookiePrevBlockKey, []int{16, 24, 32}},
+	} {
+		if k.key != nil && !slices.Contains(k.sizes, len(k.key)) {
+			p = append(p, fmt.Sprintf("%s must decode to %s bytes", k.name, joinInts(k.sizes)))
+		}
+	}
 	for name, d := range map[string]time.Duration{
 		"ESAUTH_ES_TIMEOUT": c.ESTimeout, "ESAUTH_SESSION_TTL": c.SessionTTL,
 		"ESAUTH_SESSION_IDLE": c.SessionIdle, "ESAUTH_REMEMBER_TTL": c.RememberTTL,
@@ -173,6 +188,14 @@ func Markdown() string {
 		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", s.name, def, s.help)
 	}
 	return b.String()
+}
+
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 func splitList(v string) []string {

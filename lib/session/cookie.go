@@ -41,11 +41,19 @@ func NewCodec(name string, maxAge time.Duration, current Keys, previous ...Keys)
 			return nil, err
 		}
 		sc := securecookie.New(k.Hash, k.Block)
-		sc.MaxAge(int(maxAge / time.Second))
+		sc.MaxAge(maxAgeSeconds(maxAge))
 		sc.SetSerializer(securecookie.JSONEncoder{})
 		c.codecs = append(c.codecs, sc)
 	}
 	return c, nil
+}
+
+// maxAgeSeconds rounds up to whole seconds, at least one: securecookie
+// counts in seconds and reads 0 as "no limit", so rounding down would turn
+// a short limit into none.
+func maxAgeSeconds(d time.Duration) int {
+	secs := int((d + time.Second - 1) / time.Second)
+	return max(secs, 1)
 }
 
 func checkKeys(k Keys) error {
