@@ -7,8 +7,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -435,5 +438,53 @@ func TestUnreachableElasticsearchIsUnavailable(t *testing.T) {
 	}
 	if got := fmt.Sprint(err.(*errs.Error).Message); strings.Contains(got, "127.0.0.1") {
 		t.Errorf("client message leaks the address: %q", got)
+	}
+}
+
+// A store that starts while Elasticsearch is down answers "unavailable",
+// and once the cluster answers it creates the indices with their strict
+// mappings before the first write, instead of letting that write
+// auto-create an index with a guessed mapping. The proxy in front of the
+// real cluster only injects the outage.
+func TestIndicesAreSetUpOnceElasticsearchComesUp(t *testing.T) {
+	estest.Require(t)
+	target, err := url.Parse(estest.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var up atomic.Bool
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !up.Load() {
+			w.Header().Set("X-Elastic-Product", "Elasticsearch")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	cfg := estest.Config()
+	cfg.Addresses = []string{srv.URL}
+	s, err := elastic.New(cfg, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Store(true); _ = s.DeleteIndices(context.Background()) })
+
+	if err := s.CreateUser(context.Background(), newUser("early@example.com")); !errs.Is(err, errs.Unavailable) {
+		t.Fatalf("while down: err = %v, want unavailable", err)
+	}
+	up.Store(true)
+	if err := s.CreateUser(context.Background(), newUser("early@example.com")); err != nil {
+		t.Fatalf("once up: %v", err)
+	}
+	var m map[string]struct {
+		Mappings struct {
+			Dynamic string `json:"dynamic"`
+		} `json:"mappings"`
+	}
+	getJSON(t, "/"+s.UsersIndex()+"/_mapping", &m)
+	if m[s.UsersIndex()].Mappings.Dynamic != "strict" {
+		t.Fatalf("the users index was not created with its mapping: %+v", m)
 	}
 }
