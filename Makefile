@@ -6,7 +6,7 @@ BIN := $(CURDIR)/bin
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck
 
-.PHONY: build run test lint unit smoke es-start es-stop es-status bench fuzz clean
+.PHONY: build run test lint unit smoke es-start es-stop es-status bench clean
 
 build:
 	go build -o esauth .
@@ -44,6 +44,12 @@ unit:
 
 smoke:
 	scripts/smoke.sh
+
+# Benchmarks against the local Elasticsearch; each reports ratios against a
+# baseline measured in the same run.
+bench:
+	@if [ -z "$${ELASTICSEARCH_URL:-}" ]; then scripts/elasticsearch.sh start; fi
+	ESAUTH_REQUIRE_ES=1 go test -run '^$$' -bench . -benchtime 2s ./...
 
 es-start:
 	scripts/elasticsearch.sh start

@@ -29,7 +29,7 @@ var fastParams = password.Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16
 
 // harness is a running API on the real Elasticsearch, with its own indices.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	store  *elastic.Store
 	hasher *password.Hasher
@@ -40,12 +40,12 @@ type harness struct {
 
 type harnessOption func(*Deps)
 
-func newHarness(t *testing.T, opts ...harnessOption) *harness {
+func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()
 	return newHarnessOn(t, estest.New(t), opts...)
 }
 
-func newHarnessOn(t *testing.T, store *elastic.Store, opts ...harnessOption) *harness {
+func newHarnessOn(t testing.TB, store *elastic.Store, opts ...harnessOption) *harness {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	codec, err := session.NewCodec("session", 30*24*time.Hour, session.RandomKeys())
