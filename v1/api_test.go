@@ -425,13 +425,10 @@ func TestDeletingAUserEndsTheirSessions(t *testing.T) {
 }
 
 func TestSessionLifetimes(t *testing.T) {
-	h := newHarness(t)
+	clock := newFakeClock()
+	h := newHarness(t, withClock(clock))
 	h.addUser("life@example.com", pw, false)
-	start := time.Now()
-	var mu sync.Mutex
-	offset := time.Duration(0)
-	h.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return start.Add(offset) }
-	advance := func(d time.Duration) { mu.Lock(); offset += d; mu.Unlock() }
+	advance := clock.Advance
 
 	plain, remembered := h.client(), h.client()
 	plain.mustLogin("life@example.com", pw)
@@ -453,18 +450,13 @@ func TestSessionLifetimes(t *testing.T) {
 }
 
 func TestAbsoluteLifetimeEndsABusySession(t *testing.T) {
-	h := newHarness(t)
+	clock := newFakeClock()
+	h := newHarness(t, withClock(clock))
 	h.addUser("busy@example.com", pw, false)
-	start := time.Now()
-	var mu sync.Mutex
-	offset := time.Duration(0)
-	h.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return start.Add(offset) }
 	c := h.client()
 	c.mustLogin("busy@example.com", pw)
 	for i := 0; i < 12; i++ { // used every hour, never idle
-		mu.Lock()
-		offset += time.Hour
-		mu.Unlock()
+		clock.Advance(time.Hour)
 		want := http.StatusOK
 		if i == 11 { // 12h after login
 			want = http.StatusUnauthorized

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,7 +36,6 @@ type harness struct {
 	hasher *password.Hasher
 	codec  *session.Codec
 	logs   *observer.ObservedLogs
-	now    func() time.Time
 }
 
 type harnessOption func(*Deps)
@@ -52,14 +52,14 @@ func newHarnessOn(t testing.TB, store *elastic.Store, opts ...harnessOption) *ha
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, store: store, hasher: password.New(fastParams, 0), codec: codec, logs: logs, now: time.Now}
+	h := &harness{t: t, store: store, hasher: password.New(fastParams, 0), codec: codec, logs: logs}
 	d := Deps{
 		Log:     zap.New(core),
 		Store:   store,
 		Hasher:  h.hasher,
 		Cookies: Cookies{Name: "session", Secure: false, Codec: codec},
 		Policy:  session.Policy{TTL: 12 * time.Hour, Idle: 2 * time.Hour, RememberTTL: 720 * time.Hour, TouchEvery: time.Minute},
-		Now:     func() time.Time { return h.now() },
+		Now:     time.Now,
 	}
 	for _, o := range opts {
 		o(&d)
@@ -88,6 +88,31 @@ func (h *harness) addUser(email, pw string, admin bool) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+}
+
+// fakeClock is a clock that tests move forward by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Now()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// withClock makes the server read time from c.
+func withClock(c *fakeClock) harnessOption {
+	return func(d *Deps) { d.Now = c.Now }
 }
 
 // client is one browser: it keeps its own cookies.
