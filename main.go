@@ -162,7 +162,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	handler := v1.NewServer(v1.Deps{
+	handler, err := v1.NewServer(v1.Deps{
 		Log:     a.log,
 		Store:   a.store,
 		Hasher:  a.hasher(),
@@ -170,8 +170,15 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		Policy: session.Policy{
 			TTL: a.cfg.SessionTTL, Idle: a.cfg.SessionIdle, RememberTTL: a.cfg.RememberTTL, TouchEvery: time.Minute,
 		},
-		Now: time.Now,
+		Now:            time.Now,
+		TrustedOrigins: a.cfg.TrustedOrigins,
+		TrustedProxies: a.cfg.TrustedProxies,
+		LoginLimit:     v1.RateLimit{PerMinute: a.cfg.LoginPerMinute, Burst: a.cfg.LoginBurst},
+		SignupLimit:    v1.RateLimit{PerMinute: a.cfg.SignupPerMinute, Burst: a.cfg.SignupBurst},
 	})
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", a.cfg.Addr)
 	if err != nil {
 		return err

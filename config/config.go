@@ -7,6 +7,8 @@ package config
 import (
 	"encoding/base64"
 	"fmt"
+	"net/http"
+	"net/netip"
 	"os"
 	"slices"
 	"sort"
@@ -38,6 +40,12 @@ type Config struct {
 	SessionIdle         time.Duration
 	RememberTTL         time.Duration
 	HashConcurrency     int
+	TrustedOrigins      []string
+	TrustedProxies      []netip.Prefix
+	LoginPerMinute      float64
+	LoginBurst          int
+	SignupPerMinute     float64
+	SignupBurst         int
 	LogLevel            string
 	ShutdownGracePeriod time.Duration
 }
@@ -88,6 +96,21 @@ var settings = []setting{
 		durationSetter(func(c *Config) *time.Duration { return &c.RememberTTL })},
 	{"ESAUTH_HASH_CONCURRENCY", "0", "Most password hashes computed at once (19 MiB each); 0 means GOMAXPROCS.", false,
 		func(c *Config, v string) (err error) { c.HashConcurrency, err = strconv.Atoi(v); return err }},
+	{"ESAUTH_TRUSTED_ORIGINS", "", "Comma-separated origins (`https://app.example.com`) allowed to send state-changing cross-origin requests.", false,
+		func(c *Config, v string) error {
+			c.TrustedOrigins = splitList(v)
+			return checkOrigins(c.TrustedOrigins)
+		}},
+	{"ESAUTH_TRUSTED_PROXIES", "", "Comma-separated IPs or CIDRs of reverse proxies whose `X-Forwarded-For` is believed.", false,
+		func(c *Config, v string) (err error) { c.TrustedProxies, err = parsePrefixes(v); return err }},
+	{"ESAUTH_LOGIN_RATE", "10", "Login attempts per minute allowed from one client IP (token bucket); 0 turns the limit off.", false,
+		floatSetter(func(c *Config) *float64 { return &c.LoginPerMinute })},
+	{"ESAUTH_LOGIN_BURST", "10", "Login attempts one client IP may make at once before the rate applies.", false,
+		intSetter(func(c *Config) *int { return &c.LoginBurst })},
+	{"ESAUTH_SIGNUP_RATE", "5", "Signups per minute allowed from one client IP; 0 turns the limit off.", false,
+		floatSetter(func(c *Config) *float64 { return &c.SignupPerMinute })},
+	{"ESAUTH_SIGNUP_BURST", "5", "Signups one client IP may make at once before the rate applies.", false,
+		intSetter(func(c *Config) *int { return &c.SignupBurst })},
 	{"ESAUTH_LOG_LEVEL", "info", "Log level: debug, info, warn or error.", false,
 		func(c *Config, v string) error {
 			c.LogLevel = v
@@ -157,6 +180,9 @@ func (c Config) check() []string {
 			p = append(p, name+" must be positive")
 		}
 	}
+	if (c.LoginPerMinute > 0) != (c.LoginBurst > 0) || (c.SignupPerMinute > 0) != (c.SignupBurst > 0) {
+		p = append(p, "a rate limit needs both its rate and its burst above 0 (or both 0 to turn it off)")
+	}
 	if c.HashConcurrency < 0 {
 		p = append(p, "ESAUTH_HASH_CONCURRENCY must not be negative")
 	}
@@ -217,6 +243,56 @@ func durationSetter(field func(*Config) *time.Duration) func(*Config, string) er
 		*field(c) = d
 		return nil
 	}
+}
+
+func floatSetter(field func(*Config) *float64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 {
+			return fmt.Errorf("not a number of at least 0")
+		}
+		*field(c) = f
+		return nil
+	}
+}
+
+func intSetter(field func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("not a whole number of at least 0")
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+// checkOrigins validates origins the way the CSRF protection will use them.
+func checkOrigins(origins []string) error {
+	cop := http.NewCrossOriginProtection()
+	for _, o := range origins {
+		if err := cop.AddTrustedOrigin(o); err != nil {
+			return fmt.Errorf("%q is not an origin such as https://app.example.com", o)
+		}
+	}
+	return nil
+}
+
+// parsePrefixes reads IPs (as /32 or /128) and CIDRs.
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range splitList(v) {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an IP nor a CIDR", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 func keySetter(field func(*Config) *[]byte) func(*Config, string) error {

@@ -3,6 +3,7 @@ package config_test
 import (
 	"bytes"
 	"encoding/base64"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -56,6 +57,10 @@ func TestLoadWithAnEmptyEnvironmentGivesTheDefaults(t *testing.T) {
 		{"HashConcurrency", c.HashConcurrency, 0},
 		{"LogLevel", c.LogLevel, "info"},
 		{"ShutdownGracePeriod", c.ShutdownGracePeriod, 15 * time.Second},
+		{"LoginPerMinute", c.LoginPerMinute, 10.0},
+		{"LoginBurst", c.LoginBurst, 10},
+		{"SignupPerMinute", c.SignupPerMinute, 5.0},
+		{"SignupBurst", c.SignupBurst, 5},
 	}
 	for _, ck := range checks {
 		if !reflect.DeepEqual(ck.got, ck.want) {
@@ -84,6 +89,12 @@ func TestLoadReadsEverySetting(t *testing.T) {
 		"ESAUTH_SESSION_IDLE":              "10m",
 		"ESAUTH_REMEMBER_TTL":              "48h",
 		"ESAUTH_HASH_CONCURRENCY":          "3",
+		"ESAUTH_TRUSTED_ORIGINS":           "https://app.example.com, http://localhost:3000",
+		"ESAUTH_TRUSTED_PROXIES":           "10.0.0.1, 192.168.0.0/16, ::1",
+		"ESAUTH_LOGIN_RATE":                "2.5",
+		"ESAUTH_LOGIN_BURST":               "4",
+		"ESAUTH_SIGNUP_RATE":               "0",
+		"ESAUTH_SIGNUP_BURST":              "0",
 		"ESAUTH_LOG_LEVEL":                 "debug",
 		"ESAUTH_SHUTDOWN_TIMEOUT":          "1m",
 	})
@@ -95,6 +106,11 @@ func TestLoadReadsEverySetting(t *testing.T) {
 		CookiePrevHashKey: bytes.Repeat([]byte{9}, 32), CookiePrevBlockKey: bytes.Repeat([]byte{9}, 24),
 		SessionTTL: time.Hour, SessionIdle: 10 * time.Minute, RememberTTL: 48 * time.Hour,
 		HashConcurrency: 3, LogLevel: "debug", ShutdownGracePeriod: time.Minute,
+		TrustedOrigins: []string{"https://app.example.com", "http://localhost:3000"},
+		TrustedProxies: []netip.Prefix{
+			netip.MustParsePrefix("10.0.0.1/32"), netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("::1/128"),
+		},
+		LoginPerMinute: 2.5, LoginBurst: 4,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load = %+v;\nwant %+v", c, want)
@@ -135,6 +151,10 @@ func TestBadValuesGiveAnErrorNamingTheVariable(t *testing.T) {
 		{"an index prefix with a slash", map[string]string{"ESAUTH_INDEX_PREFIX": "a/b-"}, []string{"ESAUTH_INDEX_PREFIX"}},
 		{"an index prefix starting with an underscore", map[string]string{"ESAUTH_INDEX_PREFIX": "_x-"}, []string{"ESAUTH_INDEX_PREFIX"}},
 		{"an unknown log level", map[string]string{"ESAUTH_LOG_LEVEL": "loud"}, []string{"ESAUTH_LOG_LEVEL"}},
+		{"an origin with a path", map[string]string{"ESAUTH_TRUSTED_ORIGINS": "https://app.example.com/login"}, []string{"ESAUTH_TRUSTED_ORIGINS"}},
+		{"a proxy that is no address", map[string]string{"ESAUTH_TRUSTED_PROXIES": "proxy.internal"}, []string{"ESAUTH_TRUSTED_PROXIES"}},
+		{"a negative login rate", map[string]string{"ESAUTH_LOGIN_RATE": "-1"}, []string{"ESAUTH_LOGIN_RATE"}},
+		{"a burst that is no number", map[string]string{"ESAUTH_SIGNUP_BURST": "lots"}, []string{"ESAUTH_SIGNUP_BURST"}},
 		{"a log level in upper case", map[string]string{"ESAUTH_LOG_LEVEL": "INFO"}, []string{"ESAUTH_LOG_LEVEL"}},
 		{"a cookie name with a space", map[string]string{"ESAUTH_COOKIE_NAME": "my session"}, []string{"ESAUTH_COOKIE_NAME"}},
 		{"a cookie name with a semicolon", map[string]string{"ESAUTH_COOKIE_NAME": "a;b"}, []string{"ESAUTH_COOKIE_NAME"}},

@@ -64,7 +64,11 @@ func newHarnessOn(t testing.TB, store *elastic.Store, opts ...harnessOption) *ha
 	for _, o := range opts {
 		o(&d)
 	}
-	h.srv = httptest.NewServer(NewServer(d))
+	handler, err := NewServer(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv = httptest.NewServer(handler)
 	t.Cleanup(h.srv.Close)
 	return h
 }

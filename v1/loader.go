@@ -2,7 +2,6 @@ package v1
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"time"
 
@@ -119,14 +118,4 @@ func requireLogin(next http.Handler) http.Handler {
 func current(r *http.Request) session.Current {
 	cur, _ := session.FromContext(r.Context())
 	return cur
-}
-
-// clientIP is the address of the peer. Proxies are not trusted yet, so
-// X-Forwarded-For is ignored: a client could write anything there.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

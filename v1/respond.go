@@ -8,6 +8,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"go.uber.org/zap"
@@ -48,6 +50,8 @@ func statusOf(code errs.Code) int {
 		return http.StatusRequestEntityTooLarge
 	case errs.UnsupportedType:
 		return http.StatusUnsupportedMediaType
+	case errs.TooMany:
+		return http.StatusTooManyRequests
 	case errs.Unavailable:
 		return http.StatusServiceUnavailable
 	}
@@ -87,6 +91,10 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *errs.Error
 	if errors.As(err, &e) && code != errs.Internal {
 		env.Message, env.Fields = e.Message, e.Fields
+		if e.RetryAfter > 0 {
+			// Whole seconds, rounded up, as Retry-After requires.
+			w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+		}
 	} else {
 		env.Message = "Internal server error."
 	}

@@ -32,14 +32,16 @@ func newRouter(d Deps) *mux.Router {
 	r.Use(recordRoute, mux.MiddlewareFunc(loadUser(d.Cookies, d.Store, d.Policy, d.Now)))
 
 	users := r.PathPrefix("/v1/users").Subrouter()
-	users.Handle("", handleCreateUser(d.Store, d.Hasher, d.Now)).Methods(http.MethodPost)
-	users.Handle("/new", handleCreateUser(d.Store, d.Hasher, d.Now)).Methods(http.MethodPost) // the Flask app's path
+	// One budget for both signup paths.
+	signup := limitByIP(d.SignupLimit, d.Now)(handleCreateUser(d.Store, d.Hasher, d.Now))
+	users.Handle("", signup).Methods(http.MethodPost)
+	users.Handle("/new", signup).Methods(http.MethodPost) // the Flask app's path
 	users.Handle("/{email}", requireLogin(handleGetUser(d.Store))).Methods(http.MethodGet)
 	users.Handle("/{email}", requireLogin(handleUpdateUser(d.Store, d.Store, d.Now))).Methods(http.MethodPatch)
 	users.Handle("/{email}", requireLogin(handleDeleteUser(d.Store, d.Hasher, d.Cookies))).Methods(http.MethodDelete)
 
 	auth := r.PathPrefix("/v1/auth").Subrouter()
-	auth.Handle("/login", handleLogin(d.Store, d.Store, d.Hasher, d.Cookies, d.Policy, d.Now)).Methods(http.MethodPost)
+	auth.Handle("/login", limitByIP(d.LoginLimit, d.Now)(handleLogin(d.Store, d.Store, d.Hasher, d.Cookies, d.Policy, d.Now))).Methods(http.MethodPost)
 	auth.Handle("/logout", handleLogout(d.Store, d.Cookies)).Methods(http.MethodPost)
 	auth.Handle("/logout/all", requireLogin(handleLogoutAll(d.Store, d.Cookies))).Methods(http.MethodPost)
 	auth.Handle("/verify", requireLogin(handleVerify())).Methods(http.MethodGet)

@@ -6,6 +6,7 @@ package v1
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
@@ -49,6 +50,14 @@ type Deps struct {
 	Cookies Cookies
 	Policy  session.Policy
 	Now     func() time.Time
+	// TrustedOrigins may send state-changing cross-origin requests
+	// ("https://app.example.com").
+	TrustedOrigins []string
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// LoginLimit and SignupLimit throttle each client IP; zero is no limit.
+	LoginLimit  RateLimit
+	SignupLimit RateLimit
 }
 
 // NewServer returns the whole HTTP handler of esauth.
@@ -57,18 +66,25 @@ type Deps struct {
 //  1. accessLog: request id, request logger, one access line (outermost, so
 //     it records the final status even of a recovered panic);
 //  2. recoverPanics: a panic becomes a logged 500 envelope;
-//  3. securityHeaders: on every answer, 404s included;
-//  4. the router, which inside runs recordRoute (route template for the
+//  3. securityHeaders: on every answer, refusals included;
+//  4. withClientIP: the client's address, for rate limits and sessions;
+//  5. crossOrigin: CSRF refusals before any route or storage work;
+//  6. the router, which inside runs recordRoute (route template for the
 //     log) and loadUser (cookie → one _mget → user and session in the
-//     context), then per route requireLogin where a login is needed.
-func NewServer(d Deps) http.Handler {
+//     context), then per route limitByIP and requireLogin where needed.
+func NewServer(d Deps) (http.Handler, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	router := newRouter(d)
-	var h http.Handler = router
+	csrf, err := crossOrigin(d.TrustedOrigins)
+	if err != nil {
+		return nil, err
+	}
+	var h http.Handler = newRouter(d)
+	h = csrf(h)
+	h = withClientIP(d.TrustedProxies)(h)
 	h = securityHeaders(h)
 	h = recoverPanics(h)
 	h = accessLog(d.Log)(h)
-	return h
+	return h, nil
 }

@@ -6,6 +6,7 @@ package errs
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code says what kind of failure an error is, independent of transport.
@@ -21,6 +22,7 @@ const (
 	Conflict        Code = "conflict"         // 409
 	TooLarge        Code = "too_large"        // 413
 	UnsupportedType Code = "unsupported_type" // 415
+	TooMany         Code = "too_many"         // 429, with RetryAfter
 	Unavailable     Code = "unavailable"      // 503: Elasticsearch unreachable, slow or broken
 	Internal        Code = "internal"         // 500
 )
@@ -32,7 +34,9 @@ type Error struct {
 	Code    Code
 	Message string
 	Fields  map[string]string
-	Err     error
+	// RetryAfter, on TooMany, is how long the client should wait.
+	RetryAfter time.Duration
+	Err        error
 }
 
 func (e *Error) Error() string {
@@ -57,6 +61,11 @@ func Wrap(code Code, message string, cause error) *Error {
 // InvalidFields makes a validation error with one message per field.
 func InvalidFields(fields map[string]string) *Error {
 	return &Error{Code: Invalid, Message: "Some fields are invalid.", Fields: fields}
+}
+
+// TooManyAttempts makes a TooMany error that tells when to retry.
+func TooManyAttempts(message string, retryAfter time.Duration) *Error {
+	return &Error{Code: TooMany, Message: message, RetryAfter: retryAfter}
 }
 
 // CodeOf returns the code of the first *Error in err's chain, or Internal.

@@ -1,0 +1,141 @@
+package v1
+
+// The attack suite: hostile requests against a running server backed by
+// the real Elasticsearch.
+
+import (
+	"net/http"
+	"net/netip"
+	"strconv"
+	"testing"
+	"time"
+)
+
+func TestCrossSiteRequestsAreRefused(t *testing.T) {
+	h := newHarness(t, func(d *Deps) { d.TrustedOrigins = []string{"https://app.example.com"} })
+	h.addUser("csrf@example.com", pw, false)
+	host := h.srv.URL // http://127.0.0.1:port
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		header http.Header
+		want   int
+	}{
+		{"a cross-site POST is 403", "POST", "/v1/auth/logout", http.Header{"Sec-Fetch-Site": {"cross-site"}}, 403},
+		{"a same-site POST is 403", "POST", "/v1/auth/logout", http.Header{"Sec-Fetch-Site": {"same-site"}}, 403},
+		{"a same-origin POST passes", "POST", "/v1/auth/logout", http.Header{"Sec-Fetch-Site": {"same-origin"}}, 200},
+		{"a user-initiated POST passes", "POST", "/v1/auth/logout", http.Header{"Sec-Fetch-Site": {"none"}}, 200},
+		{"a POST from a foreign Origin is 403", "POST", "/v1/auth/logout", http.Header{"Origin": {"https://evil.example"}}, 403},
+		{"a POST from the server's own Origin passes", "POST", "/v1/auth/logout", http.Header{"Origin": {host}}, 200},
+		{"a POST without browser headers (curl) passes", "POST", "/v1/auth/logout", nil, 200},
+		{"a trusted origin passes", "POST", "/v1/auth/logout", http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://app.example.com"}}, 200},
+		{"a cross-site login is 403", "POST", "/v1/auth/login", http.Header{"Sec-Fetch-Site": {"cross-site"}}, 403},
+		{"a cross-site signup is 403", "POST", "/v1/users", http.Header{"Sec-Fetch-Site": {"cross-site"}}, 403},
+		{"a cross-site DELETE is 403", "DELETE", "/v1/users/csrf@example.com", http.Header{"Sec-Fetch-Site": {"cross-site"}}, 403},
+		{"a cross-site GET is not refused as CSRF", "GET", "/v1/test", http.Header{"Sec-Fetch-Site": {"cross-site"}}, 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var body any
+			if tt.method != "GET" {
+				body = map[string]any{"email_address": "csrf@example.com", "password": pw}
+			}
+			expectStatus(t, h.client().doWith(tt.method, tt.path, body, tt.header), tt.want)
+		})
+	}
+	// A refused cross-site login wrote no session.
+	c := h.client()
+	a := c.doWith("POST", "/v1/auth/login", map[string]any{"email_address": "csrf@example.com", "password": pw},
+		http.Header{"Sec-Fetch-Site": {"cross-site"}})
+	expectStatus(t, a, 403)
+	if c.cookie() != "" {
+		t.Error("a refused login set a cookie")
+	}
+}
+
+func TestClientIPBelievesForwardedForOnlyFromTrustedProxies(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	tests := []struct {
+		name      string
+		remote    string
+		forwarded []string
+		want      string
+	}{
+		{"a direct client is its socket address", "203.0.113.7:5555", nil, "203.0.113.7"},
+		{"a direct client cannot claim another address", "203.0.113.7:5555", []string{"198.51.100.1"}, "203.0.113.7"},
+		{"behind a trusted proxy the forwarded address counts", "10.1.2.3:80", []string{"198.51.100.1"}, "198.51.100.1"},
+		{"the right-most untrusted hop counts, not what the client wrote", "10.1.2.3:80", []string{"1.2.3.4, 198.51.100.1"}, "198.51.100.1"},
+		{"trusted hops are skipped", "10.1.2.3:80", []string{"198.51.100.1, 10.9.9.9"}, "198.51.100.1"},
+		{"several headers are one chain", "10.1.2.3:80", []string{"1.2.3.4", "198.51.100.1"}, "198.51.100.1"},
+		{"garbage in the chain stops the search", "10.1.2.3:80", []string{"198.51.100.1, not-an-ip"}, "10.1.2.3"},
+		{"an IPv6 trusted proxy works", "[::1]:80", []string{"2001:db8::5"}, "2001:db8::5"},
+		{"a chain of only trusted hops is the proxy", "10.1.2.3:80", []string{"10.2.2.2"}, "10.1.2.3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := resolveClientIP(tt.remote, tt.forwarded, trusted); got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestIPLimiterBucket(t *testing.T) {
+	l := newIPLimiter(RateLimit{PerMinute: 6, Burst: 2}) // one token every 10s
+	now := time.Unix(1_000_000, 0)
+	for i := 0; i < 2; i++ {
+		if ok, _ := l.allow("a", now); !ok {
+			t.Fatalf("burst request %d refused", i)
+		}
+	}
+	ok, wait := l.allow("a", now)
+	if ok || wait <= 0 || wait > 10*time.Second {
+		t.Fatalf("third request: ok=%v wait=%v; want refused with a wait up to 10s", ok, wait)
+	}
+	if ok, _ := l.allow("b", now); !ok {
+		t.Error("another address shares the bucket")
+	}
+	if ok, _ := l.allow("a", now.Add(wait)); !ok {
+		t.Error("refused after waiting Retry-After")
+	}
+}
+
+func TestLoginFloodFromOneIPIsThrottledAlikeForKnownAndUnknownEmails(t *testing.T) {
+	clock := newFakeClock()
+	h := newHarness(t, withClock(clock), func(d *Deps) {
+		d.LoginLimit = RateLimit{PerMinute: 6, Burst: 3}
+		d.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	})
+	h.addUser("flood@example.com", pw, false)
+	from := func(ip string) http.Header { return http.Header{"X-Forwarded-For": {ip}} }
+	login := func(email, ip string) answer {
+		return h.client().doWith("POST", "/v1/auth/login", map[string]any{"email_address": email, "password": "wrong password"}, from(ip))
+	}
+	for i := 0; i < 3; i++ {
+		expectStatus(t, login("nobody@example.com", "198.51.100.1"), http.StatusUnauthorized)
+	}
+	unknown := login("nobody@example.com", "198.51.100.1")
+	known := login("flood@example.com", "198.51.100.1")
+	for _, a := range []answer{unknown, known} {
+		expectStatus(t, a, http.StatusTooManyRequests)
+		if s, err := strconv.Atoi(a.Header.Get("Retry-After")); err != nil || s < 1 {
+			t.Errorf("Retry-After = %q", a.Header.Get("Retry-After"))
+		}
+	}
+	if unknown.Raw != known.Raw {
+		t.Errorf("429 differs for known and unknown emails: %s vs %s", unknown.Raw, known.Raw)
+	}
+	// Another client behind the same proxy is not affected.
+	expectStatus(t, login("flood@example.com", "198.51.100.2"), http.StatusUnauthorized)
+	// After waiting, the first client may try again.
+	clock.Advance(10 * time.Second)
+	expectStatus(t, login("flood@example.com", "198.51.100.1"), http.StatusUnauthorized)
+}
+
+func TestSignupFloodFromOneIPIsThrottled(t *testing.T) {
+	h := newHarness(t, func(d *Deps) { d.SignupLimit = RateLimit{PerMinute: 1, Burst: 2} })
+	expectStatus(t, h.client().signup("s1@example.com", pw), http.StatusCreated)
+	expectStatus(t, h.client().do("POST", "/v1/users/new", map[string]any{"email_address": "bad"}), http.StatusUnprocessableEntity)
+	expectStatus(t, h.client().signup("s3@example.com", pw), http.StatusTooManyRequests)
+}
