@@ -175,6 +175,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		TrustedProxies: a.cfg.TrustedProxies,
 		LoginLimit:     v1.RateLimit{PerMinute: a.cfg.LoginPerMinute, Burst: a.cfg.LoginBurst},
 		SignupLimit:    v1.RateLimit{PerMinute: a.cfg.SignupPerMinute, Burst: a.cfg.SignupBurst},
+		Lockout:        user.Lockout{Threshold: a.cfg.LockoutThreshold, Base: a.cfg.LockoutBase, Max: a.cfg.LockoutMax},
 	})
 	if err != nil {
 		return err

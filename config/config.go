@@ -46,6 +46,9 @@ type Config struct {
 	LoginBurst          int
 	SignupPerMinute     float64
 	SignupBurst         int
+	LockoutThreshold    int
+	LockoutBase         time.Duration
+	LockoutMax          time.Duration
 	LogLevel            string
 	ShutdownGracePeriod time.Duration
 }
@@ -111,6 +114,12 @@ var settings = []setting{
 		floatSetter(func(c *Config) *float64 { return &c.SignupPerMinute })},
 	{"ESAUTH_SIGNUP_BURST", "5", "Signups one client IP may make at once before the rate applies.", false,
 		intSetter(func(c *Config) *int { return &c.SignupBurst })},
+	{"ESAUTH_LOCKOUT_THRESHOLD", "5", "Consecutive failed logins after which an account is locked (shared by all instances); 0 turns lockout off.", false,
+		intSetter(func(c *Config) *int { return &c.LockoutThreshold })},
+	{"ESAUTH_LOCKOUT_BASE", "1s", "First lock's length; each further failure doubles it.", false,
+		durationSetter(func(c *Config) *time.Duration { return &c.LockoutBase })},
+	{"ESAUTH_LOCKOUT_MAX", "15m", "Longest lock.", false,
+		durationSetter(func(c *Config) *time.Duration { return &c.LockoutMax })},
 	{"ESAUTH_LOG_LEVEL", "info", "Log level: debug, info, warn or error.", false,
 		func(c *Config, v string) error {
 			c.LogLevel = v
@@ -175,6 +184,7 @@ func (c Config) check() []string {
 	for name, d := range map[string]time.Duration{
 		"ESAUTH_ES_TIMEOUT": c.ESTimeout, "ESAUTH_SESSION_TTL": c.SessionTTL,
 		"ESAUTH_SESSION_IDLE": c.SessionIdle, "ESAUTH_REMEMBER_TTL": c.RememberTTL,
+		"ESAUTH_LOCKOUT_BASE": c.LockoutBase, "ESAUTH_LOCKOUT_MAX": c.LockoutMax,
 	} {
 		if d <= 0 {
 			p = append(p, name+" must be positive")

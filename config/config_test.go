@@ -61,6 +61,9 @@ func TestLoadWithAnEmptyEnvironmentGivesTheDefaults(t *testing.T) {
 		{"LoginBurst", c.LoginBurst, 10},
 		{"SignupPerMinute", c.SignupPerMinute, 5.0},
 		{"SignupBurst", c.SignupBurst, 5},
+		{"LockoutThreshold", c.LockoutThreshold, 5},
+		{"LockoutBase", c.LockoutBase, time.Second},
+		{"LockoutMax", c.LockoutMax, 15 * time.Minute},
 	}
 	for _, ck := range checks {
 		if !reflect.DeepEqual(ck.got, ck.want) {
@@ -95,6 +98,9 @@ func TestLoadReadsEverySetting(t *testing.T) {
 		"ESAUTH_LOGIN_BURST":               "4",
 		"ESAUTH_SIGNUP_RATE":               "0",
 		"ESAUTH_SIGNUP_BURST":              "0",
+		"ESAUTH_LOCKOUT_THRESHOLD":         "3",
+		"ESAUTH_LOCKOUT_BASE":              "2s",
+		"ESAUTH_LOCKOUT_MAX":               "1h",
 		"ESAUTH_LOG_LEVEL":                 "debug",
 		"ESAUTH_SHUTDOWN_TIMEOUT":          "1m",
 	})
@@ -111,6 +117,7 @@ func TestLoadReadsEverySetting(t *testing.T) {
 			netip.MustParsePrefix("10.0.0.1/32"), netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("::1/128"),
 		},
 		LoginPerMinute: 2.5, LoginBurst: 4,
+		LockoutThreshold: 3, LockoutBase: 2 * time.Second, LockoutMax: time.Hour,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load = %+v;\nwant %+v", c, want)

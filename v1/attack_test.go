@@ -4,11 +4,15 @@ package v1
 // the real Elasticsearch.
 
 import (
+	"context"
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
+
+	"esauth/lib/user"
 )
 
 func TestCrossSiteRequestsAreRefused(t *testing.T) {
@@ -138,4 +142,81 @@ func TestSignupFloodFromOneIPIsThrottled(t *testing.T) {
 	expectStatus(t, h.client().signup("s1@example.com", pw), http.StatusCreated)
 	expectStatus(t, h.client().do("POST", "/v1/users/new", map[string]any{"email_address": "bad"}), http.StatusUnprocessableEntity)
 	expectStatus(t, h.client().signup("s3@example.com", pw), http.StatusTooManyRequests)
+}
+
+func TestAccountLockoutAfterRepeatedFailures(t *testing.T) {
+	clock := newFakeClock()
+	h := newHarness(t, withClock(clock), func(d *Deps) {
+		d.Lockout = user.Lockout{Threshold: 5, Base: time.Second, Max: 15 * time.Minute}
+	})
+	h.addUser("lock@example.com", pw, false)
+	for i := 0; i < 5; i++ {
+		expectStatus(t, h.client().login("lock@example.com", "wrong password"), http.StatusUnauthorized)
+	}
+	t.Run("during the lock even the right password gets 429", func(t *testing.T) {
+		right := h.client().login("lock@example.com", pw)
+		wrong := h.client().login("lock@example.com", "wrong password")
+		for _, a := range []answer{right, wrong} {
+			expectStatus(t, a, http.StatusTooManyRequests)
+			if a.Header.Get("Retry-After") != "1" {
+				t.Errorf("Retry-After = %q, want 1", a.Header.Get("Retry-After"))
+			}
+		}
+		if right.Raw != wrong.Raw {
+			t.Errorf("the lock tells right from wrong: %s vs %s", right.Raw, wrong.Raw)
+		}
+	})
+	t.Run("another failure after the lock doubles it", func(t *testing.T) {
+		clock.Advance(time.Second)
+		expectStatus(t, h.client().login("lock@example.com", "wrong password"), http.StatusUnauthorized)
+		a := h.client().login("lock@example.com", pw)
+		expectStatus(t, a, http.StatusTooManyRequests)
+		if a.Header.Get("Retry-After") != "2" {
+			t.Errorf("Retry-After = %q, want 2", a.Header.Get("Retry-After"))
+		}
+	})
+	t.Run("a success after the lock resets the count", func(t *testing.T) {
+		clock.Advance(2 * time.Second)
+		h.client().mustLogin("lock@example.com", pw)
+		u, err := h.store.GetUser(context.Background(), "lock@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.FailedLogins != 0 || !u.LockedUntil.IsZero() {
+			t.Errorf("count not reset: %d, %v", u.FailedLogins, u.LockedUntil)
+		}
+		expectStatus(t, h.client().login("lock@example.com", "wrong password"), http.StatusUnauthorized)
+		h.client().mustLogin("lock@example.com", pw) // one failure is far from the threshold
+	})
+}
+
+func TestConcurrentWrongPasswordsAreCountedExactly(t *testing.T) {
+	h := newHarness(t, func(d *Deps) {
+		d.Lockout = user.Lockout{Threshold: 1000, Base: time.Second, Max: time.Minute}
+	})
+	h.addUser("count@example.com", pw, false)
+	const n = 20
+	var wg sync.WaitGroup
+	statuses := make(chan int, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses <- h.client().login("count@example.com", "wrong password").Status
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		if s != http.StatusUnauthorized {
+			t.Errorf("status %d, want 401", s)
+		}
+	}
+	u, err := h.store.GetUser(context.Background(), "count@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.FailedLogins != n {
+		t.Fatalf("counted %d failures, want %d", u.FailedLogins, n)
+	}
 }

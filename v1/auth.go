@@ -50,6 +50,7 @@ func checkPassword(ctx context.Context, hasher *password.Hasher, pw, hash string
 type loginStore interface {
 	GetUser(ctx context.Context, email string) (user.User, error)
 	UpdateUser(ctx context.Context, email string, change func(*user.User) error) (user.User, error)
+	UpdateUserRetrying(ctx context.Context, email string, attempts int, change func(*user.User) error) (user.User, error)
 }
 
 type sessionWriter interface {
@@ -62,10 +63,12 @@ var errBadCredentials = errs.E(errs.Unauthenticated, "The email address or passw
 // handleLogin checks the credentials and starts a new session. An unknown
 // email is verified against a dummy hash, so it gets the same 401, with the
 // same message, after the same work as a wrong password: neither the answer
-// nor its timing tells which emails exist. Only after the password proves
-// right does a disabled account learn it is disabled (403).
+// nor its timing tells which emails exist. A locked account gets 429 before
+// its password is even checked, so the lock does not reveal whether a guess
+// was right. Only after the password proves right does a disabled account
+// learn it is disabled (403).
 func handleLogin(users loginStore, sessions sessionWriter, hasher *password.Hasher, cookies Cookies,
-	policy session.Policy, now func() time.Time) http.Handler {
+	policy session.Policy, lockout user.Lockout, now func() time.Time) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		req, err := decode[loginRequest](r)
 		if err != nil {
@@ -82,18 +85,24 @@ func handleLogin(users loginStore, sessions sessionWriter, hasher *password.Hash
 		case err != nil:
 			return err
 		}
+		if wait := lockout.LockedFor(u, now()); wait > 0 {
+			return errs.TooManyAttempts("Too many failed logins for this account; try again later.", wait)
+		}
 		ok, err := checkPassword(r.Context(), hasher, req.Password, u.PasswordHash)
 		if err != nil {
 			return err
 		}
 		if !ok {
+			if _, err := countFailure(r.Context(), users, lockout, u.Email, now); err != nil {
+				return err
+			}
 			return errBadCredentials
 		}
 		if !u.IsActive {
 			return errs.E(errs.Forbidden, "This account is disabled.")
 		}
-		if hasher.NeedsRehash(u.PasswordHash) {
-			rehash(r, users, hasher, u, req.Password)
+		if u.FailedLogins > 0 || hasher.NeedsRehash(u.PasswordHash) {
+			afterGoodPassword(r, users, hasher, lockout, u, req.Password)
 		}
 		// A login replaces the session the request came with, if any, so a
 		// cookie planted before login is never the one valid after it.
@@ -114,21 +123,46 @@ func handleLogin(users loginStore, sessions sessionWriter, hasher *password.Hash
 	})
 }
 
-// rehash upgrades a hash made with older parameters, now that the plain
-// password is at hand. It is best effort: the login succeeds either way.
-func rehash(r *http.Request, users loginStore, hasher *password.Hasher, u user.User, pw string) {
-	hash, err := hasher.Hash(r.Context(), pw)
+// failureAttempts is the retry budget for counting a failed login: during a
+// guessing burst many requests update one document at once, and every
+// failure must be counted, not lost to a version conflict.
+const failureAttempts = 100
+
+// countFailure adds one failed login to the account and reports whether
+// that locked it. A user deleted meanwhile is no error.
+func countFailure(ctx context.Context, users loginStore, lockout user.Lockout, email string, now func() time.Time) (bool, error) {
+	locked := false
+	_, err := users.UpdateUserRetrying(ctx, email, failureAttempts, func(u *user.User) error {
+		locked = lockout.Fail(u, now())
+		return nil
+	})
+	if errs.Is(err, errs.NotFound) {
+		return false, nil
+	}
+	return locked, err
+}
+
+// afterGoodPassword resets the failure count and upgrades a hash made with
+// older parameters, now that the plain password is at hand, in one write.
+// It is best effort: the login succeeds either way.
+func afterGoodPassword(r *http.Request, users loginStore, hasher *password.Hasher, lockout user.Lockout, u user.User, pw string) {
+	var hash string
+	var err error
+	if hasher.NeedsRehash(u.PasswordHash) {
+		hash, err = hasher.Hash(r.Context(), pw)
+	}
 	if err == nil {
 		_, err = users.UpdateUser(r.Context(), u.Email, func(cur *user.User) error {
-			if cur.PasswordHash != u.PasswordHash {
-				return errs.E(errs.Conflict, "password changed meanwhile")
+			lockout.Succeed(cur)
+			// Only replace the hash the password was checked against.
+			if hash != "" && cur.PasswordHash == u.PasswordHash {
+				cur.PasswordHash = hash
 			}
-			cur.PasswordHash = hash
 			return nil
 		})
 	}
 	if err != nil {
-		loggerFrom(r.Context()).Warn("could not upgrade password hash", zap.Error(err))
+		loggerFrom(r.Context()).Warn("could not reset failed logins or upgrade the hash", zap.Error(err))
 	}
 }
 

@@ -41,7 +41,7 @@ func newRouter(d Deps) *mux.Router {
 	users.Handle("/{email}", requireLogin(handleDeleteUser(d.Store, d.Hasher, d.Cookies))).Methods(http.MethodDelete)
 
 	auth := r.PathPrefix("/v1/auth").Subrouter()
-	auth.Handle("/login", limitByIP(d.LoginLimit, d.Now)(handleLogin(d.Store, d.Store, d.Hasher, d.Cookies, d.Policy, d.Now))).Methods(http.MethodPost)
+	auth.Handle("/login", limitByIP(d.LoginLimit, d.Now)(handleLogin(d.Store, d.Store, d.Hasher, d.Cookies, d.Policy, d.Lockout, d.Now))).Methods(http.MethodPost)
 	auth.Handle("/logout", handleLogout(d.Store, d.Cookies)).Methods(http.MethodPost)
 	auth.Handle("/logout/all", requireLogin(handleLogoutAll(d.Store, d.Cookies))).Methods(http.MethodPost)
 	auth.Handle("/verify", requireLogin(handleVerify())).Methods(http.MethodGet)

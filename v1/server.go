@@ -30,6 +30,7 @@ type UserStore interface {
 	CreateUser(ctx context.Context, u user.User) error
 	GetUser(ctx context.Context, email string) (user.User, error)
 	UpdateUser(ctx context.Context, email string, change func(*user.User) error) (user.User, error)
+	UpdateUserRetrying(ctx context.Context, email string, attempts int, change func(*user.User) error) (user.User, error)
 	DeleteUser(ctx context.Context, email string) error
 }
 
@@ -58,6 +59,8 @@ type Deps struct {
 	// LoginLimit and SignupLimit throttle each client IP; zero is no limit.
 	LoginLimit  RateLimit
 	SignupLimit RateLimit
+	// Lockout throttles one account after failed logins; zero is off.
+	Lockout user.Lockout
 }
 
 // NewServer returns the whole HTTP handler of esauth.

@@ -194,11 +194,38 @@ func (s *Store) EnsureIndices(ctx context.Context) error {
 		case r.status == http.StatusOK:
 			s.log.Info("created index", zap.String("index", idx.name))
 		case r.status == http.StatusBadRequest && r.errorType() == "resource_already_exists_exception":
+			// Made by another instance or an older version: add any field
+			// this version maps and the index lacks (mappings only grow).
+			if err := s.putMapping(ctx, idx.name, idx.mapping); err != nil {
+				return err
+			}
 		default:
 			return unexpected("create index "+idx.name, r)
 		}
 	}
 	s.ready.Store(true)
+	return nil
+}
+
+// putMapping applies the "mappings" part of an index definition to an
+// existing index.
+func (s *Store) putMapping(ctx context.Context, index, definition string) error {
+	var def struct {
+		Mappings json.RawMessage `json:"mappings"`
+	}
+	if err := json.Unmarshal([]byte(definition), &def); err != nil {
+		return fmt.Errorf("mapping of %s: %w", index, err)
+	}
+	r, err := s.call(ctx, "put mapping", esapi.IndicesPutMappingRequest{
+		Index: []string{index},
+		Body:  bytes.NewReader(def.Mappings),
+	})
+	if err != nil {
+		return err
+	}
+	if r.status != http.StatusOK {
+		return unexpected("put mapping "+index, r)
+	}
 	return nil
 }
 

@@ -18,7 +18,9 @@ const usersMapping = `{
       "is_active":           {"type": "boolean"},
       "created_at":          {"type": "date"},
       "updated_at":          {"type": "date"},
-      "password_changed_at": {"type": "date"}
+      "password_changed_at": {"type": "date"},
+      "failed_logins":       {"type": "integer"},
+      "locked_until":        {"type": "date"}
     }
   }
 }`

@@ -24,6 +24,8 @@ type userDoc struct {
 	CreatedAt         time.Time `json:"created_at"`
 	UpdatedAt         time.Time `json:"updated_at"`
 	PasswordChangedAt time.Time `json:"password_changed_at"`
+	FailedLogins      int       `json:"failed_logins"`
+	LockedUntil       time.Time `json:"locked_until"`
 }
 
 func toUserDoc(u user.User) userDoc         { return userDoc(u) }
@@ -107,7 +109,14 @@ const maxUpdateAttempts = 5
 // nobody wrote it in between (if_seq_no/if_primary_term). change may return
 // an error to abort; it may run more than once.
 func (s *Store) UpdateUser(ctx context.Context, email string, change func(*user.User) error) (user.User, error) {
-	for attempt := 0; attempt < maxUpdateAttempts; attempt++ {
+	return s.UpdateUserRetrying(ctx, email, maxUpdateAttempts, change)
+}
+
+// UpdateUserRetrying is UpdateUser with its own retry budget, for updates
+// that many requests make at once and that must all land, such as counting
+// failed logins during a password-guessing burst.
+func (s *Store) UpdateUserRetrying(ctx context.Context, email string, attempts int, change func(*user.User) error) (user.User, error) {
+	for attempt := 0; attempt < attempts; attempt++ {
 		u, v, err := s.getUser(ctx, email)
 		if err != nil {
 			return user.User{}, err

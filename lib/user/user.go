@@ -38,6 +38,10 @@ type User struct {
 	CreatedAt         time.Time `json:"created_at"`
 	UpdatedAt         time.Time `json:"updated_at"`
 	PasswordChangedAt time.Time `json:"password_changed_at"`
+	// FailedLogins counts consecutive failed logins; LockedUntil is when a
+	// lock that they caused ends (see Lockout).
+	FailedLogins int       `json:"-"`
+	LockedUntil  time.Time `json:"-"`
 }
 
 // IsAdmin reports whether the user has the admin role.
