@@ -6,7 +6,7 @@ BIN := $(CURDIR)/bin
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck
 
-.PHONY: build run test lint unit smoke es-start es-stop es-status bench clean
+.PHONY: build run test lint unit smoke es-start es-stop es-status bench fuzz clean
 
 build:
 	go build -o esauth .
@@ -44,6 +44,17 @@ unit:
 
 smoke:
 	scripts/smoke.sh
+
+# Fuzzes each target for FUZZTIME (default 30s). "make test" runs their seed
+# corpora as ordinary tests.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := FuzzDecodeBody:./v1 FuzzCookieDecode:./lib/session FuzzNormalizeEmail:./lib/user
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+	  name=$${t%%:*}; pkg=$${t#*:}; \
+	  echo "== $$name ($$pkg) for $(FUZZTIME)"; \
+	  go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 # Benchmarks against the local Elasticsearch; each reports ratios against a
 # baseline measured in the same run.
