@@ -29,6 +29,7 @@ import (
 	"golang.org/x/term"
 
 	"esauth/config"
+	"esauth/lib/audit"
 	"esauth/lib/elastic"
 	"esauth/lib/password"
 	"esauth/lib/session"
@@ -162,6 +163,14 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
+	// Security events are written in the background, in batches; a full
+	// buffer drops events (counted in the log) rather than slow requests.
+	auditLog := audit.NewWriter(a.store, a.log, 4096, 500, time.Second)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = auditLog.Close(ctx)
+	}()
 	handler, err := v1.NewServer(v1.Deps{
 		Log:     a.log,
 		Store:   a.store,
@@ -175,6 +184,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		TrustedProxies: a.cfg.TrustedProxies,
 		LoginLimit:     v1.RateLimit{PerMinute: a.cfg.LoginPerMinute, Burst: a.cfg.LoginBurst},
 		SignupLimit:    v1.RateLimit{PerMinute: a.cfg.SignupPerMinute, Burst: a.cfg.SignupBurst},
+		Audit:          auditLog,
 		Lockout:        user.Lockout{Threshold: a.cfg.LockoutThreshold, Base: a.cfg.LockoutBase, Max: a.cfg.LockoutMax},
 	})
 	if err != nil {

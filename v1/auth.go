@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/mux"
 	"go.uber.org/zap"
 
+	"esauth/lib/audit"
 	"esauth/lib/errs"
 	"esauth/lib/password"
 	"esauth/lib/session"
@@ -68,7 +69,7 @@ var errBadCredentials = errs.E(errs.Unauthenticated, "The email address or passw
 // was right. Only after the password proves right does a disabled account
 // learn it is disabled (403).
 func handleLogin(users loginStore, sessions sessionWriter, hasher *password.Hasher, cookies Cookies,
-	policy session.Policy, lockout user.Lockout, now func() time.Time) http.Handler {
+	policy session.Policy, lockout user.Lockout, now func() time.Time, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		req, err := decode[loginRequest](r)
 		if err != nil {
@@ -81,11 +82,13 @@ func handleLogin(users loginStore, sessions sessionWriter, hasher *password.Hash
 			if err := hasher.VerifyDummy(r.Context(), req.Password); err != nil && !errors.Is(err, password.ErrMalformed) {
 				return errs.Wrap(errs.Unavailable, "The server is busy; try again.", err)
 			}
+			record(rec, r, audit.LoginFailure, email, audit.Failure)
 			return errBadCredentials
 		case err != nil:
 			return err
 		}
 		if wait := lockout.LockedFor(u, now()); wait > 0 {
+			record(rec, r, audit.LoginFailure, u.Email, audit.Refused)
 			return errs.TooManyAttempts("Too many failed logins for this account; try again later.", wait)
 		}
 		ok, err := checkPassword(r.Context(), hasher, req.Password, u.PasswordHash)
@@ -93,12 +96,18 @@ func handleLogin(users loginStore, sessions sessionWriter, hasher *password.Hash
 			return err
 		}
 		if !ok {
-			if _, err := countFailure(r.Context(), users, lockout, u.Email, now); err != nil {
+			locked, err := countFailure(r.Context(), users, lockout, u.Email, now)
+			if err != nil {
 				return err
+			}
+			record(rec, r, audit.LoginFailure, u.Email, audit.Failure)
+			if locked {
+				record(rec, r, audit.Lockout, u.Email, audit.Success)
 			}
 			return errBadCredentials
 		}
 		if !u.IsActive {
+			record(rec, r, audit.LoginFailure, u.Email, audit.Refused)
 			return errs.E(errs.Forbidden, "This account is disabled.")
 		}
 		if u.FailedLogins > 0 || hasher.NeedsRehash(u.PasswordHash) {
@@ -118,6 +127,7 @@ func handleLogin(users loginStore, sessions sessionWriter, hasher *password.Hash
 		if err := cookies.set(w, session.Payload{Token: token, Email: u.Email}, s); err != nil {
 			return err
 		}
+		record(rec, r, audit.LoginSuccess, u.Email, audit.Success)
 		writeOK(w, http.StatusOK, "Logged in.", u.Public())
 		return nil
 	})
@@ -173,12 +183,13 @@ type sessionDeleter interface {
 // handleLogout revokes the current session in Elasticsearch, so the cookie
 // is dead even if the client keeps a copy, and expires the cookie. It
 // answers 200 when there is no session, so clients can call it blindly.
-func handleLogout(sessions sessionDeleter, cookies Cookies) http.Handler {
+func handleLogout(sessions sessionDeleter, cookies Cookies, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		if cur, ok := session.FromContext(r.Context()); ok {
 			if err := sessions.DeleteSession(r.Context(), cur.Session.ID); err != nil {
 				return err
 			}
+			record(rec, r, audit.Logout, cur.User.Email, audit.Success)
 		}
 		cookies.clear(w)
 		writeOK(w, http.StatusOK, "Logged out.", nil)
@@ -191,12 +202,13 @@ type revokedView struct {
 }
 
 // handleLogoutAll revokes every session of the user, this one included.
-func handleLogoutAll(sessions sessionRevoker, cookies Cookies) http.Handler {
+func handleLogoutAll(sessions sessionRevoker, cookies Cookies, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		n, err := sessions.RevokeSessions(r.Context(), current(r).User.Email, "")
 		if err != nil {
 			return err
 		}
+		record(rec, r, audit.LogoutAll, current(r).User.Email, audit.Success)
 		cookies.clear(w)
 		writeOK(w, http.StatusOK, "Logged out of every session.", revokedView{n})
 		return nil
@@ -249,7 +261,7 @@ type passwordStore interface {
 
 // handleChangePassword changes the password and revokes every other session
 // of the user; the session that made the change stays valid.
-func handleChangePassword(users passwordStore, sessions sessionRevoker, hasher *password.Hasher, now func() time.Time) http.Handler {
+func handleChangePassword(users passwordStore, sessions sessionRevoker, hasher *password.Hasher, now func() time.Time, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		req, err := decode[passwordRequest](r)
 		if err != nil {
@@ -261,6 +273,7 @@ func handleChangePassword(users passwordStore, sessions sessionRevoker, hasher *
 			return err
 		}
 		if !ok {
+			record(rec, r, audit.PasswordChanged, cur.User.Email, audit.Failure)
 			return errs.E(errs.Forbidden, "The current password is wrong.")
 		}
 		hash, err := hasher.Hash(r.Context(), req.NewPassword)
@@ -281,6 +294,7 @@ func handleChangePassword(users passwordStore, sessions sessionRevoker, hasher *
 		if err != nil {
 			return err
 		}
+		record(rec, r, audit.PasswordChanged, cur.User.Email, audit.Success)
 		n, err := sessions.RevokeSessions(r.Context(), cur.User.Email, cur.Session.ID)
 		if err != nil {
 			return err
@@ -334,13 +348,14 @@ type ownSessionDeleter interface {
 }
 
 // handleRevokeSession revokes one of the user's own sessions by id.
-func handleRevokeSession(store ownSessionDeleter, cookies Cookies) http.Handler {
+func handleRevokeSession(store ownSessionDeleter, cookies Cookies, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		cur := current(r)
 		id := mux.Vars(r)["id"]
 		if err := store.DeleteSessionOf(r.Context(), cur.User.Email, id); err != nil {
 			return err
 		}
+		record(rec, r, audit.SessionRevoked, cur.User.Email, audit.Success)
 		if id == cur.Session.ID {
 			cookies.clear(w)
 		}

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"esauth/lib/audit"
 	"esauth/lib/elastic"
 	"esauth/lib/elastic/estest"
 	"esauth/lib/password"
@@ -36,6 +37,7 @@ type harness struct {
 	hasher *password.Hasher
 	codec  *session.Codec
 	logs   *observer.ObservedLogs
+	audit  *audit.Writer
 }
 
 type harnessOption func(*Deps)
@@ -53,7 +55,10 @@ func newHarnessOn(t testing.TB, store *elastic.Store, opts ...harnessOption) *ha
 		t.Fatal(err)
 	}
 	h := &harness{t: t, store: store, hasher: password.New(fastParams, 0), codec: codec, logs: logs}
+	h.audit = audit.NewWriter(store, zap.New(core), 1024, 100, time.Hour)
+	t.Cleanup(func() { _ = h.audit.Close(context.Background()) })
 	d := Deps{
+		Audit:   h.audit,
 		Log:     zap.New(core),
 		Store:   store,
 		Hasher:  h.hasher,

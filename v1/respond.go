@@ -26,6 +26,8 @@ type envelope struct {
 	Message string            `json:"message"`
 	Data    any               `json:"data,omitempty"`
 	Fields  map[string]string `json:"fields,omitempty"`
+	// NextCursor, on a paged answer, fetches the next page (absent on the last).
+	NextCursor string `json:"next_cursor,omitempty"`
 }
 
 // MaxBodyBytes bounds every request body.

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"esauth/lib/audit"
 	"esauth/lib/password"
 	"esauth/lib/session"
 	"esauth/lib/user"
@@ -23,6 +24,7 @@ type Store interface {
 	UserStore
 	SessionStore
 	SessionLoader
+	AuditLister
 }
 
 // UserStore reads and writes users.
@@ -61,6 +63,8 @@ type Deps struct {
 	SignupLimit RateLimit
 	// Lockout throttles one account after failed logins; zero is off.
 	Lockout user.Lockout
+	// Audit takes security events; nil discards them.
+	Audit audit.Recorder
 }
 
 // NewServer returns the whole HTTP handler of esauth.
@@ -78,6 +82,9 @@ type Deps struct {
 func NewServer(d Deps) (http.Handler, error) {
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.Audit == nil {
+		d.Audit = audit.Discard{}
 	}
 	csrf, err := crossOrigin(d.TrustedOrigins)
 	if err != nil {

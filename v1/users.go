@@ -7,6 +7,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"esauth/lib/audit"
 	"esauth/lib/errs"
 	"esauth/lib/password"
 	"esauth/lib/session"
@@ -44,7 +45,7 @@ type userCreator interface {
 
 // handleCreateUser signs a user up. The password is hashed before the one
 // create call, so a failure anywhere leaves either a whole user or none.
-func handleCreateUser(store userCreator, hasher *password.Hasher, now func() time.Time) http.Handler {
+func handleCreateUser(store userCreator, hasher *password.Hasher, now func() time.Time, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		req, err := decode[signupRequest](r)
 		if err != nil {
@@ -69,6 +70,7 @@ func handleCreateUser(store userCreator, hasher *password.Hasher, now func() tim
 		if err := store.CreateUser(r.Context(), u); err != nil {
 			return err
 		}
+		record(rec, r, audit.Signup, u.Email, audit.Success)
 		writeOK(w, http.StatusCreated, "User created.", u.Public())
 		return nil
 	})
@@ -148,7 +150,7 @@ type sessionRevoker interface {
 // would refuse them anyway, but they should not come back on re-enable).
 // An admin cannot demote or disable themselves, so the last admin cannot
 // be lost by a slip.
-func handleUpdateUser(store userUpdater, sessions sessionRevoker, now func() time.Time) http.Handler {
+func handleUpdateUser(store userUpdater, sessions sessionRevoker, now func() time.Time, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		target, cur, err := authorizeSelfOrAdmin(r)
 		if err != nil {
@@ -184,11 +186,16 @@ func handleUpdateUser(store userUpdater, sessions sessionRevoker, now func() tim
 		if err != nil {
 			return err
 		}
+		event := audit.UserUpdated
+		if req.IsActive != nil && !*req.IsActive {
+			event = audit.UserDisabled
+		}
 		if !u.IsActive {
 			if _, err := sessions.RevokeSessions(r.Context(), u.Email, ""); err != nil {
 				return err
 			}
 		}
+		record(rec, r, event, u.Email, audit.Success)
 		writeOK(w, http.StatusOK, "User updated.", u.Public())
 		return nil
 	})
@@ -212,7 +219,7 @@ type userDeleter interface {
 
 // handleDeleteUser deletes a user and all their sessions. A user deleting
 // their own account confirms with their password; an admin needs none.
-func handleDeleteUser(store userDeleter, hasher *password.Hasher, cookies Cookies) http.Handler {
+func handleDeleteUser(store userDeleter, hasher *password.Hasher, cookies Cookies, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		target, cur, err := authorizeSelfOrAdmin(r)
 		if err != nil {
@@ -228,12 +235,14 @@ func handleDeleteUser(store userDeleter, hasher *password.Hasher, cookies Cookie
 				return err
 			}
 			if !ok {
+				record(rec, r, audit.UserDeleted, target, audit.Failure)
 				return errs.E(errs.Forbidden, "The password is wrong.")
 			}
 		}
 		if err := store.DeleteUser(r.Context(), target); err != nil {
 			return err
 		}
+		record(rec, r, audit.UserDeleted, target, audit.Success)
 		if target == cur.User.Email {
 			cookies.clear(w)
 		}

@@ -45,6 +45,7 @@ type Store struct {
 	timeout  time.Duration
 	users    string
 	sessions string
+	audit    string
 
 	ready   atomic.Bool
 	setupMu sync.Mutex
@@ -76,10 +77,11 @@ func New(cfg Config, log *zap.Logger) (*Store, error) {
 		timeout:  cfg.Timeout,
 		users:    cfg.IndexPrefix + "users",
 		sessions: cfg.IndexPrefix + "sessions",
+		audit:    cfg.IndexPrefix + "audit",
 	}, nil
 }
 
-// UsersIndex and SessionsIndex name the indices the store uses.
+// UsersIndex and SessionsIndex name the indices the store uses (AuditIndex too).
 func (s *Store) UsersIndex() string    { return s.users }
 func (s *Store) SessionsIndex() string { return s.sessions }
 
@@ -182,7 +184,7 @@ func (s *Store) EnsureIndices(ctx context.Context) error {
 	for _, idx := range []struct {
 		name    string
 		mapping string
-	}{{s.users, usersMapping}, {s.sessions, sessionsMapping}} {
+	}{{s.users, usersMapping}, {s.sessions, sessionsMapping}, {s.audit, auditMapping}} {
 		r, err := s.call(ctx, "create index", esapi.IndicesCreateRequest{
 			Index: idx.name,
 			Body:  strings.NewReader(idx.mapping),
@@ -254,7 +256,7 @@ func (s *Store) SetupInBackground(ctx context.Context) {
 // DeleteIndices removes the store's indices. Tests use it to clean up.
 func (s *Store) DeleteIndices(ctx context.Context) error {
 	r, err := s.call(ctx, "delete indices", esapi.IndicesDeleteRequest{
-		Index:             []string{s.users, s.sessions},
+		Index:             []string{s.users, s.sessions, s.audit},
 		IgnoreUnavailable: boolPtr(true),
 	})
 	if err != nil {

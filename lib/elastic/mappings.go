@@ -40,3 +40,22 @@ const sessionsMapping = `{
     }
   }
 }`
+
+// auditMapping: one document per security event, written once and never
+// updated (op_type create).
+const auditMapping = `{
+  "settings": {"number_of_shards": 1, "number_of_replicas": 0, "auto_expand_replicas": "0-1"},
+  "mappings": {
+    "dynamic": "strict",
+    "properties": {
+      "event_id":   {"type": "keyword"},
+      "event":      {"type": "keyword"},
+      "email":      {"type": "keyword"},
+      "actor":      {"type": "keyword"},
+      "ip":         {"type": "keyword"},
+      "user_agent": {"type": "keyword", "ignore_above": 512},
+      "at":         {"type": "date"},
+      "outcome":    {"type": "keyword"}
+    }
+  }
+}`
