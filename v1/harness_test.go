@@ -269,3 +269,19 @@ func expectStatus(t *testing.T, a answer, want int) {
 		t.Fatalf("status %d, want %d: %s", a.Status, want, a.Raw)
 	}
 }
+
+// flushAudit writes the buffered audit events and makes them searchable.
+func (h *harness) flushAudit() {
+	h.t.Helper()
+	if err := h.audit.Flush(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", estest.URL()+"/"+h.store.AuditIndex()+"/_refresh", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	res.Body.Close()
+}
+
+func jsonUnmarshal(raw string, v any) error { return json.Unmarshal([]byte(raw), v) }
