@@ -3,6 +3,11 @@
 // Hashes are PHC strings ($argon2id$v=19$m=19456,t=2,p=1$salt$hash) so the
 // parameters travel with each hash and can be raised later without breaking
 // the hashes already stored.
+//
+// Verify also accepts bcrypt hashes ($2a$, $2b$, $2y$), so that users
+// imported from a system that used bcrypt can log in; NeedsRehash is always
+// true for them, so the caller replaces each with an argon2id hash at the
+// user's next successful login.
 package password
 
 import (
@@ -16,6 +21,7 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Params are argon2id's cost parameters.
@@ -91,9 +97,13 @@ func (h *Hasher) hash(pw string) string {
 		base64.RawStdEncoding.EncodeToString(key))
 }
 
-// Verify reports whether pw matches the PHC string encoded. The comparison
-// is constant-time. A malformed hash is an error, never a match.
+// Verify reports whether pw matches encoded, an argon2id PHC string or a
+// bcrypt hash. The comparison is constant-time. A malformed hash is an
+// error, never a match.
 func (h *Hasher) Verify(ctx context.Context, pw, encoded string) (bool, error) {
+	if isBcrypt(encoded) {
+		return h.verifyBcrypt(ctx, pw, encoded)
+	}
 	p, salt, want, err := decode(encoded)
 	if err != nil {
 		return false, err
@@ -115,8 +125,12 @@ func (h *Hasher) VerifyDummy(ctx context.Context, pw string) error {
 }
 
 // NeedsRehash reports whether encoded was made with other parameters than
-// the Hasher's current ones, salt and key lengths included.
+// the Hasher's current ones, salt and key lengths included. It is true for
+// every bcrypt hash and every malformed one.
 func (h *Hasher) NeedsRehash(encoded string) bool {
+	if isBcrypt(encoded) {
+		return true
+	}
 	p, _, _, err := decode(encoded)
 	if err != nil {
 		return true
@@ -155,4 +169,73 @@ func decode(encoded string) (Params, []byte, []byte, error) {
 	}
 	p.SaltLen, p.KeyLen = len(salt), uint32(len(key))
 	return p, salt, key, nil
+}
+
+// maxBcryptCost bounds the bcrypt cost Verify accepts. Each step doubles the
+// work: cost 16 is already seconds of CPU, and a corrupted or hostile cost 31
+// would hold a slot for days. Legacy systems used 10 to 12.
+const maxBcryptCost = 16
+
+// isBcrypt reports whether encoded claims to be a bcrypt hash. $2a$, $2b$ and
+// $2y$ name the same algorithm: 2b fixed an overflow for passwords over 255
+// bytes in OpenBSD's C code, and 2y is PHP's marker for the same fix in
+// crypt_blowfish. $2x$ (crypt_blowfish's known-buggy hashes) and $2$ are not
+// accepted and fall through to ErrMalformed.
+func isBcrypt(encoded string) bool {
+	return strings.HasPrefix(encoded, "$2a$") || strings.HasPrefix(encoded, "$2b$") ||
+		strings.HasPrefix(encoded, "$2y$")
+}
+
+// verifyBcrypt verifies a legacy bcrypt hash under the same concurrency bound
+// as argon2id. bcrypt only uses the first 72 bytes of a password: a longer
+// password matches any password with the same first 72 bytes. That is a
+// property of the stored hash that Verify cannot change; the argon2id hash
+// that replaces it at the next login uses the whole password.
+func (h *Hasher) verifyBcrypt(ctx context.Context, pw, encoded string) (bool, error) {
+	hash, err := decodeBcrypt(encoded)
+	if err != nil {
+		return false, err
+	}
+	if err := h.acquire(ctx); err != nil {
+		return false, err
+	}
+	defer h.release()
+	switch err := bcrypt.CompareHashAndPassword(hash, []byte(pw)); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
+		return false, nil
+	default:
+		return false, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+}
+
+// decodeBcrypt checks the whole form of a bcrypt hash before any work is
+// done: "$2a$", a two-digit cost, "$", then 22 characters of salt and 31 of
+// hash in bcrypt's base64 alphabet, 60 bytes in all. golang.org/x/crypto/bcrypt
+// checks less (it takes any minor letter and any length from 59 up). It
+// returns the hash with $2y$ rewritten to the equivalent $2a$, so nothing
+// depends on the library's leniency about the minor letter.
+func decodeBcrypt(encoded string) ([]byte, error) {
+	if len(encoded) != 60 || encoded[6] != '$' {
+		return nil, ErrMalformed
+	}
+	d1, d0 := encoded[4], encoded[5]
+	if d1 < '0' || d1 > '9' || d0 < '0' || d0 > '9' {
+		return nil, ErrMalformed
+	}
+	if cost := int(d1-'0')*10 + int(d0-'0'); cost < bcrypt.MinCost || cost > maxBcryptCost {
+		return nil, ErrMalformed
+	}
+	for i := 7; i < len(encoded); i++ {
+		c := encoded[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '/') {
+			return nil, ErrMalformed
+		}
+	}
+	hash := []byte(encoded)
+	if hash[2] == 'y' {
+		hash[2] = 'a'
+	}
+	return hash, nil
 }

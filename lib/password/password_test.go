@@ -134,7 +134,20 @@ func TestMalformedHashesAreErrorsNeverMatches(t *testing.T) {
 		encoded string
 	}{
 		{"an empty hash", ""},
-		{"a bcrypt hash", "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"},
+		// A well-formed bcrypt hash is verified now (TestBcryptHashes); these are not well-formed.
+		{"a truncated bcrypt hash", bcryptSample[:59]},
+		{"a bcrypt hash with a character added", bcryptSample + "y"},
+		{"a bcrypt hash with $2x$, crypt_blowfish's buggy variant", "$2x$" + bcryptSample[4:]},
+		{"a bcrypt hash with $2$ and no minor letter", "$2$" + bcryptSample[4:] + "y"},
+		{"a bcrypt hash with an upper-case minor letter $2A$", "$2A$" + bcryptSample[4:]},
+		{"a bcrypt hash with cost 03", "$2a$03" + bcryptSample[6:]},
+		{"a bcrypt hash with cost 17, over the bound", "$2b$17" + bcryptSample[6:]},
+		{"a bcrypt hash with cost 31", "$2y$31" + bcryptSample[6:]},
+		{"a bcrypt hash with a one-digit cost", "$2a$7$" + bcryptSample[7:] + "y"},
+		{"a bcrypt hash with a cost that is not a number", "$2a$1x" + bcryptSample[6:]},
+		{"a bcrypt hash without the dollar after the cost", "$2a$10" + bcryptSample[7:] + "y"},
+		{"a bcrypt hash with a character outside its alphabet", bcryptSample[:30] + "+" + bcryptSample[31:]},
+		{"a bcrypt hash with a space", bcryptSample[:30] + " " + bcryptSample[31:]},
 		{"a plain-text password", pw},
 		{"argon2i instead of argon2id", phc("argon2i", "v=19", params, salt, key)},
 		{"argon2d instead of argon2id", phc("argon2d", "v=19", params, salt, key)},

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"runtime"
 	"testing"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // These tests hold the Hasher's slots through the unexported acquire, which
@@ -27,6 +29,11 @@ func holdAllSlots(t *testing.T, h *Hasher) {
 func TestABusyHasherGivesTheContextsError(t *testing.T) {
 	h := New(fastInternal, 1)
 	encoded := h.hash("pw-pw-pw-pw")
+	b, err := bcrypt.GenerateFromPassword([]byte("pw-pw-pw-pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bcryptHash := string(b)
 	holdAllSlots(t, h)
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -58,6 +65,12 @@ func TestABusyHasherGivesTheContextsError(t *testing.T) {
 		cancel()
 		if err := <-done; !errors.Is(err, context.Canceled) {
 			t.Errorf("Hash = %v; want context.Canceled", err)
+		}
+	})
+	t.Run("Verify of a bcrypt hash with a cancelled context returns context.Canceled, so bcrypt takes a slot too", func(t *testing.T) {
+		ok, err := h.Verify(cancelled, "pw-pw-pw-pw", bcryptHash)
+		if !errors.Is(err, context.Canceled) || ok {
+			t.Errorf("Verify = %v, %v; want false, context.Canceled", ok, err)
 		}
 	})
 	t.Run("a malformed hash is refused before waiting for a slot", func(t *testing.T) {
