@@ -30,6 +30,7 @@ import (
 
 	"esauth/config"
 	"esauth/lib/audit"
+	"esauth/lib/breached"
 	"esauth/lib/elastic"
 	"esauth/lib/password"
 	"esauth/lib/session"
@@ -171,6 +172,14 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		defer cancel()
 		_ = auditLog.Close(ctx)
 	}()
+	common, err := breached.NewScreener()
+	if err != nil {
+		return err
+	}
+	screen := v1.PasswordScreen{Common: common}
+	if a.cfg.PwnedURL != "" {
+		screen.Pwned = &breached.Pwned{BaseURL: a.cfg.PwnedURL, Client: &http.Client{Timeout: 3 * time.Second}}
+	}
 	handler, err := v1.NewServer(v1.Deps{
 		Log:     a.log,
 		Store:   a.store,
@@ -185,6 +194,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		LoginLimit:     v1.RateLimit{PerMinute: a.cfg.LoginPerMinute, Burst: a.cfg.LoginBurst},
 		SignupLimit:    v1.RateLimit{PerMinute: a.cfg.SignupPerMinute, Burst: a.cfg.SignupBurst},
 		Audit:          auditLog,
+		Passwords:      screen,
 		Lockout:        user.Lockout{Threshold: a.cfg.LockoutThreshold, Base: a.cfg.LockoutBase, Max: a.cfg.LockoutMax},
 	})
 	if err != nil {

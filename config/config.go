@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"slices"
 	"sort"
@@ -49,6 +50,7 @@ type Config struct {
 	LockoutThreshold    int
 	LockoutBase         time.Duration
 	LockoutMax          time.Duration
+	PwnedURL            string
 	LogLevel            string
 	ShutdownGracePeriod time.Duration
 }
@@ -120,6 +122,8 @@ var settings = []setting{
 		durationSetter(func(c *Config) *time.Duration { return &c.LockoutBase })},
 	{"ESAUTH_LOCKOUT_MAX", "15m", "Longest lock.", false,
 		durationSetter(func(c *Config) *time.Duration { return &c.LockoutMax })},
+	{"ESAUTH_PWNED_URL", "", "Base URL of a Have I Been Pwned–style range API (e.g. `https://api.pwnedpasswords.com`) to screen new passwords online; off when unset. Only 5 hex characters of the password's SHA-1 are sent.", false,
+		func(c *Config, v string) error { c.PwnedURL = v; return checkHTTPURL(v) }},
 	{"ESAUTH_LOG_LEVEL", "info", "Log level: debug, info, warn or error.", false,
 		func(c *Config, v string) error {
 			c.LogLevel = v
@@ -284,6 +288,17 @@ func checkOrigins(origins []string) error {
 		if err := cop.AddTrustedOrigin(o); err != nil {
 			return fmt.Errorf("%q is not an origin such as https://app.example.com", o)
 		}
+	}
+	return nil
+}
+
+func checkHTTPURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("not an http(s) URL")
 	}
 	return nil
 }

@@ -59,6 +59,13 @@ type sessionWriter interface {
 	DeleteSession(ctx context.Context, id string) error
 }
 
+// loginView is the public user plus whether the password that logged in is
+// common enough that the user should change it.
+type loginView struct {
+	user.Public
+	PasswordChangeRequired bool `json:"password_change_required"`
+}
+
 var errBadCredentials = errs.E(errs.Unauthenticated, "The email address or password is wrong.")
 
 // handleLogin checks the credentials and starts a new session. An unknown
@@ -69,7 +76,7 @@ var errBadCredentials = errs.E(errs.Unauthenticated, "The email address or passw
 // was right. Only after the password proves right does a disabled account
 // learn it is disabled (403).
 func handleLogin(users loginStore, sessions sessionWriter, hasher *password.Hasher, cookies Cookies,
-	policy session.Policy, lockout user.Lockout, now func() time.Time, rec audit.Recorder) http.Handler {
+	policy session.Policy, lockout user.Lockout, screen PasswordScreen, now func() time.Time, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		req, err := decode[loginRequest](r)
 		if err != nil {
@@ -128,7 +135,7 @@ func handleLogin(users loginStore, sessions sessionWriter, hasher *password.Hash
 			return err
 		}
 		record(rec, r, audit.LoginSuccess, u.Email, audit.Success)
-		writeOK(w, http.StatusOK, "Logged in.", u.Public())
+		writeOK(w, http.StatusOK, "Logged in.", loginView{u.Public(), screen.changeRequired(req.Password)})
 		return nil
 	})
 }
@@ -261,7 +268,7 @@ type passwordStore interface {
 
 // handleChangePassword changes the password and revokes every other session
 // of the user; the session that made the change stays valid.
-func handleChangePassword(users passwordStore, sessions sessionRevoker, hasher *password.Hasher, now func() time.Time, rec audit.Recorder) http.Handler {
+func handleChangePassword(users passwordStore, sessions sessionRevoker, hasher *password.Hasher, screen PasswordScreen, now func() time.Time, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		req, err := decode[passwordRequest](r)
 		if err != nil {
@@ -275,6 +282,9 @@ func handleChangePassword(users passwordStore, sessions sessionRevoker, hasher *
 		if !ok {
 			record(rec, r, audit.PasswordChanged, cur.User.Email, audit.Failure)
 			return errs.E(errs.Forbidden, "The current password is wrong.")
+		}
+		if err := screen.check(r, "new_password", req.NewPassword, cur.User.Email); err != nil {
+			return err
 		}
 		hash, err := hasher.Hash(r.Context(), req.NewPassword)
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"esauth/lib/audit"
+	"esauth/lib/breached"
 	"esauth/lib/elastic"
 	"esauth/lib/elastic/estest"
 	"esauth/lib/password"
@@ -58,13 +59,14 @@ func newHarnessOn(t testing.TB, store *elastic.Store, opts ...harnessOption) *ha
 	h.audit = audit.NewWriter(store, zap.New(core), 1024, 100, time.Hour)
 	t.Cleanup(func() { _ = h.audit.Close(context.Background()) })
 	d := Deps{
-		Audit:   h.audit,
-		Log:     zap.New(core),
-		Store:   store,
-		Hasher:  h.hasher,
-		Cookies: Cookies{Name: "session", Secure: false, Codec: codec},
-		Policy:  session.Policy{TTL: 12 * time.Hour, Idle: 2 * time.Hour, RememberTTL: 720 * time.Hour, TouchEvery: time.Minute},
-		Now:     time.Now,
+		Passwords: PasswordScreen{Common: testScreener(t)},
+		Audit:     h.audit,
+		Log:       zap.New(core),
+		Store:     store,
+		Hasher:    h.hasher,
+		Cookies:   Cookies{Name: "session", Secure: false, Codec: codec},
+		Policy:    session.Policy{TTL: 12 * time.Hour, Idle: 2 * time.Hour, RememberTTL: 720 * time.Hour, TouchEvery: time.Minute},
+		Now:       time.Now,
 	}
 	for _, o := range opts {
 		o(&d)
@@ -76,6 +78,18 @@ func newHarnessOn(t testing.TB, store *elastic.Store, opts ...harnessOption) *ha
 	h.srv = httptest.NewServer(handler)
 	t.Cleanup(h.srv.Close)
 	return h
+}
+
+var screener = sync.OnceValues(breached.NewScreener)
+
+// testScreener is the embedded common-password list, loaded once per run.
+func testScreener(t testing.TB) *breached.Screener {
+	t.Helper()
+	s, err := screener()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // addUser stores a user directly, as "esauth user create" does.

@@ -33,7 +33,7 @@ func newRouter(d Deps) *mux.Router {
 
 	users := r.PathPrefix("/v1/users").Subrouter()
 	// One budget for both signup paths.
-	signup := limitByIP(d.SignupLimit, d.Now)(handleCreateUser(d.Store, d.Hasher, d.Now, d.Audit))
+	signup := limitByIP(d.SignupLimit, d.Now)(handleCreateUser(d.Store, d.Hasher, d.Passwords, d.Now, d.Audit))
 	users.Handle("", signup).Methods(http.MethodPost)
 	users.Handle("/new", signup).Methods(http.MethodPost) // the Flask app's path
 	users.Handle("/{email}", requireLogin(handleGetUser(d.Store))).Methods(http.MethodGet)
@@ -42,11 +42,11 @@ func newRouter(d Deps) *mux.Router {
 	users.Handle("/{email}", requireLogin(handleDeleteUser(d.Store, d.Hasher, d.Cookies, d.Audit))).Methods(http.MethodDelete)
 
 	auth := r.PathPrefix("/v1/auth").Subrouter()
-	auth.Handle("/login", limitByIP(d.LoginLimit, d.Now)(handleLogin(d.Store, d.Store, d.Hasher, d.Cookies, d.Policy, d.Lockout, d.Now, d.Audit))).Methods(http.MethodPost)
+	auth.Handle("/login", limitByIP(d.LoginLimit, d.Now)(handleLogin(d.Store, d.Store, d.Hasher, d.Cookies, d.Policy, d.Lockout, d.Passwords, d.Now, d.Audit))).Methods(http.MethodPost)
 	auth.Handle("/logout", handleLogout(d.Store, d.Cookies, d.Audit)).Methods(http.MethodPost)
 	auth.Handle("/logout/all", requireLogin(handleLogoutAll(d.Store, d.Cookies, d.Audit))).Methods(http.MethodPost)
 	auth.Handle("/verify", requireLogin(handleVerify())).Methods(http.MethodGet)
-	auth.Handle("/password", requireLogin(handleChangePassword(d.Store, d.Store, d.Hasher, d.Now, d.Audit))).Methods(http.MethodPost)
+	auth.Handle("/password", requireLogin(handleChangePassword(d.Store, d.Store, d.Hasher, d.Passwords, d.Now, d.Audit))).Methods(http.MethodPost)
 	auth.Handle("/sessions", requireLogin(handleListSessions(d.Store, d.Policy, d.Now))).Methods(http.MethodGet)
 	auth.Handle("/sessions/{id}", requireLogin(handleRevokeSession(d.Store, d.Cookies, d.Audit))).Methods(http.MethodDelete)
 

@@ -65,6 +65,8 @@ type Deps struct {
 	Lockout user.Lockout
 	// Audit takes security events; nil discards them.
 	Audit audit.Recorder
+	// Passwords screens new passwords; its zero value screens nothing.
+	Passwords PasswordScreen
 }
 
 // NewServer returns the whole HTTP handler of esauth.

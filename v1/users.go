@@ -45,10 +45,13 @@ type userCreator interface {
 
 // handleCreateUser signs a user up. The password is hashed before the one
 // create call, so a failure anywhere leaves either a whole user or none.
-func handleCreateUser(store userCreator, hasher *password.Hasher, now func() time.Time, rec audit.Recorder) http.Handler {
+func handleCreateUser(store userCreator, hasher *password.Hasher, screen PasswordScreen, now func() time.Time, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		req, err := decode[signupRequest](r)
 		if err != nil {
+			return err
+		}
+		if err := screen.check(r, "password", req.Password, req.Email); err != nil {
 			return err
 		}
 		hash, err := hasher.Hash(r.Context(), req.Password)
