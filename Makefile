@@ -6,7 +6,7 @@ BIN := $(CURDIR)/bin
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck
 
-.PHONY: build run test lint unit smoke es-start es-stop es-status bench fuzz clean
+.PHONY: build run test lint unit smoke es-start es-stop es-status bench fuzz schemathesis clean
 
 build:
 	go build -o esauth .
@@ -61,6 +61,13 @@ fuzz:
 bench:
 	@if [ -z "$${ELASTICSEARCH_URL:-}" ]; then scripts/elasticsearch.sh start; fi
 	ESAUTH_REQUIRE_ES=1 go test -run '^$$' -bench . -benchtime 2s ./...
+
+# Schemathesis (from PyPI, into a cached venv) against /v1/openapi.json of a
+# live server on the local Elasticsearch; ST_EXAMPLES examples per operation.
+ST_EXAMPLES ?= 50
+schemathesis:
+	@if [ -z "$${ELASTICSEARCH_URL:-}" ]; then scripts/elasticsearch.sh start; fi
+	ST_EXAMPLES=$(ST_EXAMPLES) scripts/schemathesis.sh
 
 es-start:
 	scripts/elasticsearch.sh start

@@ -375,6 +375,8 @@ func TestUsersAccessRules(t *testing.T) {
 		{"a user cannot learn whether an email exists", alice, "GET", "/v1/users/nobody@example.com", nil, 403},
 		{"an admin reads anyone", admin, "GET", "/v1/users/bob@example.com", nil, 200},
 		{"an admin gets 404 for an unknown email", admin, "GET", "/v1/users/nobody@example.com", nil, 404},
+		{"an admin gets 404 for an invalid email", admin, "GET", "/v1/users/0@", nil, 404},
+		{"an admin gets 404 for an invalid email's audit trail", admin, "GET", "/v1/users/0@/audit", nil, 404},
 		{"a user renames themselves", alice, "PATCH", "/v1/users/alice@example.com", map[string]any{"first_name": "Alicia"}, 200},
 		{"a user cannot rename another", alice, "PATCH", "/v1/users/bob@example.com", map[string]any{"first_name": "X"}, 403},
 		{"a user cannot make themselves admin", alice, "PATCH", "/v1/users/alice@example.com", map[string]any{"role": "admin"}, 403},

@@ -87,6 +87,14 @@ func accessLog(log *zap.Logger) Middleware {
 	}
 }
 
+var templateVar = regexp.MustCompile(`\{([^:}]+):[^}]*\}`)
+
+// plainTemplate drops the patterns from a route template:
+// "/v1/users/{email:[^/]*@[^/]*}" becomes "/v1/users/{email}".
+func plainTemplate(t string) string {
+	return templateVar.ReplaceAllString(t, "{$1}")
+}
+
 // recordRoute runs inside the router (mux.Router.Use) and tells accessLog
 // which route matched.
 func recordRoute(next http.Handler) http.Handler {
@@ -94,7 +102,7 @@ func recordRoute(next http.Handler) http.Handler {
 		if info, ok := r.Context().Value(routeKey{}).(*routeInfo); ok {
 			if cur := mux.CurrentRoute(r); cur != nil {
 				if t, err := cur.GetPathTemplate(); err == nil {
-					info.template = t
+					info.template = plainTemplate(t)
 				}
 			}
 		}

@@ -36,10 +36,13 @@ func newRouter(d Deps) *mux.Router {
 	signup := limitByIP(d.SignupLimit, d.Now)(handleCreateUser(d.Store, d.Hasher, d.Passwords, d.Now, d.Audit))
 	users.Handle("", signup).Methods(http.MethodPost)
 	users.Handle("/new", signup).Methods(http.MethodPost) // the Flask app's path
-	users.Handle("/{email}", requireLogin(handleGetUser(d.Store))).Methods(http.MethodGet)
-	users.Handle("/{email}", requireLogin(handleUpdateUser(d.Store, d.Store, d.Now, d.Audit))).Methods(http.MethodPatch)
-	users.Handle("/{email}/audit", requireLogin(handleListAudit(d.Store))).Methods(http.MethodGet)
-	users.Handle("/{email}", requireLogin(handleDeleteUser(d.Store, d.Hasher, d.Cookies, d.Audit))).Methods(http.MethodDelete)
+	// {email} must hold an "@", so "/v1/users/new" is only ever the
+	// signup path and never a user called "new".
+	const email = "/{email:[^/]*@[^/]*}"
+	users.Handle(email, requireLogin(handleGetUser(d.Store))).Methods(http.MethodGet)
+	users.Handle(email, requireLogin(handleUpdateUser(d.Store, d.Store, d.Now, d.Audit))).Methods(http.MethodPatch)
+	users.Handle(email+"/audit", requireLogin(handleListAudit(d.Store))).Methods(http.MethodGet)
+	users.Handle(email, requireLogin(handleDeleteUser(d.Store, d.Hasher, d.Cookies, d.Audit))).Methods(http.MethodDelete)
 
 	auth := r.PathPrefix("/v1/auth").Subrouter()
 	auth.Handle("/login", limitByIP(d.LoginLimit, d.Now)(handleLogin(d.Store, d.Store, d.Hasher, d.Cookies, d.Policy, d.Lockout, d.Passwords, d.Now, d.Audit))).Methods(http.MethodPost)
@@ -49,6 +52,8 @@ func newRouter(d Deps) *mux.Router {
 	auth.Handle("/password", requireLogin(handleChangePassword(d.Store, d.Store, d.Hasher, d.Passwords, d.Now, d.Audit))).Methods(http.MethodPost)
 	auth.Handle("/sessions", requireLogin(handleListSessions(d.Store, d.Policy, d.Now))).Methods(http.MethodGet)
 	auth.Handle("/sessions/{id}", requireLogin(handleRevokeSession(d.Store, d.Cookies, d.Audit))).Methods(http.MethodDelete)
+
+	r.Handle("/v1/openapi.json", handleOpenAPI()).Methods(http.MethodGet)
 
 	test := r.PathPrefix("/v1/test").Subrouter()
 	test.Handle("", requireLogin(handleTest())).Methods(http.MethodGet)

@@ -88,6 +88,11 @@ func authorizeSelfOrAdmin(r *http.Request) (string, session.Current, error) {
 	if target != cur.User.Email && !cur.User.IsAdmin() {
 		return "", cur, errs.E(errs.Forbidden, "You may only see and change your own account.")
 	}
+	// No user can have an invalid address; saying so here keeps odd ids
+	// away from the store and answers admins the same 404 as for a stranger.
+	if user.ValidateEmail(target) != "" {
+		return "", cur, errs.E(errs.NotFound, "No user has this email address.")
+	}
 	return target, cur, nil
 }
 

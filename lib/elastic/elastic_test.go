@@ -488,3 +488,43 @@ func TestIndicesAreSetUpOnceElasticsearchComesUp(t *testing.T) {
 		t.Fatalf("the users index was not created with its mapping: %+v", m)
 	}
 }
+
+// Emails may hold characters that mean something in a URL; each must
+// address exactly its own document.
+func TestEmailsWithURLCharactersAddressTheirOwnDocument(t *testing.T) {
+	s := estest.New(t)
+	ctx := context.Background()
+	emails := []string{"a#b@example.com", "a?b=c@example.com", "a%2fb@example.com", "a&b@example.com", "a@example.com#x"}
+	for _, e := range emails {
+		if err := s.CreateUser(ctx, newUser(e)); err != nil {
+			t.Fatalf("create %s: %v", e, err)
+		}
+	}
+	for _, e := range emails {
+		u, err := s.GetUser(ctx, e)
+		if err != nil || u.Email != e {
+			t.Errorf("get %s: %+v, %v", e, u, err)
+		}
+	}
+	// No email was cut short into another id.
+	for _, stray := range []string{"a", "a@example.com"} {
+		if _, err := s.GetUser(ctx, stray); !errs.Is(err, errs.NotFound) {
+			t.Errorf("document %q exists: %v", stray, err)
+		}
+	}
+	if err := s.DeleteUser(ctx, "a#b@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetUser(ctx, "a?b=c@example.com"); err != nil {
+		t.Errorf("deleting one email touched another: %v", err)
+	}
+}
+
+func TestMalformedSessionIDsNeverReachElasticsearch(t *testing.T) {
+	s := estest.New(t)
+	for _, id := range []string{"x?refresh=true", "../_all", strings.Repeat("g", 64), ""} {
+		if err := s.DeleteSessionOf(context.Background(), "a@example.com", id); !errs.Is(err, errs.NotFound) {
+			t.Errorf("%q: %v, want not found", id, err)
+		}
+	}
+}

@@ -78,7 +78,7 @@ func (s *Store) Load(ctx context.Context, sessionID, email string) (user.User, s
 	}
 	body := map[string]any{"docs": []map[string]string{
 		{"_index": s.sessions, "_id": sessionID},
-		{"_index": s.users, "_id": s.userID(email)},
+		{"_index": s.users, "_id": user.NormalizeEmail(email)}, // in JSON: no escaping
 	}}
 	r, err := s.call(ctx, "load session", esapi.MgetRequest{Body: jsonBody(body)})
 	if err != nil {
@@ -126,8 +126,26 @@ func (s *Store) TouchSession(ctx context.Context, id string, t time.Time) error 
 
 func intPtr(i int) *int { return &i }
 
+// validSessionID reports whether id can be a session id (hex SHA-256).
+// Ids come from URLs; anything else is refused before it reaches a request
+// path.
+func validSessionID(id string) bool {
+	if len(id) != 64 {
+		return false
+	}
+	for _, c := range id {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // DeleteSession removes one session by id. A session already gone is no error.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	if !validSessionID(id) {
+		return nil
+	}
 	if err := s.ensure(ctx); err != nil {
 		return err
 	}
@@ -144,6 +162,10 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 // DeleteSessionOf removes the session id only if it belongs to email, so a
 // user can never revoke another user's session by guessing its id.
 func (s *Store) DeleteSessionOf(ctx context.Context, email, id string) error {
+	notFound := errs.E(errs.NotFound, "No such session.")
+	if !validSessionID(id) {
+		return notFound
+	}
 	if err := s.ensure(ctx); err != nil {
 		return err
 	}
@@ -151,7 +173,6 @@ func (s *Store) DeleteSessionOf(ctx context.Context, email, id string) error {
 	if err != nil {
 		return err
 	}
-	notFound := errs.E(errs.NotFound, "No such session.")
 	if r.status == http.StatusNotFound {
 		return notFound
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
@@ -30,7 +31,11 @@ type userDoc struct {
 
 func toUserDoc(u user.User) userDoc         { return userDoc(u) }
 func (d userDoc) toUser() user.User         { return user.User(d) }
-func (s *Store) userID(email string) string { return user.NormalizeEmail(email) }
+// userPath is a user's document id as a URL path segment. The client
+// writes document ids into the request path as they are, so an email such
+// as "a#b@example.com" or "a?b@example.com" would otherwise cut the path
+// short and address another document.
+func userPath(email string) string { return url.PathEscape(user.NormalizeEmail(email)) }
 
 // CreateUser stores a new user. It uses op_type=create, so of any number of
 // concurrent signups for one email exactly one succeeds and the others get
@@ -41,7 +46,7 @@ func (s *Store) CreateUser(ctx context.Context, u user.User) error {
 	}
 	r, err := s.call(ctx, "create user", esapi.IndexRequest{
 		Index:      s.users,
-		DocumentID: s.userID(u.Email),
+		DocumentID: userPath(u.Email),
 		OpType:     "create",
 		Body:       jsonBody(toUserDoc(u)),
 	})
@@ -79,7 +84,7 @@ func (s *Store) getUser(ctx context.Context, email string) (user.User, version, 
 	if err := s.ensure(ctx); err != nil {
 		return user.User{}, version{}, err
 	}
-	r, err := s.call(ctx, "get user", esapi.GetRequest{Index: s.users, DocumentID: s.userID(email)})
+	r, err := s.call(ctx, "get user", esapi.GetRequest{Index: s.users, DocumentID: userPath(email)})
 	if err != nil {
 		return user.User{}, version{}, err
 	}
@@ -126,7 +131,7 @@ func (s *Store) UpdateUserRetrying(ctx context.Context, email string, attempts i
 		}
 		r, err := s.call(ctx, "update user", esapi.IndexRequest{
 			Index:         s.users,
-			DocumentID:    s.userID(email),
+			DocumentID:    userPath(email),
 			Body:          jsonBody(toUserDoc(u)),
 			IfSeqNo:       &v.seqNo,
 			IfPrimaryTerm: &v.primaryTerm,
@@ -154,7 +159,7 @@ func (s *Store) DeleteUser(ctx context.Context, email string) error {
 	if err := s.ensure(ctx); err != nil {
 		return err
 	}
-	r, err := s.call(ctx, "delete user", esapi.DeleteRequest{Index: s.users, DocumentID: s.userID(email)})
+	r, err := s.call(ctx, "delete user", esapi.DeleteRequest{Index: s.users, DocumentID: userPath(email)})
 	if err != nil {
 		return err
 	}
