@@ -29,8 +29,9 @@ type userDoc struct {
 	LockedUntil       time.Time `json:"locked_until"`
 }
 
-func toUserDoc(u user.User) userDoc         { return userDoc(u) }
-func (d userDoc) toUser() user.User         { return user.User(d) }
+func toUserDoc(u user.User) userDoc { return userDoc(u) }
+func (d userDoc) toUser() user.User { return user.User(d) }
+
 // userPath is a user's document id as a URL path segment. The client
 // writes document ids into the request path as they are, so an email such
 // as "a#b@example.com" or "a?b@example.com" would otherwise cut the path
