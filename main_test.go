@@ -204,3 +204,18 @@ func TestRunRefusesUnknownCommandsAndBadSettings(t *testing.T) {
 		})
 	}
 }
+
+func TestTheHTTPServerBoundsEveryPhase(t *testing.T) {
+	srv := newHTTPServer(http.NotFoundHandler(), zap.NewNop())
+	for name, d := range map[string]time.Duration{
+		"ReadHeaderTimeout": srv.ReadHeaderTimeout, "ReadTimeout": srv.ReadTimeout,
+		"WriteTimeout": srv.WriteTimeout, "IdleTimeout": srv.IdleTimeout,
+	} {
+		if d <= 0 {
+			t.Errorf("%s is not set", name)
+		}
+	}
+	if srv.MaxHeaderBytes <= 0 || srv.MaxHeaderBytes > 64<<10 {
+		t.Errorf("MaxHeaderBytes = %d", srv.MaxHeaderBytes)
+	}
+}

@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"esauth/lib/session"
 	"esauth/lib/user"
 )
 
@@ -218,5 +220,144 @@ func TestConcurrentWrongPasswordsAreCountedExactly(t *testing.T) {
 	}
 	if u.FailedLogins != n {
 		t.Fatalf("counted %d failures, want %d", u.FailedLogins, n)
+	}
+}
+
+func TestCookiesSignedWithARotatedOutKeyAreRefused(t *testing.T) {
+	h := newHarness(t)
+	h.addUser("rot@example.com", pw, false)
+	c := h.client()
+	c.mustLogin("rot@example.com", pw)
+	oldKeys := h.codecKeys
+	newKeys := session.RandomKeys()
+
+	during, err := session.NewCodec("session", time.Hour, newKeys, oldKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := session.NewCodec("session", time.Hour, newKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		codec *session.Codec
+		want  int
+	}{
+		{"while the old key is still listed as previous, its cookies work", during, http.StatusOK},
+		{"once the old key is dropped, its cookies are 401", after, http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rotated := newHarnessOn(t, h.store, func(d *Deps) { d.Cookies.Codec = tt.codec })
+			x := rotated.client()
+			x.setCookie(c.cookie())
+			expectStatus(t, x.do("GET", "/v1/test", nil), tt.want)
+		})
+	}
+}
+
+func TestAPlantedCookieIsNeverTheOneValidAfterLogin(t *testing.T) {
+	h := newHarness(t)
+	h.addUser("victim@example.com", pw, false)
+	h.addUser("attacker@example.com", pw, false)
+	// The attacker's own valid session cookie, planted in the victim's browser.
+	attacker := h.client()
+	attacker.mustLogin("attacker@example.com", pw)
+	planted := attacker.cookie()
+
+	victim := h.client()
+	victim.setCookie(planted)
+	victim.mustLogin("victim@example.com", pw)
+	if victim.cookie() == planted {
+		t.Fatal("login kept the planted cookie")
+	}
+	a := victim.do("GET", "/v1/test", nil)
+	expectStatus(t, a, http.StatusOK)
+	var tv testView
+	a.data(t, &tv)
+	if tv.Email != "victim@example.com" {
+		t.Errorf("after login the browser is %s", tv.Email)
+	}
+	// The planted session is dead: nobody holding it rides the victim's login.
+	x := h.client()
+	x.setCookie(planted)
+	expectStatus(t, x.do("GET", "/v1/test", nil), http.StatusUnauthorized)
+}
+
+func TestHostilePaths(t *testing.T) {
+	h := newHarness(t)
+	h.addUser("root@example.com", pw, true)
+	h.addUser("p@example.com", pw, false)
+	admin := h.client()
+	admin.mustLogin("root@example.com", pw)
+	for _, path := range []string{
+		"/v1/users/../users/p@example.com",
+		"/v1/users/..%2Fusers%2Fp@example.com",
+		"/v1/users/p@example.com%00",
+		"/v1/users/p%00@example.com",
+		"/v1/users/%2e%2e%2f@example.com",
+		"/v1/users/p@example.com%2F..%2F..%2F_cluster",
+		"/v1/auth/sessions/..%2F..%2F_all",
+		"/v1/auth/sessions/x%3Frefresh=true",
+		"/v1/users/" + strings.Repeat("a", 10000) + "@example.com",
+	} {
+		t.Run(path[:min(len(path), 60)], func(t *testing.T) {
+			method := "GET"
+			if strings.HasPrefix(path, "/v1/auth/sessions/") {
+				method = "DELETE"
+			}
+			a := admin.do(method, path, nil)
+			if a.Status != http.StatusNotFound {
+				t.Errorf("status %d, want 404: %s", a.Status, a.Raw)
+			}
+		})
+	}
+	// Nothing was deleted or leaked along the way.
+	if _, err := h.store.GetUser(context.Background(), "p@example.com"); err != nil {
+		t.Errorf("user gone: %v", err)
+	}
+}
+
+func TestVeryLongInputIsRefusedCleanly(t *testing.T) {
+	h := newHarness(t)
+	long := strings.Repeat("x", 200_000)
+	tests := []struct {
+		name  string
+		body  map[string]any
+		field string
+	}{
+		{"a 200 kB email", map[string]any{"email_address": long + "@example.com", "password": pw, "first_name": "A", "last_name": "B"}, "email_address"},
+		{"a 200 kB name", map[string]any{"email_address": "l@example.com", "password": pw, "first_name": long, "last_name": "B"}, "first_name"},
+		{"a 200 kB password", map[string]any{"email_address": "l@example.com", "password": long, "first_name": "A", "last_name": "B"}, "password"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := h.client().do("POST", "/v1/users", tt.body)
+			expectStatus(t, a, http.StatusUnprocessableEntity)
+			if a.Fields[tt.field] == "" || len(a.Raw) > 1000 {
+				t.Errorf("answer %.200s", a.Raw)
+			}
+		})
+	}
+	a := h.client().do("POST", "/v1/auth/login", map[string]any{"email_address": long, "password": long})
+	expectStatus(t, a, http.StatusUnauthorized)
+}
+
+func TestNoServerBanner(t *testing.T) {
+	h := newHarness(t)
+	a := h.client().do("GET", "/v1/test", nil)
+	if s := a.Header.Get("Server"); s != "" {
+		t.Errorf("Server: %q", s)
+	}
+}
+
+func TestAHostileLoginEmailIsStillAudited(t *testing.T) {
+	h := newHarness(t)
+	long := strings.Repeat("é", 100_000)
+	expectStatus(t, h.client().login(long+"@example.com", "whatever pw"), http.StatusUnauthorized)
+	h.flushAudit()
+	if d := h.audit.Dropped(); d != 0 {
+		t.Fatalf("%d audit events dropped", d)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"unicode/utf8"
 
 	"esauth/lib/audit"
 	"esauth/lib/errs"
@@ -16,15 +17,25 @@ import (
 // user when there is one, else the email itself (a login attempt, a
 // signup). Recording never blocks or fails the request.
 func record(rec audit.Recorder, r *http.Request, event, email, outcome string) {
+	// A login attempt's email is whatever the client sent; cap it so a
+	// hostile one cannot make the event unstorable.
+	email = clip(email, 320)
 	actor := email
 	if cur, ok := session.FromContext(r.Context()); ok {
 		actor = cur.User.Email
 	}
-	ua := r.UserAgent()
-	if len(ua) > 512 {
-		ua = ua[:512]
+	rec.Record(audit.Event{Event: event, Email: email, Actor: actor, IP: clientIP(r), UserAgent: clip(r.UserAgent(), 512), Outcome: outcome})
+}
+
+// clip cuts s to at most n bytes on a rune boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	rec.Record(audit.Event{Event: event, Email: email, Actor: actor, IP: clientIP(r), UserAgent: ua, Outcome: outcome})
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // AuditLister pages through the audit trail.

@@ -83,7 +83,13 @@ func handleLogin(users loginStore, sessions sessionWriter, hasher *password.Hash
 			return err
 		}
 		email := user.NormalizeEmail(req.Email)
-		u, err := users.GetUser(r.Context(), email)
+		// An address no user can have is looked up nowhere, but it gets
+		// the same dummy verification and 401 as any unknown email.
+		var u user.User
+		err = errs.E(errs.NotFound, "no such user")
+		if user.ValidateEmail(email) == "" {
+			u, err = users.GetUser(r.Context(), email)
+		}
 		switch {
 		case errs.Is(err, errs.NotFound):
 			if err := hasher.VerifyDummy(r.Context(), req.Password); err != nil && !errors.Is(err, password.ErrMalformed) {

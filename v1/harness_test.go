@@ -39,6 +39,8 @@ type harness struct {
 	codec  *session.Codec
 	logs   *observer.ObservedLogs
 	audit  *audit.Writer
+	// codecKeys are the cookie keys the server signs with.
+	codecKeys session.Keys
 }
 
 type harnessOption func(*Deps)
@@ -51,11 +53,12 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 func newHarnessOn(t testing.TB, store *elastic.Store, opts ...harnessOption) *harness {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
-	codec, err := session.NewCodec("session", 30*24*time.Hour, session.RandomKeys())
+	keys := session.RandomKeys()
+	codec, err := session.NewCodec("session", 30*24*time.Hour, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, store: store, hasher: password.New(fastParams, 0), codec: codec, logs: logs}
+	h := &harness{t: t, store: store, hasher: password.New(fastParams, 0), codec: codec, codecKeys: keys, logs: logs}
 	h.audit = audit.NewWriter(store, zap.New(core), 1024, 100, time.Hour)
 	t.Cleanup(func() { _ = h.audit.Close(context.Background()) })
 	d := Deps{

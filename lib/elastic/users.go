@@ -85,6 +85,10 @@ func (s *Store) getUser(ctx context.Context, email string) (user.User, version, 
 	if err := s.ensure(ctx); err != nil {
 		return user.User{}, version{}, err
 	}
+	// Elasticsearch refuses ids over 512 bytes with a 400; no user has one.
+	if len(user.NormalizeEmail(email)) > 512 {
+		return user.User{}, version{}, errs.E(errs.NotFound, "No user has this email address.")
+	}
 	r, err := s.call(ctx, "get user", esapi.GetRequest{Index: s.users, DocumentID: userPath(email)})
 	if err != nil {
 		return user.User{}, version{}, err
