@@ -16,7 +16,7 @@ SERVER_PID=""
 
 cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
-  curl -fsS -XDELETE "$ES_URL/${PREFIX}users,${PREFIX}sessions?ignore_unavailable=true" >/dev/null 2>&1 || true
+  curl -fsS -XDELETE "$ES_URL/${PREFIX}users,${PREFIX}sessions,${PREFIX}audit?ignore_unavailable=true" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
