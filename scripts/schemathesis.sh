@@ -6,25 +6,12 @@
 # session mid-run). ST_EXAMPLES bounds the examples per operation (default 50).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-ES_URL="${ELASTICSEARCH_URL:-http://127.0.0.1:9200}"
-ES_URL="${ES_URL%%,*}"
 ST_VERSION="${ST_VERSION:-4.32.5}"
 ST_EXAMPLES="${ST_EXAMPLES:-50}"
 if [ "$(id -u)" = 0 ]; then CACHE="${ESAUTH_CACHE:-/var/cache/esauth}"; else CACHE="${ESAUTH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/esauth}"; fi
 VENV="$CACHE/schemathesis-$ST_VERSION"
-WORK="$(mktemp -d)"
-PREFIX="esauth-st-$$-"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-BASE="http://127.0.0.1:$PORT"
-SERVER_PID=""
-
-cleanup() {
-  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
-  curl -fsS -XDELETE "$ES_URL/${PREFIX}users,${PREFIX}sessions,${PREFIX}audit?ignore_unavailable=true" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+NAME=st
+source "$(dirname "$0")/serve-lib.sh"
 
 if [ ! -x "$VENV/bin/st" ]; then
   echo "schemathesis: installing schemathesis==$ST_VERSION into $VENV"
@@ -32,15 +19,12 @@ if [ ! -x "$VENV/bin/st" ]; then
   "$VENV/bin/pip" install -q "schemathesis==$ST_VERSION"
 fi
 
-(cd "$ROOT" && go build -o "$WORK/esauth" .)
-export ELASTICSEARCH_URL="$ES_URL" ESAUTH_INDEX_PREFIX="$PREFIX" ESAUTH_COOKIE_SECURE=false
 # The rate limits and lockout are tested elsewhere; here they would only
 # turn most answers into 429s.
 export ESAUTH_LOGIN_RATE=1000000 ESAUTH_LOGIN_BURST=1000000 ESAUTH_SIGNUP_RATE=1000000 ESAUTH_SIGNUP_BURST=1000000
-export ESAUTH_LOCKOUT_THRESHOLD=0 ESAUTH_LOG_LEVEL=warn
-ESAUTH_ADDR="127.0.0.1:$PORT" "$WORK/esauth" serve >"$WORK/server.out" 2>"$WORK/server.log" &
-SERVER_PID=$!
-for _ in $(seq 1 100); do grep -q "listening on" "$WORK/server.out" 2>/dev/null && break; sleep 0.1; done
+export ESAUTH_LOCKOUT_THRESHOLD=0 ESAUTH_LOG_LEVEL=warn ESAUTH_COOKIE_SECURE=false
+serve_start
+export ELASTICSEARCH_URL="$ES_URL" ESAUTH_INDEX_PREFIX="$PREFIX" # for "esauth user create"
 
 printf '%s\n' 'schemathesis admin pw 1' | "$WORK/esauth" user create --email st-admin@example.com --first-name St --last-name Admin --admin >/dev/null
 curl -fsS -c "$WORK/cookies.txt" -X POST "$BASE/v1/auth/login" -H 'Content-Type: application/json' \

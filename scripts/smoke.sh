@@ -5,21 +5,8 @@
 # Fails on the first wrong status. Cleans up its indices and server.
 set -euo pipefail
 
-ES_URL="${ELASTICSEARCH_URL:-http://127.0.0.1:9200}"
-ES_URL="${ES_URL%%,*}"
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-WORK="$(mktemp -d)"
-PREFIX="esauth-smoke-$$-"
-PORT="${SMOKE_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
-BASE="http://127.0.0.1:$PORT"
-SERVER_PID=""
-
-cleanup() {
-  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
-  curl -fsS -XDELETE "$ES_URL/${PREFIX}users,${PREFIX}sessions,${PREFIX}audit?ignore_unavailable=true" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+NAME=smoke
+source "$(dirname "$0")/serve-lib.sh"
 
 fail() {
   echo "smoke: FAIL: $*" >&2
@@ -45,18 +32,8 @@ expect() {
   passed=$((passed + 1))
 }
 
-echo "smoke: building"
-(cd "$ROOT" && go build -o "$WORK/esauth" .)
-
-ESAUTH_ADDR="127.0.0.1:$PORT" ELASTICSEARCH_URL="$ES_URL" ESAUTH_INDEX_PREFIX="$PREFIX" \
-  ESAUTH_COOKIE_SECURE=false "$WORK/esauth" serve >"$WORK/server.out" 2>"$WORK/server.log" &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-  grep -q "listening on" "$WORK/server.out" 2>/dev/null && break
-  kill -0 "$SERVER_PID" 2>/dev/null || fail "server exited at start"
-  sleep 0.1
-done
-grep -q "listening on" "$WORK/server.out" || fail "server did not start"
+echo "smoke: building and starting esauth"
+ESAUTH_COOKIE_SECURE=false serve_start
 
 cd "$WORK"
 J=(-H 'Content-Type: application/json')
