@@ -101,6 +101,7 @@ func TestLoadReadsEverySetting(t *testing.T) {
 		"ESAUTH_LOCKOUT_THRESHOLD":         "3",
 		"ESAUTH_LOCKOUT_BASE":              "2s",
 		"ESAUTH_LOCKOUT_MAX":               "1h",
+		"ESAUTH_PWNED_URL":                 "https://pwned.example",
 		"ESAUTH_LOG_LEVEL":                 "debug",
 		"ESAUTH_SHUTDOWN_TIMEOUT":          "1m",
 	})
@@ -118,6 +119,7 @@ func TestLoadReadsEverySetting(t *testing.T) {
 		},
 		LoginPerMinute: 2.5, LoginBurst: 4,
 		LockoutThreshold: 3, LockoutBase: 2 * time.Second, LockoutMax: time.Hour,
+		PwnedURL: "https://pwned.example",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load = %+v;\nwant %+v", c, want)
@@ -162,6 +164,7 @@ func TestBadValuesGiveAnErrorNamingTheVariable(t *testing.T) {
 		{"a proxy that is no address", map[string]string{"ESAUTH_TRUSTED_PROXIES": "proxy.internal"}, []string{"ESAUTH_TRUSTED_PROXIES"}},
 		{"a negative login rate", map[string]string{"ESAUTH_LOGIN_RATE": "-1"}, []string{"ESAUTH_LOGIN_RATE"}},
 		{"a burst that is no number", map[string]string{"ESAUTH_SIGNUP_BURST": "lots"}, []string{"ESAUTH_SIGNUP_BURST"}},
+		{"a breach API that is no URL", map[string]string{"ESAUTH_PWNED_URL": "ftp://x"}, []string{"ESAUTH_PWNED_URL"}},
 		{"a log level in upper case", map[string]string{"ESAUTH_LOG_LEVEL": "INFO"}, []string{"ESAUTH_LOG_LEVEL"}},
 		{"a cookie name with a space", map[string]string{"ESAUTH_COOKIE_NAME": "my session"}, []string{"ESAUTH_COOKIE_NAME"}},
 		{"a cookie name with a semicolon", map[string]string{"ESAUTH_COOKIE_NAME": "a;b"}, []string{"ESAUTH_COOKIE_NAME"}},
