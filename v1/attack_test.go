@@ -361,3 +361,25 @@ func TestAHostileLoginEmailIsStillAudited(t *testing.T) {
 		t.Fatalf("%d audit events dropped", d)
 	}
 }
+
+func TestLockoutLooksTheSameForUnknownEmails(t *testing.T) {
+	clock := newFakeClock()
+	h := newHarness(t, withClock(clock), func(d *Deps) {
+		d.Lockout = user.Lockout{Threshold: 3, Base: time.Second, Max: time.Minute}
+	})
+	h.addUser("real@example.com", pw, false)
+	var last [2]answer
+	for i, email := range []string{"real@example.com", "ghost@example.com"} {
+		for j := 0; j < 3; j++ {
+			expectStatus(t, h.client().login(email, "wrong password"), http.StatusUnauthorized)
+		}
+		last[i] = h.client().login(email, "wrong password")
+		expectStatus(t, last[i], http.StatusTooManyRequests)
+	}
+	if last[0].Raw != last[1].Raw || last[0].Header.Get("Retry-After") != last[1].Header.Get("Retry-After") {
+		t.Errorf("a locked real account and a locked unknown email answer differently:\n%s %s\n%s %s",
+			last[0].Raw, last[0].Header.Get("Retry-After"), last[1].Raw, last[1].Header.Get("Retry-After"))
+	}
+	clock.Advance(time.Second)
+	expectStatus(t, h.client().login("ghost@example.com", "wrong password"), http.StatusUnauthorized)
+}

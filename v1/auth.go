@@ -77,6 +77,10 @@ var errBadCredentials = errs.E(errs.Unauthenticated, "The email address or passw
 // learn it is disabled (403).
 func handleLogin(users loginStore, sessions sessionWriter, hasher *password.Hasher, cookies Cookies,
 	policy session.Policy, lockout user.Lockout, screen PasswordScreen, now func() time.Time, rec audit.Recorder) http.Handler {
+	phantoms := newPhantomLocks(lockout)
+	lockedOut := func(wait time.Duration) error {
+		return errs.TooManyAttempts("Too many failed logins for this account; try again later.", wait)
+	}
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		req, err := decode[loginRequest](r)
 		if err != nil {
@@ -92,9 +96,14 @@ func handleLogin(users loginStore, sessions sessionWriter, hasher *password.Hash
 		}
 		switch {
 		case errs.Is(err, errs.NotFound):
+			if wait := phantoms.lockedFor(email, now()); wait > 0 {
+				record(rec, r, audit.LoginFailure, email, audit.Refused)
+				return lockedOut(wait)
+			}
 			if err := hasher.VerifyDummy(r.Context(), req.Password); err != nil && !errors.Is(err, password.ErrMalformed) {
 				return errs.Wrap(errs.Unavailable, "The server is busy; try again.", err)
 			}
+			phantoms.fail(email, now())
 			record(rec, r, audit.LoginFailure, email, audit.Failure)
 			return errBadCredentials
 		case err != nil:
@@ -102,7 +111,7 @@ func handleLogin(users loginStore, sessions sessionWriter, hasher *password.Hash
 		}
 		if wait := lockout.LockedFor(u, now()); wait > 0 {
 			record(rec, r, audit.LoginFailure, u.Email, audit.Refused)
-			return errs.TooManyAttempts("Too many failed logins for this account; try again later.", wait)
+			return lockedOut(wait)
 		}
 		ok, err := checkPassword(r.Context(), hasher, req.Password, u.PasswordHash)
 		if err != nil {
