@@ -1,6 +1,7 @@
 package v1
 
 import (
+	"crypto/sha256"
 	"sync"
 	"time"
 
@@ -26,11 +27,17 @@ func newPhantomLocks(policy user.Lockout) *phantomLocks {
 	return &phantomLocks{policy: policy, m: map[string]*user.User{}}
 }
 
+// key keeps the map's memory fixed per entry, whatever the client sent.
+func key(email string) string {
+	sum := sha256.Sum256([]byte(email))
+	return string(sum[:])
+}
+
 // lockedFor is how long the unknown email stays locked.
 func (p *phantomLocks) lockedFor(email string, now time.Time) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if u, ok := p.m[email]; ok {
+	if u, ok := p.m[key(email)]; ok {
 		return p.policy.LockedFor(*u, now)
 	}
 	return 0
@@ -43,13 +50,14 @@ func (p *phantomLocks) fail(email string, now time.Time) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	u, ok := p.m[email]
+	k := key(email)
+	u, ok := p.m[k]
 	if !ok {
 		if len(p.m) >= maxPhantoms {
 			p.sweep(now)
 		}
 		u = &user.User{}
-		p.m[email] = u
+		p.m[k] = u
 	}
 	p.policy.Fail(u, now)
 }
