@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"esauth/lib/breached"
+	"esauth/lib/password"
 	"esauth/lib/user"
 )
 
@@ -159,4 +160,29 @@ func TestImportedBcryptHashLogsInAndIsRehashed(t *testing.T) {
 		}
 		h.client().mustLogin(email, "imported secret 1")
 	}
+}
+
+func TestAHashWithOlderParametersIsUpgradedAtLogin(t *testing.T) {
+	h := newHarness(t)
+	older := password.New(password.Params{MemoryKiB: 32, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 1)
+	hash, err := older.Hash(context.Background(), "an older passphrase")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if err := h.store.CreateUser(context.Background(), user.User{
+		Email: "older@example.com", FirstName: "O", LastName: "P", Role: user.RoleUser, IsActive: true,
+		PasswordHash: hash, CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.client().mustLogin("older@example.com", "an older passphrase")
+	u, err := h.store.GetUser(context.Background(), "older@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.PasswordHash == hash || h.hasher.NeedsRehash(u.PasswordHash) {
+		t.Errorf("hash not upgraded to the current parameters: %.30s…", u.PasswordHash)
+	}
+	h.client().mustLogin("older@example.com", "an older passphrase")
 }
