@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"unicode/utf8"
 
 	"esauth/lib/audit"
 	"esauth/lib/errs"
@@ -19,23 +18,12 @@ import (
 func record(rec audit.Recorder, r *http.Request, event, email, outcome string) {
 	// A login attempt's email is whatever the client sent; cap it so a
 	// hostile one cannot make the event unstorable.
-	email = clip(email, 320)
+	email = session.Clip(email, 320)
 	actor := email
 	if cur, ok := session.FromContext(r.Context()); ok {
 		actor = cur.User.Email
 	}
-	rec.Record(audit.Event{Event: event, Email: email, Actor: actor, IP: clientIP(r), UserAgent: clip(r.UserAgent(), 512), Outcome: outcome})
-}
-
-// clip cuts s to at most n bytes on a rune boundary.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+	rec.Record(audit.Event{Event: event, Email: email, Actor: actor, IP: clientIP(r), UserAgent: session.Clip(r.UserAgent(), 512), Outcome: outcome})
 }
 
 // AuditLister pages through the audit trail.

@@ -65,7 +65,7 @@ func (p Policy) New(email string, remember bool, now time.Time, userAgent, ip st
 		ExpiresAt:  now.Add(ttl),
 		LastSeenAt: now,
 		Remember:   remember,
-		UserAgent:  truncate(userAgent, 512),
+		UserAgent:  Clip(userAgent, 512),
 		IP:         ip,
 	}, token
 }
@@ -91,7 +91,10 @@ func (p Policy) NeedsTouch(s Session, now time.Time) bool {
 	return now.Sub(s.LastSeenAt) >= p.TouchEvery
 }
 
-func truncate(s string, n int) string {
+// Clip cuts s to at most n bytes on a rune boundary, so a stored value
+// stays valid UTF-8. Client-supplied strings (user agents, attempted
+// emails) go through it before they are stored.
+func Clip(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
