@@ -41,6 +41,9 @@ type Config struct {
 	SessionIdle         time.Duration
 	RememberTTL         time.Duration
 	HashConcurrency     int
+	HashWait            time.Duration
+	IPv6Prefix          int
+	MaxSessions         int
 	TrustedOrigins      []string
 	TrustedProxies      []netip.Prefix
 	LoginPerMinute      float64
@@ -101,6 +104,8 @@ var settings = []setting{
 		durationSetter(func(c *Config) *time.Duration { return &c.RememberTTL })},
 	{"ESAUTH_HASH_CONCURRENCY", "0", "Most password hashes computed at once (19 MiB each); 0 means GOMAXPROCS.", false,
 		func(c *Config, v string) (err error) { c.HashConcurrency, err = strconv.Atoi(v); return err }},
+	{"ESAUTH_HASH_WAIT", "2s", "Longest wait for a free hashing slot; past it the request gets 503 with `Retry-After`, so a flood of password checks cannot starve logins.", false,
+		durationSetter(func(c *Config) *time.Duration { return &c.HashWait })},
 	{"ESAUTH_TRUSTED_ORIGINS", "", "Comma-separated origins (`https://app.example.com`) allowed to send state-changing cross-origin requests.", false,
 		func(c *Config, v string) error {
 			c.TrustedOrigins = splitList(v)
@@ -108,6 +113,15 @@ var settings = []setting{
 		}},
 	{"ESAUTH_TRUSTED_PROXIES", "", "Comma-separated IPs or CIDRs of reverse proxies whose `X-Forwarded-For` is believed.", false,
 		func(c *Config, v string) (err error) { c.TrustedProxies, err = parsePrefixes(v); return err }},
+	{"ESAUTH_IPV6_PREFIX", "64", "Per-IP limits count IPv6 clients by this prefix length (a /64 is usually one subscriber); 128 counts single addresses.", false,
+		func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 128 {
+				return fmt.Errorf("not a prefix length from 1 to 128")
+			}
+			c.IPv6Prefix = n
+			return nil
+		}},
 	{"ESAUTH_LOGIN_RATE", "10", "Login attempts per minute allowed from one client IP (token bucket); 0 turns the limit off.", false,
 		floatSetter(func(c *Config) *float64 { return &c.LoginPerMinute })},
 	{"ESAUTH_LOGIN_BURST", "10", "Login attempts one client IP may make at once before the rate applies.", false,
@@ -122,6 +136,8 @@ var settings = []setting{
 		durationSetter(func(c *Config) *time.Duration { return &c.LockoutBase })},
 	{"ESAUTH_LOCKOUT_MAX", "15m", "Longest lock.", false,
 		durationSetter(func(c *Config) *time.Duration { return &c.LockoutMax })},
+	{"ESAUTH_MAX_SESSIONS", "100", "Most live sessions one user may have; a login beyond it ends the oldest. 0 means no cap.", false,
+		intSetter(func(c *Config) *int { return &c.MaxSessions })},
 	{"ESAUTH_PWNED_URL", "", "Base URL of a Have I Been Pwned–style range API (e.g. `https://api.pwnedpasswords.com`) to screen new passwords online; off when unset. Only 5 hex characters of the password's SHA-1 are sent.", false,
 		func(c *Config, v string) error { c.PwnedURL = v; return checkHTTPURL(v) }},
 	{"ESAUTH_LOG_LEVEL", "info", "Log level: debug, info, warn or error.", false,
@@ -189,6 +205,7 @@ func (c Config) check() []string {
 		"ESAUTH_ES_TIMEOUT": c.ESTimeout, "ESAUTH_SESSION_TTL": c.SessionTTL,
 		"ESAUTH_SESSION_IDLE": c.SessionIdle, "ESAUTH_REMEMBER_TTL": c.RememberTTL,
 		"ESAUTH_LOCKOUT_BASE": c.LockoutBase, "ESAUTH_LOCKOUT_MAX": c.LockoutMax,
+		"ESAUTH_HASH_WAIT": c.HashWait,
 	} {
 		if d <= 0 {
 			p = append(p, name+" must be positive")

@@ -46,6 +46,7 @@ type Store struct {
 	users    string
 	sessions string
 	audit    string
+	attempts string
 
 	ready   atomic.Bool
 	setupMu sync.Mutex
@@ -78,6 +79,7 @@ func New(cfg Config, log *zap.Logger) (*Store, error) {
 		users:    cfg.IndexPrefix + "users",
 		sessions: cfg.IndexPrefix + "sessions",
 		audit:    cfg.IndexPrefix + "audit",
+		attempts: cfg.IndexPrefix + "attempts",
 	}, nil
 }
 
@@ -184,7 +186,7 @@ func (s *Store) EnsureIndices(ctx context.Context) error {
 	for _, idx := range []struct {
 		name    string
 		mapping string
-	}{{s.users, usersMapping}, {s.sessions, sessionsMapping}, {s.audit, auditMapping}} {
+	}{{s.users, usersMapping}, {s.sessions, sessionsMapping}, {s.audit, auditMapping}, {s.attempts, attemptsMapping}} {
 		r, err := s.call(ctx, "create index", esapi.IndicesCreateRequest{
 			Index: idx.name,
 			Body:  strings.NewReader(idx.mapping),
@@ -256,7 +258,7 @@ func (s *Store) SetupInBackground(ctx context.Context) {
 // DeleteIndices removes the store's indices. Tests use it to clean up.
 func (s *Store) DeleteIndices(ctx context.Context) error {
 	r, err := s.call(ctx, "delete indices", esapi.IndicesDeleteRequest{
-		Index:             []string{s.users, s.sessions, s.audit},
+		Index:             []string{s.users, s.sessions, s.audit, s.attempts},
 		IgnoreUnavailable: boolPtr(true),
 	})
 	if err != nil {

@@ -20,7 +20,8 @@ const usersMapping = `{
       "updated_at":          {"type": "date"},
       "password_changed_at": {"type": "date"},
       "failed_logins":       {"type": "integer"},
-      "locked_until":        {"type": "date"}
+      "locked_until":        {"type": "date"},
+      "session_epoch":       {"type": "keyword"}
     }
   }
 }`
@@ -36,7 +37,8 @@ const sessionsMapping = `{
       "last_seen_at":  {"type": "date"},
       "remember":      {"type": "boolean"},
       "user_agent":    {"type": "keyword", "ignore_above": 512},
-      "ip":            {"type": "keyword"}
+      "ip":            {"type": "keyword"},
+      "user_epoch":    {"type": "keyword"}
     }
   }
 }`
@@ -56,6 +58,24 @@ const auditMapping = `{
       "user_agent": {"type": "keyword", "ignore_above": 512},
       "at":         {"type": "date"},
       "outcome":    {"type": "keyword"}
+    }
+  }
+}`
+
+// attemptsMapping: failed-password counts, one document per email that has
+// failed at least once, whether or not an account has it. The _id is the
+// hex SHA-256 of the normalized email, so the index never holds what was
+// typed in the email box, and a real account and an unknown email cost
+// the same reads and writes.
+const attemptsMapping = `{
+  "settings": {"number_of_shards": 1, "number_of_replicas": 0, "auto_expand_replicas": "0-1"},
+  "mappings": {
+    "dynamic": "strict",
+    "properties": {
+      "failures":     {"type": "integer"},
+      "locked_until": {"type": "date"},
+      "updated_at":   {"type": "date"},
+      "expires_at":   {"type": "date"}
     }
   }
 }`
