@@ -28,6 +28,8 @@ type Config struct {
 	ESAPIKey   string
 	ESCACert   string // path to a PEM file
 	ESTimeout  time.Duration
+	// RequestTimeout bounds all of one request's storage calls together.
+	RequestTimeout time.Duration
 
 	IndexPrefix string
 
@@ -82,6 +84,8 @@ var settings = []setting{
 		func(c *Config, v string) error { c.ESCACert = v; return nil }},
 	{"ESAUTH_ES_TIMEOUT", "5s", "Longest wait for one Elasticsearch call; past it the request gets 503.", false,
 		durationSetter(func(c *Config) *time.Duration { return &c.ESTimeout })},
+	{"ESAUTH_REQUEST_TIMEOUT", "10s", "Deadline for all of one request's Elasticsearch calls and its wait for a hashing slot together; past it the request gets 503.", false,
+		durationSetter(func(c *Config) *time.Duration { return &c.RequestTimeout })},
 	{"ESAUTH_INDEX_PREFIX", "esauth-", "Prefix of the index names (`<prefix>users`, `<prefix>sessions`).", false,
 		func(c *Config, v string) error { c.IndexPrefix = v; return checkPrefix(v) }},
 	{"ESAUTH_COOKIE_NAME", "session", "Name of the session cookie.", false,
@@ -205,7 +209,7 @@ func (c Config) check() []string {
 		"ESAUTH_ES_TIMEOUT": c.ESTimeout, "ESAUTH_SESSION_TTL": c.SessionTTL,
 		"ESAUTH_SESSION_IDLE": c.SessionIdle, "ESAUTH_REMEMBER_TTL": c.RememberTTL,
 		"ESAUTH_LOCKOUT_BASE": c.LockoutBase, "ESAUTH_LOCKOUT_MAX": c.LockoutMax,
-		"ESAUTH_HASH_WAIT": c.HashWait,
+		"ESAUTH_HASH_WAIT": c.HashWait, "ESAUTH_REQUEST_TIMEOUT": c.RequestTimeout,
 	} {
 		if d <= 0 {
 			p = append(p, name+" must be positive")

@@ -59,8 +59,19 @@ type Deps struct {
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	// LoginLimit and SignupLimit throttle each client IP; zero is no limit.
+	// LoginLimit also throttles password checks made with a session
+	// (password change, self-delete), per session.
 	LoginLimit  RateLimit
 	SignupLimit RateLimit
+	// IPv6Prefix is the prefix length by which IPv6 clients are counted
+	// by the per-IP limits (0 means 64).
+	IPv6Prefix int
+	// MaxSessions caps one user's live sessions; a login beyond it ends
+	// the oldest. Zero means no cap.
+	MaxSessions int
+	// RequestTimeout bounds all of one request's storage calls together
+	// (zero means no deadline of its own).
+	RequestTimeout time.Duration
 	// Lockout throttles one account after failed logins; zero is off.
 	Lockout user.Lockout
 	// Audit takes security events; nil discards them.
