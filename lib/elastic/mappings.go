@@ -31,6 +31,7 @@ const sessionsMapping = `{
   "mappings": {
     "dynamic": "strict",
     "properties": {
+      "id":            {"type": "keyword"},
       "email_address": {"type": "keyword"},
       "created_at":    {"type": "date"},
       "expires_at":    {"type": "date"},
