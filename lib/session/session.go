@@ -26,6 +26,9 @@ type Session struct {
 	Remember   bool      `json:"remember"`
 	UserAgent  string    `json:"user_agent"`
 	IP         string    `json:"ip"`
+	// UserEpoch is the user's SessionEpoch when the session was made; the
+	// session is valid only while the user still has it.
+	UserEpoch string `json:"-"`
 }
 
 // NewToken returns a fresh random 32-byte token (base64url, for the cookie)
@@ -51,8 +54,10 @@ type Policy struct {
 	TouchEvery  time.Duration // last_seen_at is written at most this often
 }
 
-// New returns a session for a login made at now.
-func (p Policy) New(email string, remember bool, now time.Time, userAgent, ip string) (s Session, token string) {
+// New returns a session of u for a login made at now. It records u's
+// session epoch as read for this login: if anything ends u's sessions
+// before the session is stored, it is born dead.
+func (p Policy) New(u user.User, remember bool, now time.Time, userAgent, ip string) (s Session, token string) {
 	token, id := NewToken()
 	ttl := p.TTL
 	if remember {
@@ -60,14 +65,22 @@ func (p Policy) New(email string, remember bool, now time.Time, userAgent, ip st
 	}
 	return Session{
 		ID:         id,
-		Email:      email,
+		Email:      u.Email,
 		CreatedAt:  now,
 		ExpiresAt:  now.Add(ttl),
 		LastSeenAt: now,
 		Remember:   remember,
 		UserAgent:  Clip(userAgent, 512),
 		IP:         ip,
+		UserEpoch:  u.SessionEpoch,
 	}, token
+}
+
+// Accepts reports whether s proves that a request comes from u at now: s
+// is u's, still valid in time, made in u's current session epoch, and u is
+// active. The loader asks nothing else.
+func (p Policy) Accepts(s Session, u user.User, now time.Time) bool {
+	return p.Valid(s, now) && u.IsActive && s.Email == u.Email && s.UserEpoch == u.SessionEpoch
 }
 
 // Valid reports whether s may still be used at now. The idle timeout applies

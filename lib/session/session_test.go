@@ -73,7 +73,7 @@ func TestPolicyNew(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, token := policy.New("ada@example.com", tt.remember, t0, "Firefox", "192.0.2.1")
+			s, token := policy.New(ada, tt.remember, t0, "Firefox", "192.0.2.1")
 			if !s.ExpiresAt.Equal(tt.want) {
 				t.Errorf("ExpiresAt = %v; want %v", s.ExpiresAt, tt.want)
 			}
@@ -85,15 +85,15 @@ func TestPolicyNew(t *testing.T) {
 			}
 			want := session.Session{
 				ID: s.ID, Email: "ada@example.com", CreatedAt: t0, ExpiresAt: tt.want, LastSeenAt: t0,
-				Remember: tt.remember, UserAgent: "Firefox", IP: "192.0.2.1",
+				Remember: tt.remember, UserAgent: "Firefox", IP: "192.0.2.1", UserEpoch: "epoch-1",
 			}
 			if s != want {
 				t.Errorf("New = %+v; want %+v", s, want)
 			}
 		})
 	}
-	a, tokenA := policy.New("ada@example.com", false, t0, "", "")
-	b, tokenB := policy.New("ada@example.com", false, t0, "", "")
+	a, tokenA := policy.New(ada, false, t0, "", "")
+	b, tokenB := policy.New(ada, false, t0, "", "")
 	if a.ID == b.ID || tokenA == tokenB {
 		t.Error("two logins of the same user at the same time share a token")
 	}
@@ -114,7 +114,7 @@ func TestPolicyNewKeepsATruncatedUserAgentValidUTF8(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, _ := policy.New("ada@example.com", false, t0, tt.ua, "")
+			s, _ := policy.New(ada, false, t0, tt.ua, "")
 			if !utf8.ValidString(s.UserAgent) {
 				t.Errorf("UserAgent %q is not valid UTF-8", s.UserAgent)
 			}
@@ -129,8 +129,8 @@ func TestPolicyNewKeepsATruncatedUserAgentValidUTF8(t *testing.T) {
 }
 
 func TestPolicyValid(t *testing.T) {
-	browser, _ := policy.New("ada@example.com", false, t0, "", "")
-	remember, _ := policy.New("ada@example.com", true, t0, "", "")
+	browser, _ := policy.New(ada, false, t0, "", "")
+	remember, _ := policy.New(ada, true, t0, "", "")
 	seenAt := func(s session.Session, at time.Time) session.Session {
 		s.LastSeenAt = at
 		return s
@@ -167,7 +167,7 @@ func TestPolicyValid(t *testing.T) {
 }
 
 func TestPolicyNeedsTouch(t *testing.T) {
-	s, _ := policy.New("ada@example.com", false, t0, "", "")
+	s, _ := policy.New(ada, false, t0, "", "")
 	tests := []struct {
 		name string
 		now  time.Time
@@ -211,5 +211,51 @@ func TestContextCarriesTheCurrentUserAndSession(t *testing.T) {
 	type otherKey struct{}
 	if _, ok := session.FromContext(context.WithValue(context.Background(), otherKey{}, cur)); ok {
 		t.Error("FromContext finds a Current stored under another package's key")
+	}
+}
+
+// ada is the user the policy tests make sessions for.
+var ada = user.User{Email: "ada@example.com", IsActive: true, SessionEpoch: "epoch-1"}
+
+func TestPolicyAcceptsOnlyASessionOfTheUsersCurrentEpoch(t *testing.T) {
+	s, _ := policy.New(ada, false, t0, "", "")
+	if s.UserEpoch != ada.SessionEpoch {
+		t.Fatalf("New recorded epoch %q; want the user's %q", s.UserEpoch, ada.SessionEpoch)
+	}
+	with := func(change func(*user.User)) user.User {
+		u := ada
+		change(&u)
+		return u
+	}
+	tests := []struct {
+		name string
+		u    user.User
+		now  time.Time
+		want bool
+	}{
+		{"the user it was made for, at once, is accepted", ada, t0, true},
+		{"after the user's epoch changed it is refused", with(func(u *user.User) { u.SessionEpoch = "epoch-2" }), t0, false},
+		{"an account re-created with the same email is refused", with(func(u *user.User) { u.SessionEpoch = user.NewEpoch() }), t0, false},
+		{"a disabled user is refused", with(func(u *user.User) { u.IsActive = false }), t0, false},
+		{"another user is refused", with(func(u *user.User) { u.Email = "eve@example.com" }), t0, false},
+		{"an expired session is refused", ada, t0.Add(13 * time.Hour), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := policy.Accepts(s, tt.u, tt.now); got != tt.want {
+				t.Errorf("Accepts = %v; want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNewEpochsAreDistinct(t *testing.T) {
+	seen := map[string]bool{}
+	for range 100 {
+		e := user.NewEpoch()
+		if len(e) != 32 || seen[e] {
+			t.Fatalf("NewEpoch gave %q (seen before: %v)", e, seen[e])
+		}
+		seen[e] = true
 	}
 }

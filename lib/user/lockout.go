@@ -2,31 +2,70 @@ package user
 
 import "time"
 
-// Lockout throttles one account after repeated failed logins: from the
-// Threshold-th consecutive failure on, the account is locked for Base,
-// doubling with each further failure, capped at Max. The count lives on the
-// user document, so every instance sees the same lock.
+// Attempts is the failed-password record of one email address, whether or
+// not an account has it: a real account and an unknown email are counted,
+// stored and locked alike, so a lockout never tells which accounts exist.
+type Attempts struct {
+	// Failures counts consecutive failed password checks.
+	Failures int
+	// LockedUntil is when a lock the failures caused ends.
+	LockedUntil time.Time
+	UpdatedAt   time.Time
+	// ExpiresAt is when the record may be forgotten (purged): Retention
+	// after the last failure.
+	ExpiresAt time.Time
+	// Version is the stored revision the record was read at (zero when it
+	// is not stored), so a write can refuse to overwrite a newer count.
+	Version Version
+}
+
+// Version identifies one stored revision of a document for optimistic
+// concurrency. Only the store interprets it.
+type Version struct {
+	SeqNo, PrimaryTerm int64
+}
+
+// Stored reports whether v names a stored revision.
+func (v Version) Stored() bool { return v.PrimaryTerm > 0 }
+
+// Retention is how long a failed-password record is kept after its last
+// failure. Failures further apart than this no longer add up.
+const Retention = 24 * time.Hour
+
+// Lockout throttles one email address after repeated failed password
+// checks: from the Threshold-th consecutive failure on, it is locked for
+// Base, doubling with each further failure, capped at Max. The record
+// lives in Elasticsearch, so every instance sees the same lock.
 type Lockout struct {
 	Threshold int
 	Base      time.Duration
 	Max       time.Duration
 }
 
-// LockedFor returns how long u stays locked at now (0 when it is not).
-func (l Lockout) LockedFor(u User, now time.Time) time.Duration {
-	if l.Threshold <= 0 || !now.Before(u.LockedUntil) {
+// On reports whether the lockout is in force (a threshold above zero).
+func (l Lockout) On() bool { return l.Threshold > 0 }
+
+// LockedFor returns how long a stays locked at now (0 when it is not).
+func (l Lockout) LockedFor(a Attempts, now time.Time) time.Duration {
+	if !l.On() || !now.Before(a.LockedUntil) {
 		return 0
 	}
-	return u.LockedUntil.Sub(now)
+	return a.LockedUntil.Sub(now)
 }
 
-// Fail records one failed login at now and returns whether it locked the account.
-func (l Lockout) Fail(u *User, now time.Time) bool {
-	u.FailedLogins++
-	if l.Threshold <= 0 || u.FailedLogins < l.Threshold {
+// Fail records one failed check at now and returns whether it locked the
+// address.
+func (l Lockout) Fail(a *Attempts, now time.Time) bool {
+	a.Failures++
+	a.UpdatedAt = now
+	a.ExpiresAt = now.Add(max(Retention, l.Max))
+	if !l.On() || a.Failures < l.Threshold {
 		return false
 	}
-	u.LockedUntil = now.Add(l.duration(u.FailedLogins - l.Threshold))
+	a.LockedUntil = now.Add(l.duration(a.Failures - l.Threshold))
+	if a.LockedUntil.After(a.ExpiresAt) {
+		a.ExpiresAt = a.LockedUntil
+	}
 	return true
 }
 
@@ -37,10 +76,4 @@ func (l Lockout) duration(n int) time.Duration {
 		d *= 2
 	}
 	return min(d, l.Max)
-}
-
-// Succeed clears the count after a successful login.
-func (l Lockout) Succeed(u *User) {
-	u.FailedLogins = 0
-	u.LockedUntil = time.Time{}
 }
