@@ -6,19 +6,25 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"esauth/lib/user"
 )
 
 // FuzzNormalizeEmail checks email normalization and validation on any
 // input: normalizing is idempotent, and an address that validates is
-// lower-case, valid UTF-8, at most 254 characters, has one local part and a
-// dotted domain, and holds no space, control character or slash (it
-// becomes a document id and a URL path segment).
+// lower-case, in NFKC, valid UTF-8, at most 254 characters, has one local
+// part and a dotted domain, and holds no space, control character or slash
+// (it becomes a document id and a URL path segment) and no format character
+// (those are invisible, so an address holding one would look like another).
 func FuzzNormalizeEmail(f *testing.F) {
 	for _, seed := range []string{
 		"Ada@Example.com", "  ada@example.com\t", "a@b", "a@b.c", "\"quoted local\"@example.com",
 		"Name <a@example.com>", "a/b@example.com", "a@example.com.", "\xff@example.com", "İ@example.com",
 		strings.Repeat("a", 250) + "@example.com", "a@@example.com", "a@exa mple.com",
+		"ａｄａ@ｅｘａｍｐｌｅ.ｃｏｍ", "jose\u0301@example.com", "J\u030cosh@example.com", "\u212aelvin@example.com",
+		"\ufb01nn@example.com", "\u0430da@example.com", "ada@example.com\u200b", "\u202eada@example.com",
+		"иван@пример.рф", "山田たろう@example.jp",
 	} {
 		f.Add(seed)
 	}
@@ -39,6 +45,8 @@ func FuzzNormalizeEmail(f *testing.F) {
 			t.Fatalf("accepted a normalized address that is not lower-case: %q", n)
 		case strings.ContainsAny(n, "/\\"):
 			t.Fatalf("accepted a slash: %q", n)
+		case !norm.NFKC.IsNormalString(n):
+			t.Fatalf("accepted an address that is not in NFKC: %q", n)
 		}
 		at := strings.LastIndexByte(n, '@')
 		if at <= 0 || !strings.Contains(n[at+1:], ".") {
@@ -47,6 +55,9 @@ func FuzzNormalizeEmail(f *testing.F) {
 		for _, r := range n {
 			if unicode.IsSpace(r) || unicode.IsControl(r) {
 				t.Fatalf("accepted space or control %q in %q", r, n)
+			}
+			if unicode.Is(unicode.Cf, r) {
+				t.Fatalf("accepted format character %U in %q", r, n)
 			}
 		}
 	})

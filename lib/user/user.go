@@ -3,7 +3,6 @@
 package user
 
 import (
-	"net/mail"
 	"strings"
 	"time"
 	"unicode"
@@ -70,43 +69,6 @@ func (u User) Public() Public {
 		CreatedAt: u.CreatedAt,
 		UpdatedAt: u.UpdatedAt,
 	}
-}
-
-// NormalizeEmail trims and lower-cases an email address. The result is the
-// user's document id, so every lookup must go through it: email is
-// case-insensitive everywhere in esauth.
-func NormalizeEmail(s string) string {
-	return strings.ToLower(strings.TrimSpace(s))
-}
-
-// ValidateEmail checks a normalized email address and returns a message for
-// the client, or "" when it is acceptable.
-func ValidateEmail(email string) string {
-	switch {
-	case email == "":
-		return "Email address is required."
-	case !utf8.ValidString(email):
-		return "Email address must be valid UTF-8."
-	case utf8.RuneCountInString(email) > MaxEmailLen:
-		return "Email address must be at most 254 characters."
-	}
-	addr, err := mail.ParseAddress(email)
-	// ParseAddress accepts "Name <a@b.c>"; only a bare address is an email here.
-	if err != nil || addr.Address != email || addr.Name != "" {
-		return "Email address is not valid."
-	}
-	at := strings.LastIndexByte(email, '@')
-	domain := email[at+1:]
-	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") {
-		return "Email address must have a domain with a dot."
-	}
-	for _, r := range email {
-		// Ids and paths carry the email; keep out characters that only cause trouble there.
-		if r == '/' || r == '\\' || unicode.IsSpace(r) || unicode.IsControl(r) {
-			return "Email address is not valid."
-		}
-	}
-	return ""
 }
 
 // ValidateName checks a first or last name: 1–64 characters, no control characters.

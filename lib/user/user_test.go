@@ -11,88 +11,6 @@ import (
 	"esauth/lib/user"
 )
 
-func TestNormalizeEmail(t *testing.T) {
-	tests := []struct {
-		name string
-		in   string
-		want string
-	}{
-		{"a lower-case address is kept as it is", "ada@example.com", "ada@example.com"},
-		{"upper-case letters are lowered", "Ada@Example.COM", "ada@example.com"},
-		{"surrounding spaces, tabs and newlines are trimmed", " \tada@example.com\r\n", "ada@example.com"},
-		{"non-ASCII letters are lowered too", "ÉLODIE@EXAMPLE.FR", "élodie@example.fr"},
-		{"inner spaces are left for validation to refuse", " a b@example.com ", "a b@example.com"},
-		{"an empty address stays empty", "   ", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := user.NormalizeEmail(tt.in); got != tt.want {
-				t.Errorf("NormalizeEmail(%q) = %q; want %q", tt.in, got, tt.want)
-			}
-		})
-	}
-}
-
-func TestValidateEmail(t *testing.T) {
-	const (
-		ok       = ""
-		required = "Email address is required."
-		notUTF8  = "Email address must be valid UTF-8."
-		tooLong  = "Email address must be at most 254 characters."
-		invalid  = "Email address is not valid."
-		noDot    = "Email address must have a domain with a dot."
-	)
-	const domain = "@example.com" // 12 characters
-	tests := []struct {
-		name  string
-		email string
-		want  string
-	}{
-		{"a plain address is accepted", "ada@example.com", ok},
-		{"an address with a sub-domain and a plus is accepted", "ada+test@mail.example.co.uk", ok},
-		{"a non-ASCII local part is accepted", "élodie@example.fr", ok},
-		{"an empty address is refused as required", "", required},
-		{"an address without @ is refused", "ada.example.com", invalid},
-		{"an address with two @ is refused", "a@b@example.com", invalid},
-		{"an address with nothing before the @ is refused", "@example.com", invalid},
-		{"an address with nothing after the @ is refused", "ada@", invalid},
-		{"the display-name form is refused", "A <a@b.co>", invalid},
-		{"an address in angle brackets is refused", "<a@b.co>", invalid},
-		{"a quoted local part is refused", `"ada"@example.com`, invalid},
-		{"email without a dot in the domain is refused", "ada@localhost", noDot},
-		{"a domain starting with a dot is refused", "ada@.example.com", "!"},
-		{"a domain ending with a dot is refused", "ada@example.com.", "!"},
-		{"254 characters are accepted", strings.Repeat("a", 254-len(domain)) + domain, ok},
-		{"255 characters are refused", strings.Repeat("a", 255-len(domain)) + domain, tooLong},
-		{"254 characters of two bytes each count as 254, not as bytes", strings.Repeat("é", 254-len(domain)) + domain, ok},
-		{"255 characters of two bytes each are refused", strings.Repeat("é", 255-len(domain)) + domain, tooLong},
-		{"a slash is refused", "a/b@example.com", invalid},
-		{"a backslash is refused", `a\b@example.com`, invalid},
-		{"a space is refused", "a b@example.com", invalid},
-		{"a trailing newline is refused", "ada@example.com\n", invalid},
-		{"a control character is refused", "a\x01b@example.com", invalid},
-		{"a DEL character is refused", "a\x7fb@example.com", invalid},
-		{"a line separator U+2028 is refused", "a\u2028b@example.com", invalid},
-		{"a no-break space is refused", "a\u00a0b@example.com", invalid},
-		{"invalid UTF-8 is refused", "a\xffb@example.com", notUTF8},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := user.ValidateEmail(tt.email)
-			switch tt.want {
-			case "!": // any refusal will do: which check catches it is an implementation detail
-				if got == "" {
-					t.Errorf("ValidateEmail(%q) accepted it; want a refusal", tt.email)
-				}
-			default:
-				if got != tt.want {
-					t.Errorf("ValidateEmail(%q) = %q; want %q", tt.email, got, tt.want)
-				}
-			}
-		})
-	}
-}
-
 func TestValidateName(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -103,6 +21,8 @@ func TestValidateName(t *testing.T) {
 		{"a one-character name is accepted", "A", ""},
 		{"a name with spaces, hyphen and apostrophe is accepted", "Mary-Jane O'Neil", ""},
 		{"a name in another script is accepted", "Ада Лавлейс", ""},
+		{"a zero-width non-joiner inside a Persian name is accepted", "نیک\u200cپور", ""},
+		{"a zero-width joiner inside a Sinhala name is accepted", "ශ්\u200dරී", ""},
 		{"an empty name is refused as required", "", "First name is required."},
 		{"a name of only spaces is refused as required", "   ", "First name is required."},
 		{"a name of only tabs and newlines is refused as required", "\t\n", "First name is required."},
