@@ -29,28 +29,63 @@ func resolveClientIP(remoteAddr string, forwarded []string, trusted []netip.Pref
 		peer = host
 	}
 	addr, err := netip.ParseAddr(peer)
-	if err != nil || !isTrusted(addr, trusted) {
+	if err != nil {
 		return peer
+	}
+	addr = plain(addr)
+	if !isTrusted(addr, trusted) {
+		return addr.String()
 	}
 	var hops []string
 	for _, h := range forwarded {
 		hops = append(hops, strings.Split(h, ",")...)
 	}
 	for i := len(hops) - 1; i >= 0; i-- {
-		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
+		hop, ok := parseHop(hops[i])
+		if !ok {
 			break // garbage: stop trusting the chain here
 		}
-		hop = hop.Unmap()
 		if !isTrusted(hop, trusted) {
 			return hop.String()
 		}
 	}
-	return peer
+	return addr.String()
+}
+
+// parseHop reads one X-Forwarded-For entry. Some proxies write the port
+// they saw ("198.51.100.1:4711", "[2001:db8::1]:4711"); reading those as
+// garbage would make every client behind such a proxy the proxy itself,
+// sharing one rate limit. An IPv6 address without brackets is read whole:
+// "2001:db8::1:80" is an address, not an address and a port.
+func parseHop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return plain(ap.Addr()), true
+	}
+	if len(s) > 2 && s[0] == '[' && s[len(s)-1] == ']' {
+		s = s[1 : len(s)-1]
+		if a, err := netip.ParseAddr(s); err == nil && a.Is6() {
+			return plain(a), true
+		}
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return plain(a), true
+}
+
+// plain drops what names the same client twice: a zone ("fe80::1%eth0")
+// names an interface on the machine that saw the address, which means
+// nothing to us and would never match a trusted prefix, and an IPv4-mapped
+// IPv6 address is the IPv4 client it maps.
+func plain(a netip.Addr) netip.Addr {
+	return a.WithZone("").Unmap()
 }
 
 func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
-	a = a.Unmap()
+	a = plain(a)
 	for _, p := range trusted {
 		if p.Contains(a) {
 			return true
