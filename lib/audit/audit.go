@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"esauth/lib/page"
 )
 
 // The events.
@@ -61,11 +63,8 @@ func NewID() string {
 }
 
 // Cursor is where a page of events ends: the sort values (time, then id)
-// of its last event. The HTTP layer hands it to clients as an opaque string.
-type Cursor struct {
-	AtMillis int64
-	ID       string
-}
+// of its last event.
+type Cursor = page.Cursor
 
 // Sink stores batches of events.
 type Sink interface {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
@@ -33,35 +34,49 @@ func (s *Store) WriteEvents(ctx context.Context, events []audit.Event) error {
 		_ = enc.Encode(map[string]any{"create": map[string]string{"_index": s.audit, "_id": e.ID}})
 		_ = enc.Encode(e)
 	}
-	r, err := s.call(ctx, "write audit events", esapi.BulkRequest{Body: strings.NewReader(body.String())})
+	const op = "write audit events"
+	r, err := s.call(ctx, op, esapi.BulkRequest{Body: strings.NewReader(body.String())})
 	if err != nil {
 		return err
 	}
 	if r.status != http.StatusOK {
-		return unexpected("write audit events", r)
+		return unexpected(op, r)
 	}
 	var a struct {
-		Errors bool `json:"errors"`
+		Items []map[string]bulkItem `json:"items"`
 	}
-	if err := decode("write audit events", r, &a); err != nil {
+	if err := decode(op, r, &a); err != nil {
 		return err
 	}
-	if a.Errors {
-		return unexpected("write audit events", r)
+	for _, item := range a.Items {
+		it := item["create"]
+		switch {
+		case it.Status == http.StatusCreated || it.Status == http.StatusOK:
+		case it.Status == http.StatusConflict:
+			// Event ids are random, so an id that exists can only be this
+			// event's, stored by an earlier attempt whose answer was lost.
+		default:
+			return s.itemError(op, it)
+		}
 	}
 	return nil
 }
 
-// ListEvents returns up to size events about email, newest first, starting
-// after cursor (nil for the first page), and the cursor of the next page
-// (nil when this page is the last).
-func (s *Store) ListEvents(ctx context.Context, email string, after *audit.Cursor, size int) ([]audit.Event, *audit.Cursor, error) {
+// ListEvents returns up to size events about email at or after since (all
+// when since is zero), newest first, starting after cursor (nil for the
+// first page), and the cursor of the next page (nil when this page is the
+// last).
+func (s *Store) ListEvents(ctx context.Context, email string, since time.Time, after *audit.Cursor, size int) ([]audit.Event, *audit.Cursor, error) {
 	if err := s.ensure(ctx); err != nil {
 		return nil, nil, err
 	}
+	filter := []any{map[string]any{"term": map[string]any{"email": user.NormalizeEmail(email)}}}
+	if !since.IsZero() {
+		filter = append(filter, map[string]any{"range": map[string]any{"at": map[string]any{"gte": since.UTC().Format(time.RFC3339Nano)}}})
+	}
 	q := map[string]any{
 		"size":  size + 1, // one more tells whether a next page exists
-		"query": map[string]any{"term": map[string]any{"email": user.NormalizeEmail(email)}},
+		"query": map[string]any{"bool": map[string]any{"filter": filter}},
 		"sort":  []any{map[string]any{"at": "desc"}, map[string]any{"event_id": "desc"}},
 	}
 	if after != nil {

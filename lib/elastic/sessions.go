@@ -3,19 +3,25 @@ package elastic
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
+	"go.uber.org/zap"
 
 	"esauth/lib/errs"
+	"esauth/lib/page"
 	"esauth/lib/session"
 	"esauth/lib/user"
 )
 
-// sessionDoc is a session as stored; its id is the document _id.
+// sessionDoc is a session as stored: a conversion of session.Session, so
+// the compiler keeps the two in step. Its id is the document _id, and is
+// also stored as the tie-breaker that pages session lists.
 type sessionDoc struct {
+	ID         string    `json:"id"`
 	Email      string    `json:"email_address"`
 	CreatedAt  time.Time `json:"created_at"`
 	ExpiresAt  time.Time `json:"expires_at"`
@@ -23,23 +29,19 @@ type sessionDoc struct {
 	Remember   bool      `json:"remember"`
 	UserAgent  string    `json:"user_agent"`
 	IP         string    `json:"ip"`
+	UserEpoch  string    `json:"user_epoch"`
 }
 
-func toSessionDoc(s session.Session) sessionDoc {
-	return sessionDoc{
-		Email: s.Email, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt, LastSeenAt: s.LastSeenAt,
-		Remember: s.Remember, UserAgent: s.UserAgent, IP: s.IP,
-	}
-}
-
+// toSession returns the session of a stored document; id is the document
+// _id, which older documents do not repeat in their source.
 func (d sessionDoc) toSession(id string) session.Session {
-	return session.Session{
-		ID: id, Email: d.Email, CreatedAt: d.CreatedAt, ExpiresAt: d.ExpiresAt, LastSeenAt: d.LastSeenAt,
-		Remember: d.Remember, UserAgent: d.UserAgent, IP: d.IP,
-	}
+	d.ID = id
+	return session.Session(d)
 }
 
-// CreateSession stores a new session.
+// CreateSession stores a new session. Its id is the hash of 256 random
+// bits, so a conflict can only be this very write, applied once already
+// and re-sent by the client after a broken connection: that is success.
 func (s *Store) CreateSession(ctx context.Context, sess session.Session) error {
 	if err := s.ensure(ctx); err != nil {
 		return err
@@ -48,60 +50,90 @@ func (s *Store) CreateSession(ctx context.Context, sess session.Session) error {
 		Index:      s.sessions,
 		DocumentID: sess.ID,
 		OpType:     "create",
-		Body:       jsonBody(toSessionDoc(sess)),
+		Body:       jsonBody(sessionDoc(sess)),
 	})
 	if err != nil {
 		return err
 	}
-	if r.status != http.StatusCreated && r.status != http.StatusOK {
-		return unexpected("create session", r)
+	switch r.status {
+	case http.StatusCreated, http.StatusOK, http.StatusConflict:
+		return nil
 	}
-	return nil
+	return unexpected("create session", r)
+}
+
+// mgetDoc is one entry of an _mget answer. An entry can fail on its own
+// (its index closed, missing or unavailable) while the call as a whole
+// answers 200: Error is then set and Found says nothing.
+type mgetDoc struct {
+	ID          string          `json:"_id"`
+	Found       bool            `json:"found"`
+	SeqNo       int64           `json:"_seq_no"`
+	PrimaryTerm int64           `json:"_primary_term"`
+	Source      json.RawMessage `json:"_source"`
+	Error       *struct {
+		Type   string `json:"type"`
+		Reason string `json:"reason"`
+	} `json:"error"`
 }
 
 type mgetAnswer struct {
-	Docs []struct {
-		ID     string          `json:"_id"`
-		Found  bool            `json:"found"`
-		Source json.RawMessage `json:"_source"`
-	} `json:"docs"`
+	Docs []mgetDoc `json:"docs"`
+}
+
+// mget reads documents in one realtime round trip. An entry that failed is
+// an unavailable store, never "not found": reading a closed index's
+// session as missing would log users out, or let a logout answer 200
+// without revoking anything.
+func (s *Store) mget(ctx context.Context, op string, refs ...map[string]string) ([]mgetDoc, error) {
+	r, err := s.call(ctx, op, esapi.MgetRequest{Body: jsonBody(map[string]any{"docs": refs})})
+	if err != nil {
+		return nil, err
+	}
+	if r.status != http.StatusOK {
+		return nil, unexpected(op, r)
+	}
+	var a mgetAnswer
+	if err := decode(op, r, &a); err != nil {
+		return nil, err
+	}
+	if len(a.Docs) != len(refs) {
+		return nil, unexpected(op, r)
+	}
+	for i, d := range a.Docs {
+		if d.Error != nil {
+			if d.Error.Type == "index_not_found_exception" {
+				s.ready.Store(false) // set the index up again on the next call
+			}
+			return nil, unavailable(fmt.Errorf("%s: %s: %s", op, refs[i]["_index"], d.Error.Type))
+		}
+	}
+	return a.Docs, nil
 }
 
 // Load reads a session and its user in ONE round trip (_mget), which is the
 // whole cost of knowing who makes a request. Both reads are realtime, so a
 // session revoked or a user disabled a moment ago is seen at once. A
-// missing session or user is errs.Unauthenticated; whether the session is
-// still valid in time is the caller's policy.
+// missing session or user is errs.Unauthenticated; whether the session
+// proves the user (lifetime, epoch, active) is the caller's policy.
 func (s *Store) Load(ctx context.Context, sessionID, email string) (user.User, session.Session, error) {
 	if err := s.ensure(ctx); err != nil {
 		return user.User{}, session.Session{}, err
 	}
-	body := map[string]any{"docs": []map[string]string{
-		{"_index": s.sessions, "_id": sessionID},
-		{"_index": s.users, "_id": user.NormalizeEmail(email)}, // in JSON: no escaping
-	}}
-	r, err := s.call(ctx, "load session", esapi.MgetRequest{Body: jsonBody(body)})
+	docs, err := s.mget(ctx, "load session",
+		map[string]string{"_index": s.sessions, "_id": sessionID},
+		map[string]string{"_index": s.users, "_id": user.NormalizeEmail(email)}, // in JSON: no escaping
+	)
 	if err != nil {
 		return user.User{}, session.Session{}, err
 	}
-	if r.status != http.StatusOK {
-		return user.User{}, session.Session{}, unexpected("load session", r)
-	}
-	var a mgetAnswer
-	if err := decode("load session", r, &a); err != nil {
-		return user.User{}, session.Session{}, err
-	}
-	if len(a.Docs) != 2 {
-		return user.User{}, session.Session{}, unexpected("load session", r)
-	}
-	gone := errs.E(errs.Unauthenticated, "Your session has ended; log in again.")
-	if !a.Docs[0].Found || !a.Docs[1].Found {
-		return user.User{}, session.Session{}, gone
+	if !docs[0].Found || !docs[1].Found {
+		return user.User{}, session.Session{}, errs.E(errs.Unauthenticated, "Your session has ended; log in again.")
 	}
 	var sd sessionDoc
 	var ud userDoc
-	if json.Unmarshal(a.Docs[0].Source, &sd) != nil || json.Unmarshal(a.Docs[1].Source, &ud) != nil {
-		return user.User{}, session.Session{}, unexpected("load session", r)
+	if json.Unmarshal(docs[0].Source, &sd) != nil || json.Unmarshal(docs[1].Source, &ud) != nil {
+		return user.User{}, session.Session{}, unavailable(fmt.Errorf("load session: unreadable document"))
 	}
 	return ud.toUser(), sd.toSession(sessionID), nil
 }
@@ -117,8 +149,8 @@ func (s *Store) TouchSession(ctx context.Context, id string, t time.Time) error 
 	if err != nil {
 		return err
 	}
-	// 404: revoked meanwhile, which is not this call's concern.
-	if r.status != http.StatusOK && r.status != http.StatusNotFound {
+	// A missing document was revoked meanwhile, which is not this call's concern.
+	if r.status != http.StatusOK && !docMissing(r) {
 		return unexpected("touch session", r)
 	}
 	return nil
@@ -153,7 +185,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if r.status != http.StatusOK && r.status != http.StatusNotFound {
+	if r.status != http.StatusOK && !docMissing(r) {
 		return unexpected("delete session", r)
 	}
 	return nil
@@ -173,7 +205,7 @@ func (s *Store) DeleteSessionOf(ctx context.Context, email, id string) error {
 	if err != nil {
 		return err
 	}
-	if r.status == http.StatusNotFound {
+	if docMissing(r) {
 		return notFound
 	}
 	if r.status != http.StatusOK {
@@ -190,41 +222,34 @@ func (s *Store) DeleteSessionOf(ctx context.Context, email, id string) error {
 	if d.Email != user.NormalizeEmail(email) {
 		return notFound
 	}
-	r, err = s.call(ctx, "delete session", esapi.DeleteRequest{
-		Index: s.sessions, DocumentID: id, IfSeqNo: &a.SeqNo, IfPrimaryTerm: &a.PrimaryTerm,
-	})
-	if err != nil {
-		return err
-	}
-	switch r.status {
-	case http.StatusOK, http.StatusNotFound, http.StatusConflict:
-		// 409 here means the session was touched meanwhile; it is still
-		// this user's, so delete it without the version check.
-		if r.status == http.StatusConflict {
-			return s.DeleteSession(ctx, id)
-		}
-		return nil
-	}
-	return unexpected("delete session", r)
+	// The owner was checked above and a session never changes owner, so
+	// no version check is needed: a touch in between changes nothing.
+	return s.DeleteSession(ctx, id)
 }
 
-// refreshSessions makes every session written so far visible to search.
-// Gets and _mget are realtime, but search and delete_by_query only see
-// refreshed documents: without this, a login made a second before "log out
-// everywhere" could survive it.
-func (s *Store) refreshSessions(ctx context.Context) error {
-	r, err := s.call(ctx, "refresh sessions", esapi.IndicesRefreshRequest{Index: []string{s.sessions}})
+// refresh makes every document written to index so far visible to
+// search. Gets and _mget are realtime, but search only sees refreshed
+// documents: without this, a login made a second before "log out
+// everywhere" would be missed by its clean-up.
+func (s *Store) refresh(ctx context.Context, index string) error {
+	r, err := s.call(ctx, "refresh "+index, esapi.IndicesRefreshRequest{Index: []string{index}})
 	if err != nil {
 		return err
 	}
 	if r.status != http.StatusOK {
-		return unexpected("refresh sessions", r)
+		return unexpected("refresh "+index, r)
 	}
 	return nil
 }
 
 // RevokeSessions deletes every session of email except the one with id
 // except (none when except is ""), and returns how many it deleted.
+//
+// Deleting is housekeeping, not what ends the sessions: whatever must end
+// them all changes the user's session epoch first, which the loader
+// checks. A search sees only refreshed documents, so a session stored
+// after the search (a login that read the user just before the change)
+// would survive a revocation that relied on deleting alone.
 func (s *Store) RevokeSessions(ctx context.Context, email, except string) (int, error) {
 	if err := s.ensure(ctx); err != nil {
 		return 0, err
@@ -235,74 +260,93 @@ func (s *Store) RevokeSessions(ctx context.Context, email, except string) (int, 
 	if except != "" {
 		q["bool"].(map[string]any)["must_not"] = []any{map[string]any{"ids": map[string]any{"values": []string{except}}}}
 	}
-	return s.deleteSessionsWhere(ctx, "revoke sessions", q)
+	return s.deleteWhere(ctx, "revoke sessions", s.sessions, q)
 }
 
-// deleteBatch is how many sessions one search-then-bulk-delete round removes.
-const deleteBatch = 1000
-
-// deleteSessionsWhere deletes the sessions matching query by searching their
-// ids and deleting them with _bulk, batch by batch. It does not use
-// _delete_by_query because that lives in Elasticsearch's reindex module,
-// which not every distribution ships (the integ-test-zip used in tests does
-// not). Each round refreshes first, so sessions written a moment ago are
-// found too.
-func (s *Store) deleteSessionsWhere(ctx context.Context, op string, query map[string]any) (int, error) {
-	deleted := 0
-	for round := 0; ; round++ {
-		if err := s.refreshSessions(ctx); err != nil {
-			return deleted, err
-		}
-		ids, err := s.searchSessionIDs(ctx, op, query, deleteBatch)
-		if err != nil || len(ids) == 0 {
-			return deleted, err
-		}
-		var body strings.Builder
-		for _, id := range ids {
-			body.WriteString(`{"delete":{"_index":`)
-			b, _ := json.Marshal(s.sessions)
-			body.Write(b)
-			body.WriteString(`,"_id":`)
-			b, _ = json.Marshal(id)
-			body.Write(b)
-			body.WriteString("}}\n")
-		}
-		r, err := s.call(ctx, op, esapi.BulkRequest{Body: strings.NewReader(body.String())})
-		if err != nil {
-			return deleted, err
-		}
-		if r.status != http.StatusOK {
-			return deleted, unexpected(op, r)
-		}
-		var a struct {
-			Items []map[string]struct {
-				Status int `json:"status"`
-			} `json:"items"`
-		}
-		if err := decode(op, r, &a); err != nil {
-			return deleted, err
-		}
-		for _, item := range a.Items {
-			switch item["delete"].Status {
-			case http.StatusOK:
-				deleted++
-			case http.StatusNotFound: // gone meanwhile: fine
-			default:
-				return deleted, unexpected(op, r)
-			}
-		}
-		if len(ids) < deleteBatch || round > 1000 {
-			return deleted, nil
-		}
+// sweepSessions removes the documents of sessions that a change of epoch
+// or a deleted user already ended. It is best effort: a failure is logged
+// and leaves documents that the loader refuses and the hourly purge
+// removes when they expire.
+func (s *Store) sweepSessions(ctx context.Context, email string) {
+	if _, err := s.RevokeSessions(ctx, email, ""); err != nil {
+		s.log.Warn("could not delete ended sessions; they are refused and will be purged when they expire", zap.Error(err))
 	}
 }
 
-// searchSessionIDs returns the ids of up to size sessions matching query.
-func (s *Store) searchSessionIDs(ctx context.Context, op string, query map[string]any, size int) ([]string, error) {
-	r, err := s.call(ctx, op, esapi.SearchRequest{
-		Index: []string{s.sessions},
-		Body:  jsonBody(map[string]any{"query": query, "size": size, "_source": false}),
-	})
+// deleteBatch is how many documents one search-then-bulk-delete round removes.
+const deleteBatch = 1000
+
+// deleteWhere deletes the documents of index matching query by searching
+// their ids and deleting them with _bulk, batch by batch. It does not use
+// _delete_by_query because that lives in Elasticsearch's reindex module,
+// which not every distribution ships (the integ-test-zip used in tests does
+// not). Each round refreshes first, so documents written a moment ago are
+// found too.
+func (s *Store) deleteWhere(ctx context.Context, op, index string, query map[string]any) (int, error) {
+	deleted := 0
+	for round := 0; round < 1000; round++ {
+		if err := s.refresh(ctx, index); err != nil {
+			return deleted, err
+		}
+		ids, err := s.searchIDs(ctx, op, index, map[string]any{"query": query}, 0, deleteBatch)
+		if err != nil || len(ids) == 0 {
+			return deleted, err
+		}
+		n, err := s.deleteIDs(ctx, op, index, ids)
+		deleted += n
+		if err != nil || len(ids) < deleteBatch {
+			return deleted, err
+		}
+	}
+	return deleted, nil
+}
+
+// deleteIDs deletes documents of index by id in one _bulk request and
+// returns how many it deleted; ids already gone are no error.
+func (s *Store) deleteIDs(ctx context.Context, op, index string, ids []string) (int, error) {
+	var body strings.Builder
+	enc := json.NewEncoder(&body)
+	for _, id := range ids {
+		_ = enc.Encode(map[string]any{"delete": map[string]string{"_index": index, "_id": id}})
+	}
+	r, err := s.call(ctx, op, esapi.BulkRequest{Body: strings.NewReader(body.String())})
+	if err != nil {
+		return 0, err
+	}
+	if r.status != http.StatusOK {
+		return 0, unexpected(op, r)
+	}
+	var a struct {
+		Items []map[string]struct {
+			Status int `json:"status"`
+			Error  struct {
+				Type string `json:"type"`
+			} `json:"error"`
+		} `json:"items"`
+	}
+	if err := decode(op, r, &a); err != nil {
+		return 0, err
+	}
+	deleted := 0
+	for _, item := range a.Items {
+		switch it := item["delete"]; {
+		case it.Status == http.StatusOK:
+			deleted++
+		case it.Status == http.StatusNotFound && it.Error.Type == "": // gone meanwhile: fine
+		default:
+			// A bulk answers 200 even when items fail (a block, a full
+			// queue): the store could not do what was asked.
+			return deleted, unavailable(fmt.Errorf("%s: item status %d: %s", op, it.Status, it.Error.Type))
+		}
+	}
+	return deleted, nil
+}
+
+// searchIDs returns the ids of the documents body (a search body with its
+// query and sort) selects, from from, at most size.
+func (s *Store) searchIDs(ctx context.Context, op, index string, body map[string]any, from, size int) ([]string, error) {
+	body["from"], body["size"], body["_source"] = from, size, false
+	r, err := s.call(ctx, op, esapi.SearchRequest{Index: []string{index}, Body: jsonBody(body)})
 	if err != nil {
 		return nil, err
 	}
@@ -326,33 +370,49 @@ func (s *Store) searchSessionIDs(ctx context.Context, op string, query map[strin
 	return ids, nil
 }
 
-// maxListedSessions caps the session list; a user with more live sessions
-// than this sees the newest ones.
-const maxListedSessions = 1000
+// newestFirst sorts sessions by creation, newest first, with the id to
+// break ties, so keyset paging never skips or repeats one.
+var newestFirst = []any{
+	map[string]any{"created_at": "desc"},
+	map[string]any{"id": map[string]any{"order": "desc", "missing": "_last"}},
+}
 
-// ListSessions returns the sessions of email that have not expired at now,
-// newest first. Idle-timeout filtering is the caller's policy.
-func (s *Store) ListSessions(ctx context.Context, email string, now time.Time) ([]session.Session, error) {
+// ownSessions selects the sessions of email that have not expired at now.
+func ownSessions(email string, now time.Time) map[string]any {
+	return map[string]any{"bool": map[string]any{"filter": []any{
+		map[string]any{"term": map[string]any{"email_address": user.NormalizeEmail(email)}},
+		map[string]any{"range": map[string]any{"expires_at": map[string]any{"gt": now.UTC().Format(time.RFC3339Nano)}}},
+	}}}
+}
+
+// ListSessions returns up to size sessions of email that have not expired
+// at now, newest first, starting after cursor (nil for the first page),
+// and the cursor of the next page (nil on the last). Idle-timeout
+// filtering is the caller's policy.
+func (s *Store) ListSessions(ctx context.Context, email string, now time.Time, after *page.Cursor, size int) ([]session.Session, *page.Cursor, error) {
 	if err := s.ensure(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := s.refreshSessions(ctx); err != nil {
-		return nil, err
+	if err := s.refresh(ctx, s.sessions); err != nil {
+		return nil, nil, err
 	}
 	query := map[string]any{
-		"size": maxListedSessions,
-		"sort": []any{map[string]any{"created_at": "desc"}},
-		"query": map[string]any{"bool": map[string]any{"filter": []any{
-			map[string]any{"term": map[string]any{"email_address": user.NormalizeEmail(email)}},
-			map[string]any{"range": map[string]any{"expires_at": map[string]any{"gt": now.UTC().Format(time.RFC3339Nano)}}},
-		}}},
+		"size":  size + 1, // one more tells whether a next page exists
+		"sort":  newestFirst,
+		"query": ownSessions(email, now),
+	}
+	if after != nil {
+		query["search_after"] = []any{after.AtMillis, after.ID}
 	}
 	r, err := s.call(ctx, "list sessions", esapi.SearchRequest{Index: []string{s.sessions}, Body: jsonBody(query)})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if r.status == http.StatusBadRequest && after != nil {
+		return nil, nil, errs.E(errs.BadRequest, "The cursor is not valid.")
 	}
 	if r.status != http.StatusOK {
-		return nil, unexpected("list sessions", r)
+		return nil, nil, unexpected("list sessions", r)
 	}
 	var a struct {
 		Hits struct {
@@ -363,18 +423,43 @@ func (s *Store) ListSessions(ctx context.Context, email string, now time.Time) (
 		} `json:"hits"`
 	}
 	if err := decode("list sessions", r, &a); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := make([]session.Session, 0, len(a.Hits.Hits))
-	for _, h := range a.Hits.Hits {
+	hits := a.Hits.Hits
+	var next *page.Cursor
+	if len(hits) > size {
+		hits = hits[:size]
+		last := hits[len(hits)-1]
+		next = &page.Cursor{AtMillis: last.Source.CreatedAt.UnixMilli(), ID: last.ID}
+	}
+	out := make([]session.Session, 0, len(hits))
+	for _, h := range hits {
 		out = append(out, h.Source.toSession(h.ID))
 	}
-	return out, nil
+	return out, next, nil
+}
+
+// TrimSessions deletes the oldest sessions of email beyond the newest
+// keep, and returns how many it deleted. It searches without refreshing
+// (a refresh on every login would cost the whole cluster), so sessions
+// made within the last second (the refresh interval) are counted by the
+// next login's trim instead.
+func (s *Store) TrimSessions(ctx context.Context, email string, keep int, now time.Time) (int, error) {
+	if err := s.ensure(ctx); err != nil {
+		return 0, err
+	}
+	body := map[string]any{"sort": newestFirst, "query": ownSessions(email, now)}
+	ids, err := s.searchIDs(ctx, "trim sessions", s.sessions, body, keep, deleteBatch)
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	return s.deleteIDs(ctx, "trim sessions", s.sessions, ids)
 }
 
 // PurgeExpired deletes sessions whose absolute lifetime ended before now,
-// so the sessions index does not grow without bound. Sessions that ended by
-// idle timeout are refused by the loader and go when their expiry passes.
+// and failed-password records past their retention, so neither index grows
+// without bound. Sessions that ended by idle timeout are refused by the
+// loader and go when their expiry passes.
 func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 	if err := s.ensure(ctx); err != nil {
 		return 0, err
@@ -382,5 +467,10 @@ func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 	q := map[string]any{"range": map[string]any{
 		"expires_at": map[string]any{"lte": now.UTC().Format(time.RFC3339Nano)},
 	}}
-	return s.deleteSessionsWhere(ctx, "purge sessions", q)
+	n, err := s.deleteWhere(ctx, "purge sessions", s.sessions, q)
+	if err != nil {
+		return n, err
+	}
+	m, err := s.deleteWhere(ctx, "purge attempts", s.attempts, q)
+	return n + m, err
 }

@@ -25,8 +25,7 @@ type userDoc struct {
 	CreatedAt         time.Time `json:"created_at"`
 	UpdatedAt         time.Time `json:"updated_at"`
 	PasswordChangedAt time.Time `json:"password_changed_at"`
-	FailedLogins      int       `json:"failed_logins"`
-	LockedUntil       time.Time `json:"locked_until"`
+	SessionEpoch      string    `json:"session_epoch"`
 }
 
 func toUserDoc(u user.User) userDoc { return userDoc(u) }
@@ -58,20 +57,23 @@ func (s *Store) CreateUser(ctx context.Context, u user.User) error {
 	case http.StatusCreated, http.StatusOK:
 		return nil
 	case http.StatusConflict:
+		// The client re-sends a request whose connection failed, so a
+		// create that was applied may come back as a conflict with itself.
+		// The epoch is random per account: finding ours means it is ours.
+		if u.SessionEpoch != "" {
+			if got, err := s.GetUser(ctx, u.Email); err == nil && got.SessionEpoch == u.SessionEpoch {
+				return nil
+			}
+		}
 		return errs.E(errs.Conflict, "A user with this email address already exists.")
 	}
 	return unexpected("create user", r)
 }
 
-// version identifies one revision of a document for optimistic concurrency.
-type version struct {
-	seqNo, primaryTerm int
-}
-
 type getAnswer struct {
 	Found       bool            `json:"found"`
-	SeqNo       int             `json:"_seq_no"`
-	PrimaryTerm int             `json:"_primary_term"`
+	SeqNo       int64           `json:"_seq_no"`
+	PrimaryTerm int64           `json:"_primary_term"`
 	Source      json.RawMessage `json:"_source"`
 }
 
@@ -81,33 +83,33 @@ func (s *Store) GetUser(ctx context.Context, email string) (user.User, error) {
 	return u, err
 }
 
-func (s *Store) getUser(ctx context.Context, email string) (user.User, version, error) {
+func (s *Store) getUser(ctx context.Context, email string) (user.User, user.Version, error) {
 	if err := s.ensure(ctx); err != nil {
-		return user.User{}, version{}, err
+		return user.User{}, user.Version{}, err
 	}
 	// Elasticsearch refuses ids over 512 bytes with a 400; no user has one.
 	if len(user.NormalizeEmail(email)) > 512 {
-		return user.User{}, version{}, errs.E(errs.NotFound, "No user has this email address.")
+		return user.User{}, user.Version{}, errs.E(errs.NotFound, "No user has this email address.")
 	}
 	r, err := s.call(ctx, "get user", esapi.GetRequest{Index: s.users, DocumentID: userPath(email)})
 	if err != nil {
-		return user.User{}, version{}, err
+		return user.User{}, user.Version{}, err
 	}
-	if r.status == http.StatusNotFound {
-		return user.User{}, version{}, errs.E(errs.NotFound, "No user has this email address.")
+	if docMissing(r) {
+		return user.User{}, user.Version{}, errs.E(errs.NotFound, "No user has this email address.")
 	}
 	if r.status != http.StatusOK {
-		return user.User{}, version{}, unexpected("get user", r)
+		return user.User{}, user.Version{}, unexpected("get user", r)
 	}
 	var a getAnswer
 	if err := decode("get user", r, &a); err != nil {
-		return user.User{}, version{}, err
+		return user.User{}, user.Version{}, err
 	}
 	var d userDoc
 	if err := json.Unmarshal(a.Source, &d); err != nil || !a.Found {
-		return user.User{}, version{}, unexpected("get user", r)
+		return user.User{}, user.Version{}, unexpected("get user", r)
 	}
-	return d.toUser(), version{a.SeqNo, a.PrimaryTerm}, nil
+	return d.toUser(), user.Version{SeqNo: a.SeqNo, PrimaryTerm: a.PrimaryTerm}, nil
 }
 
 // maxUpdateAttempts bounds the read-modify-write loop of UpdateUser: a lost
@@ -119,14 +121,7 @@ const maxUpdateAttempts = 5
 // nobody wrote it in between (if_seq_no/if_primary_term). change may return
 // an error to abort; it may run more than once.
 func (s *Store) UpdateUser(ctx context.Context, email string, change func(*user.User) error) (user.User, error) {
-	return s.UpdateUserRetrying(ctx, email, maxUpdateAttempts, change)
-}
-
-// UpdateUserRetrying is UpdateUser with its own retry budget, for updates
-// that many requests make at once and that must all land, such as counting
-// failed logins during a password-guessing burst.
-func (s *Store) UpdateUserRetrying(ctx context.Context, email string, attempts int, change func(*user.User) error) (user.User, error) {
-	for attempt := 0; attempt < attempts; attempt++ {
+	for attempt := 0; attempt < maxUpdateAttempts; attempt++ {
 		u, v, err := s.getUser(ctx, email)
 		if err != nil {
 			return user.User{}, err
@@ -138,8 +133,8 @@ func (s *Store) UpdateUserRetrying(ctx context.Context, email string, attempts i
 			Index:         s.users,
 			DocumentID:    userPath(email),
 			Body:          jsonBody(toUserDoc(u)),
-			IfSeqNo:       &v.seqNo,
-			IfPrimaryTerm: &v.primaryTerm,
+			IfSeqNo:       intPtr(int(v.SeqNo)),
+			IfPrimaryTerm: intPtr(int(v.PrimaryTerm)),
 		})
 		if err != nil {
 			return user.User{}, err
@@ -150,16 +145,20 @@ func (s *Store) UpdateUserRetrying(ctx context.Context, email string, attempts i
 		case http.StatusConflict:
 			continue // someone else wrote first: read again and reapply
 		case http.StatusNotFound:
-			return user.User{}, errs.E(errs.NotFound, "No user has this email address.")
+			if docMissing(r) {
+				return user.User{}, errs.E(errs.NotFound, "No user has this email address.")
+			}
 		}
 		return user.User{}, unexpected("update user", r)
 	}
 	return user.User{}, errs.E(errs.Conflict, "The user was changed concurrently; try again.")
 }
 
-// DeleteUser removes the user and then every session of theirs. The user
-// goes first: the user loader refuses a session whose user is missing, so
-// even if removing the sessions fails the user is locked out at once.
+// DeleteUser removes the user, then every session of theirs. The user
+// goes first, and removing the sessions is only housekeeping: the loader
+// refuses a session whose user is missing, and an account signed up again
+// with the same email gets a new session epoch, so no old session ever
+// works again even if removing them fails.
 func (s *Store) DeleteUser(ctx context.Context, email string) error {
 	if err := s.ensure(ctx); err != nil {
 		return err
@@ -168,13 +167,19 @@ func (s *Store) DeleteUser(ctx context.Context, email string) error {
 	if err != nil {
 		return err
 	}
-	switch r.status {
-	case http.StatusOK:
-	case http.StatusNotFound:
+	switch {
+	case r.status == http.StatusOK:
+	case docMissing(r):
 		return errs.E(errs.NotFound, "No user has this email address.")
 	default:
 		return unexpected("delete user", r)
 	}
-	_, err = s.RevokeSessions(ctx, email, "")
-	return err
+	s.sweepSessions(ctx, email)
+	return nil
+}
+
+// docMissing reports whether a 404 answer means the document does not
+// exist, as opposed to its index (which is a broken store, not an answer).
+func docMissing(r result) bool {
+	return r.status == http.StatusNotFound && r.errorType() == ""
 }

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -40,6 +41,12 @@ var OWASP = Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLe
 // ErrMalformed means a stored hash could not be parsed.
 var ErrMalformed = errors.New("password: malformed hash")
 
+// ErrBusy means no hashing slot came free within the Hasher's MaxWait.
+var ErrBusy = errors.New("password: every hashing slot is busy")
+
+// DefaultMaxWait is how long New's Hasher waits for a hashing slot.
+const DefaultMaxWait = 2 * time.Second
+
 // Hasher hashes and verifies passwords. At most a fixed number of hashes run
 // at once: each takes 19 MiB and tens of milliseconds of CPU, so an unbounded
 // flood of logins could otherwise exhaust memory. Callers that cannot get a
@@ -48,6 +55,10 @@ type Hasher struct {
 	params Params
 	slots  chan struct{}
 	dummy  string
+	// maxWait bounds the wait for a slot, so a flood of password checks
+	// (one account's wrong password changes, say) makes its own requests
+	// fail fast instead of queueing everyone's logins behind it.
+	maxWait time.Duration
 }
 
 // New returns a Hasher with the given parameters that runs at most
@@ -56,7 +67,7 @@ func New(p Params, concurrency int) *Hasher {
 	if concurrency < 1 {
 		concurrency = runtime.GOMAXPROCS(0)
 	}
-	h := &Hasher{params: p, slots: make(chan struct{}, concurrency)}
+	h := &Hasher{params: p, slots: make(chan struct{}, concurrency), maxWait: DefaultMaxWait}
 	// A hash of a random password with the current parameters. Verifying an
 	// unknown email's login against it costs the same as a real verification,
 	// so response time does not tell which emails exist.
@@ -66,10 +77,31 @@ func New(p Params, concurrency int) *Hasher {
 	return h
 }
 
+// WithMaxWait sets how long a hash or verification waits for a free slot
+// before failing with ErrBusy, and returns h. Call it before h is shared.
+func (h *Hasher) WithMaxWait(d time.Duration) *Hasher {
+	if d > 0 {
+		h.maxWait = d
+	}
+	return h
+}
+
+// MaxWait is how long a caller waits for a slot before ErrBusy.
+func (h *Hasher) MaxWait() time.Duration { return h.maxWait }
+
 func (h *Hasher) acquire(ctx context.Context) error {
 	select {
 	case h.slots <- struct{}{}:
 		return nil
+	default:
+	}
+	wait := time.NewTimer(h.maxWait)
+	defer wait.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	case <-wait.C:
+		return ErrBusy
 	case <-ctx.Done():
 		return ctx.Err()
 	}

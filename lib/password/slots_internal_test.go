@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -134,5 +135,29 @@ func TestTheDummyHashIsARealHashWithTheCurrentParameters(t *testing.T) {
 	}
 	if other := New(fastInternal, 1); other.dummy == h.dummy {
 		t.Error("two hashers have the same dummy hash; it should be of a random password")
+	}
+}
+
+func TestAFullHasherGivesErrBusyAfterItsMaxWait(t *testing.T) {
+	h := New(fastInternal, 1).WithMaxWait(time.Millisecond)
+	encoded := h.hash("pw-pw-pw-pw")
+	holdAllSlots(t, h)
+	// The context never ends, so only the bounded wait can end these calls.
+	ctx := context.Background()
+	if _, err := h.Hash(ctx, "pw-pw-pw-pw"); !errors.Is(err, ErrBusy) {
+		t.Errorf("Hash = %v; want ErrBusy", err)
+	}
+	if ok, err := h.Verify(ctx, "pw-pw-pw-pw", encoded); !errors.Is(err, ErrBusy) || ok {
+		t.Errorf("Verify = %v, %v; want false, ErrBusy", ok, err)
+	}
+	if err := h.VerifyDummy(ctx, "pw-pw-pw-pw"); !errors.Is(err, ErrBusy) {
+		t.Errorf("VerifyDummy = %v; want ErrBusy", err)
+	}
+}
+
+func TestAFreeSlotIsTakenEvenWithAShortMaxWait(t *testing.T) {
+	h := New(fastInternal, 1).WithMaxWait(time.Nanosecond)
+	if _, err := h.Hash(context.Background(), "pw-pw-pw-pw"); err != nil {
+		t.Errorf("Hash with a free slot = %v; want success", err)
 	}
 }

@@ -3,6 +3,8 @@
 package user
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"strings"
 	"time"
 	"unicode"
@@ -37,10 +39,20 @@ type User struct {
 	CreatedAt         time.Time `json:"created_at"`
 	UpdatedAt         time.Time `json:"updated_at"`
 	PasswordChangedAt time.Time `json:"password_changed_at"`
-	// FailedLogins counts consecutive failed logins; LockedUntil is when a
-	// lock that they caused ends (see Lockout).
-	FailedLogins int       `json:"-"`
-	LockedUntil  time.Time `json:"-"`
+	// SessionEpoch is a random value that every session records when it is
+	// made. It changes whenever the user's sessions must all end (password
+	// change, disable, logout everywhere) and is new for every account
+	// created, so a session made by a login that raced such a change, or
+	// one of a deleted account whose email was signed up again, no longer
+	// matches and is refused by the loader. See NewEpoch.
+	SessionEpoch string `json:"-"`
+}
+
+// NewEpoch returns a fresh random session epoch (128 bits, hex).
+func NewEpoch() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
 }
 
 // IsAdmin reports whether the user has the admin role.

@@ -111,8 +111,7 @@ func fullUser(t *testing.T) user.User {
 		CreatedAt:         time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC),
 		UpdatedAt:         time.Date(2021, 6, 7, 8, 9, 10, 0, time.UTC),
 		PasswordChangedAt: time.Date(2022, 11, 12, 13, 14, 15, 0, time.UTC),
-		FailedLogins:      3,
-		LockedUntil:       time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC),
+		SessionEpoch:      "0123456789abcdef0123456789abcdef",
 	}
 	v := reflect.ValueOf(u)
 	for i := range v.NumField() {

@@ -1,0 +1,157 @@
+package elastic
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	"esauth/lib/errs"
+	"esauth/lib/user"
+)
+
+// attemptsDoc is a failed-password record as stored; Version is the
+// document's _seq_no and _primary_term, not part of the source.
+type attemptsDoc struct {
+	Failures    int          `json:"failures"`
+	LockedUntil time.Time    `json:"locked_until"`
+	UpdatedAt   time.Time    `json:"updated_at"`
+	ExpiresAt   time.Time    `json:"expires_at"`
+	Version     user.Version `json:"-"`
+}
+
+// attemptsID is the record's document id: the hex SHA-256 of the
+// normalized email. The index thus never holds what somebody typed in the
+// email box (often a password typed in the wrong field), and every id has
+// the same length whatever was sent.
+func attemptsID(email string) string {
+	sum := sha256.Sum256([]byte(user.NormalizeEmail(email)))
+	return hex.EncodeToString(sum[:])
+}
+
+// LookupLogin reads what a password check needs in ONE round trip: the
+// user with this email (found false when there is none) and, when
+// withAttempts, the failed-password record of the email. A real account
+// and an unknown email cost the same call.
+func (s *Store) LookupLogin(ctx context.Context, email string, withAttempts bool) (user.User, bool, user.Attempts, error) {
+	if err := s.ensure(ctx); err != nil {
+		return user.User{}, false, user.Attempts{}, err
+	}
+	refs := []map[string]string{{"_index": s.users, "_id": user.NormalizeEmail(email)}}
+	if withAttempts {
+		refs = append(refs, map[string]string{"_index": s.attempts, "_id": attemptsID(email)})
+	}
+	docs, err := s.mget(ctx, "look up login", refs...)
+	if err != nil {
+		return user.User{}, false, user.Attempts{}, err
+	}
+	var u user.User
+	if docs[0].Found {
+		var d userDoc
+		if err := json.Unmarshal(docs[0].Source, &d); err != nil {
+			return user.User{}, false, user.Attempts{}, unavailable(fmt.Errorf("look up login: unreadable user: %w", err))
+		}
+		u = d.toUser()
+	}
+	var a user.Attempts
+	if withAttempts && docs[1].Found {
+		if a, err = readAttempts(docs[1].Source, docs[1].SeqNo, docs[1].PrimaryTerm); err != nil {
+			return user.User{}, false, user.Attempts{}, err
+		}
+	}
+	return u, docs[0].Found, a, nil
+}
+
+func readAttempts(source json.RawMessage, seqNo, primaryTerm int64) (user.Attempts, error) {
+	var d attemptsDoc
+	if err := json.Unmarshal(source, &d); err != nil {
+		return user.Attempts{}, unavailable(fmt.Errorf("read attempts: unreadable record: %w", err))
+	}
+	d.Version = user.Version{SeqNo: seqNo, PrimaryTerm: primaryTerm}
+	return user.Attempts(d), nil
+}
+
+// getAttempts reads the failed-password record of email (zero when none).
+func (s *Store) getAttempts(ctx context.Context, email string) (user.Attempts, error) {
+	r, err := s.call(ctx, "get attempts", esapi.GetRequest{Index: s.attempts, DocumentID: attemptsID(email)})
+	if err != nil {
+		return user.Attempts{}, err
+	}
+	if docMissing(r) {
+		return user.Attempts{}, nil
+	}
+	if r.status != http.StatusOK {
+		return user.Attempts{}, unexpected("get attempts", r)
+	}
+	var a getAnswer
+	if err := decode("get attempts", r, &a); err != nil {
+		return user.Attempts{}, err
+	}
+	return readAttempts(a.Source, a.SeqNo, a.PrimaryTerm)
+}
+
+// maxAttemptWrites bounds the read-modify-write loop of RecordFailure. A
+// burst of guesses at one address conflicts on its record; rather than
+// queue behind each other without bound (a failed login once made up to
+// 200 calls), a check that loses this many races is refused unchecked.
+const maxAttemptWrites = 4
+
+// RecordFailure applies fail to the failed-password record of email and
+// stores it only if nobody wrote it in between (op_type=create for a new
+// record, if_seq_no/if_primary_term for an existing one), starting from
+// seen, the record as the caller read it. fail may refuse with an error
+// (the record is locked) and may run more than once. It returns the record
+// written. After maxAttemptWrites lost races it answers errs.TooMany: the
+// caller must then not check the password, so no guess is ever checked
+// without being counted.
+func (s *Store) RecordFailure(ctx context.Context, email string, seen user.Attempts, fail func(*user.Attempts) error) (user.Attempts, error) {
+	a := seen
+	for attempt := 0; attempt < maxAttemptWrites; attempt++ {
+		if attempt > 0 {
+			var err error
+			if a, err = s.getAttempts(ctx, email); err != nil {
+				return user.Attempts{}, err
+			}
+		}
+		next := a
+		if err := fail(&next); err != nil {
+			return user.Attempts{}, err
+		}
+		req := esapi.IndexRequest{Index: s.attempts, DocumentID: attemptsID(email), Body: jsonBody(attemptsDoc(next))}
+		if a.Version.Stored() {
+			req.IfSeqNo, req.IfPrimaryTerm = intPtr(int(a.Version.SeqNo)), intPtr(int(a.Version.PrimaryTerm))
+		} else {
+			req.OpType = "create"
+		}
+		r, err := s.call(ctx, "record failure", req)
+		if err != nil {
+			return user.Attempts{}, err
+		}
+		switch r.status {
+		case http.StatusOK, http.StatusCreated:
+			return next, nil
+		case http.StatusConflict, http.StatusNotFound:
+			continue // someone else counted first, or cleared it: read again
+		}
+		return user.Attempts{}, unexpected("record failure", r)
+	}
+	return user.Attempts{}, errs.TooManyAttempts("Too many attempts at once for this account; try again in a moment.", time.Second)
+}
+
+// ClearFailures forgets the failed-password record of email, after its
+// password was checked right.
+func (s *Store) ClearFailures(ctx context.Context, email string) error {
+	r, err := s.call(ctx, "clear failures", esapi.DeleteRequest{Index: s.attempts, DocumentID: attemptsID(email)})
+	if err != nil {
+		return err
+	}
+	if r.status != http.StatusOK && !docMissing(r) {
+		return unexpected("clear failures", r)
+	}
+	return nil
+}
