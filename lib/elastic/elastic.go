@@ -8,17 +8,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
 
 	"esauth/lib/errs"
 )
@@ -48,8 +50,12 @@ type Store struct {
 	audit    string
 	attempts string
 
-	ready   atomic.Bool
-	setupMu sync.Mutex
+	// ready is set once the indices are known to exist with the right
+	// mappings, and cleared when Elasticsearch says one is gone.
+	ready atomic.Bool
+	// setup runs one index set-up at a time and lets every caller wait for
+	// it only as long as its own context allows.
+	setup singleflight.Group
 }
 
 // New returns a Store. It does not contact Elasticsearch: the server must
@@ -65,9 +71,17 @@ func New(cfg Config, log *zap.Logger) (*Store, error) {
 		APIKey:    cfg.APIKey,
 		CACert:    cfg.CACert,
 		Transport: cfg.Transport,
-		// One retry on another node is useful in a cluster; more would only
-		// stretch the time before a clear 503 beyond the configured timeout.
-		MaxRetries: 1,
+		// No retries inside the client. A write that reached Elasticsearch
+		// but whose answer was lost (a timeout, a proxy's 502/503/504) would
+		// be sent again: a create then answers 409 for the document it just
+		// made ("this email already exists"), and an update guarded by
+		// if_seq_no answers 409, so UpdateUser re-reads the document and
+		// applies its change a second time (one failed login counted
+		// twice). The client cannot tell those writes from safe ones, so
+		// the store gives a 503 instead and the caller may try again; a
+		// node that failed is still skipped by the next request, because
+		// the connection pool marks it dead.
+		DisableRetry: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch client: %w", err)
@@ -83,11 +97,26 @@ func New(cfg Config, log *zap.Logger) (*Store, error) {
 	}, nil
 }
 
-// UsersIndex and SessionsIndex name the indices the store uses (AuditIndex too).
+// UsersIndex and SessionsIndex name the indices the store uses (AuditIndex
+// and AttemptsIndex too).
 func (s *Store) UsersIndex() string    { return s.users }
 func (s *Store) SessionsIndex() string { return s.sessions }
 
-// errUnavailable is the one client-facing message for every Elasticsearch
+// AttemptsIndex names the index of failed-login counts.
+func (s *Store) AttemptsIndex() string { return s.attempts }
+
+// Redact returns an Elasticsearch URL as scheme://host[:port], without the
+// user:password@ it may carry, its path or its query, so it can be logged.
+func Redact(raw string) string {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Host == "" {
+		// Whatever it holds, it is not shown: it may be a secret.
+		return "(unparseable URL)"
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// msgUnavailable is the one client-facing message for every Elasticsearch
 // failure; the cause goes to the logs only.
 const msgUnavailable = "The user store is unavailable; try again later."
 
@@ -95,25 +124,152 @@ func unavailable(cause error) error {
 	return errs.Wrap(errs.Unavailable, msgUnavailable, cause)
 }
 
+// errIndexMissing marks the cause of an Unavailable error that says an index
+// does not exist, so set-up and repair can tell it from other failures.
+var errIndexMissing = errors.New("index does not exist")
+
 // result is an Elasticsearch answer read whole.
 type result struct {
 	status int
 	body   []byte
 }
 
-// errorType returns the "error.type" of an Elasticsearch error answer.
-func (r result) errorType() string {
-	var e struct {
-		Error struct {
-			Type string `json:"type"`
-		} `json:"error"`
+// esError is the "error" object of an Elasticsearch answer, or of one item
+// of a _bulk or _mget answer.
+type esError struct {
+	Type   string `json:"type"`
+	Reason string `json:"reason"`
+	Index  string `json:"index"`
+}
+
+// String is the error for a log line: its type and reason, without the
+// preview of the refused value that parsing errors quote (a document field
+// may be personal), and clipped.
+func (e esError) String() string {
+	reason, _, _ := strings.Cut(e.Reason, "Preview of field's value")
+	reason = strings.TrimRight(reason, " .")
+	if len(reason) > 300 {
+		reason = reason[:300] + "…"
 	}
-	_ = json.Unmarshal(r.body, &e)
-	return e.Error.Type
+	if e.Type == "" {
+		return reason
+	}
+	return e.Type + ": " + reason
+}
+
+// esError returns the error of an Elasticsearch answer (zero when it has
+// none). Most answers carry an object; a few carry a plain string.
+func (r result) esError() esError {
+	var a struct {
+		Error json.RawMessage `json:"error"`
+	}
+	var e esError
+	if json.Unmarshal(r.body, &a) != nil || len(a.Error) == 0 {
+		return e
+	}
+	if json.Unmarshal(a.Error, &e) != nil {
+		_ = json.Unmarshal(a.Error, &e.Reason)
+	}
+	return e
+}
+
+// errorType returns the "error.type" of an Elasticsearch error answer.
+func (r result) errorType() string { return r.esError().Type }
+
+// itemError returns the first error among the items of a _bulk answer or
+// the docs of an _mget answer, with its status (zero when it has none).
+func (r result) itemError() (int, esError, bool) {
+	var a struct {
+		Items []map[string]bulkItem `json:"items"`
+		Docs  []bulkItem            `json:"docs"`
+	}
+	if json.Unmarshal(r.body, &a) != nil {
+		return 0, esError{}, false
+	}
+	for _, it := range a.Docs {
+		if it.Error != nil {
+			return it.Status, *it.Error, true
+		}
+	}
+	for _, item := range a.Items {
+		for _, it := range item {
+			if it.Error != nil {
+				return it.Status, *it.Error, true
+			}
+		}
+	}
+	return 0, esError{}, false
+}
+
+// bulkItem is one item of a _bulk answer (under its action's name), or one
+// doc of an _mget answer.
+type bulkItem struct {
+	ID     string   `json:"_id"`
+	Status int      `json:"status"`
+	Error  *esError `json:"error"`
+}
+
+// clusterFailure classifies an Elasticsearch error that is about the
+// cluster's state or esauth's access to it, not about the request esauth
+// sent: credentials refused, privileges missing, an index blocked, closed
+// or missing, an overloaded or failing node. Each is errs.Unavailable (503,
+// "try again later": an operator can fix it without a new esauth), with a
+// cause that names it for the log. It returns nil for every other error,
+// which the caller either expects (404 no such document, 409 version
+// conflict, 400 index already exists) or reports as a bug with unexpected.
+func clusterFailure(op string, status int, e esError) error {
+	var cause error
+	switch {
+	case status == http.StatusUnauthorized:
+		cause = fmt.Errorf("401: Elasticsearch refused esauth's credentials (check ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD, or ELASTICSEARCH_API_KEY): %s", e)
+	case e.Type == "cluster_block_exception":
+		cause = fmt.Errorf("the index is blocked (write block or read-only): %s", e)
+	case e.Type == "security_exception" || status == http.StatusForbidden:
+		cause = fmt.Errorf("esauth's Elasticsearch user lacks privileges on %s: %s", privilegeTarget(e.Reason), e)
+	case e.Type == "index_closed_exception":
+		cause = fmt.Errorf("index %s is closed", e.Index)
+	case e.Type == "index_not_found_exception":
+		cause = fmt.Errorf("%w: %s", errIndexMissing, e.Index)
+	case status == http.StatusTooManyRequests:
+		cause = fmt.Errorf("429: Elasticsearch is overloaded: %s", e)
+	case status == http.StatusRequestTimeout || status >= 500:
+		cause = fmt.Errorf("%d: Elasticsearch failed: %s", status, e)
+	default:
+		return nil
+	}
+	return unavailable(fmt.Errorf("%s: %w", op, cause))
+}
+
+// privilegeTarget names what a security_exception was about: the indices
+// its reason lists, or the cluster for a cluster privilege.
+func privilegeTarget(reason string) string {
+	if _, rest, ok := strings.Cut(reason, "on indices ["); ok {
+		if list, _, ok := strings.Cut(rest, "]"); ok {
+			return list
+		}
+	}
+	if strings.Contains(reason, "cluster privileges") {
+		return "the cluster"
+	}
+	return "its indices"
+}
+
+// failure is clusterFailure for the store's own answers: when an index is
+// gone, the store is no longer ready, so the next call sets the indices up
+// again (with their mappings) instead of failing until a restart.
+func (s *Store) failure(op string, status int, e esError) error {
+	err := clusterFailure(op, status, e)
+	if err != nil && e.Type == "index_not_found_exception" {
+		s.ready.Store(false)
+	}
+	return err
 }
 
 // call runs one request with the store's timeout and reads the answer whole.
-// Transport failures, timeouts and 5xx/429 answers become errs.Unavailable.
+// It is where every Elasticsearch failure is classified, once: transport
+// failures, timeouts and the cluster failures of clusterFailure come back
+// as errs.Unavailable; every other answer, errors included, goes to the
+// caller to read.
 func (s *Store) call(ctx context.Context, op string, req esapi.Request) (result, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -127,8 +283,10 @@ func (s *Store) call(ctx context.Context, op string, req esapi.Request) (result,
 		return result{}, unavailable(fmt.Errorf("%s: reading answer: %w", op, err))
 	}
 	r := result{status: res.StatusCode, body: body}
-	if r.status >= 500 || r.status == http.StatusTooManyRequests {
-		return r, unavailable(fmt.Errorf("%s: status %d: %s", op, r.status, r.errorType()))
+	if r.status >= 400 {
+		if err := s.failure(op, r.status, r.esError()); err != nil {
+			return r, err
+		}
 	}
 	return r, nil
 }
@@ -141,11 +299,40 @@ func decode(op string, r result, v any) error {
 	return nil
 }
 
-// unexpected wraps an answer the store did not expect; it is logged in full
-// by the caller but the client only sees the generic message.
+const msgUnexpected = "Unexpected answer from the user store."
+
+// unexpected wraps an answer the caller did not expect. A cluster failure
+// inside it, including one in a _bulk item or an _mget doc of a 200
+// answer, is errs.Unavailable as in call; anything else (a mapping refusing
+// a document, a request Elasticsearch cannot parse) is a bug in esauth's
+// request: errs.Internal. Either way the cause is logged by the caller and
+// the client sees only the generic message.
 func unexpected(op string, r result) error {
-	return errs.Wrap(errs.Internal, "Unexpected answer from the user store.",
-		fmt.Errorf("%s: status %d: %s", op, r.status, r.errorType()))
+	status, e := r.status, r.esError()
+	if e.Type == "" {
+		if st, ie, ok := r.itemError(); ok {
+			status, e = st, ie
+		}
+	}
+	if err := clusterFailure(op, status, e); err != nil {
+		return err
+	}
+	return errs.Wrap(errs.Internal, msgUnexpected, fmt.Errorf("%s: status %d: %s", op, status, e))
+}
+
+// itemError classifies the failure of one _bulk item or _mget doc, as
+// unexpected does for a whole answer; a missing index also makes the store
+// set its indices up again. Callers first handle the statuses they expect
+// (201, 404 on delete, 409 on create).
+func (s *Store) itemError(op string, it bulkItem) error {
+	var e esError
+	if it.Error != nil {
+		e = *it.Error
+	}
+	if err := s.failure(op, it.Status, e); err != nil {
+		return err
+	}
+	return errs.Wrap(errs.Internal, msgUnexpected, fmt.Errorf("%s: item %s: status %d: %s", op, it.ID, it.Status, e))
 }
 
 func jsonBody(v any) io.Reader {
@@ -156,119 +343,3 @@ func jsonBody(v any) io.Reader {
 	}
 	return bytes.NewReader(b)
 }
-
-// Ping reports whether Elasticsearch answers and the indices exist.
-func (s *Store) Ping(ctx context.Context) error {
-	return s.ensure(ctx)
-}
-
-// ensure makes sure the indices exist before any read or write. Without it
-// the first write after a cluster came up would let Elasticsearch
-// auto-create the index with a guessed mapping, which would then store
-// password hashes as searchable text. Once the indices are known to exist
-// this is one atomic load.
-func (s *Store) ensure(ctx context.Context) error {
-	if s.ready.Load() {
-		return nil
-	}
-	return s.EnsureIndices(ctx)
-}
-
-// EnsureIndices creates the users and sessions indices with their mappings
-// when they are missing. It is safe when several instances start at once:
-// an index another instance created first counts as success.
-func (s *Store) EnsureIndices(ctx context.Context) error {
-	s.setupMu.Lock()
-	defer s.setupMu.Unlock()
-	if s.ready.Load() {
-		return nil
-	}
-	for _, idx := range []struct {
-		name    string
-		mapping string
-	}{{s.users, usersMapping}, {s.sessions, sessionsMapping}, {s.audit, auditMapping}, {s.attempts, attemptsMapping}} {
-		r, err := s.call(ctx, "create index", esapi.IndicesCreateRequest{
-			Index: idx.name,
-			Body:  strings.NewReader(idx.mapping),
-		})
-		if err != nil {
-			return err
-		}
-		switch {
-		case r.status == http.StatusOK:
-			s.log.Info("created index", zap.String("index", idx.name))
-		case r.status == http.StatusBadRequest && r.errorType() == "resource_already_exists_exception":
-			// Made by another instance or an older version: add any field
-			// this version maps and the index lacks (mappings only grow).
-			if err := s.putMapping(ctx, idx.name, idx.mapping); err != nil {
-				return err
-			}
-		default:
-			return unexpected("create index "+idx.name, r)
-		}
-	}
-	s.ready.Store(true)
-	return nil
-}
-
-// putMapping applies the "mappings" part of an index definition to an
-// existing index.
-func (s *Store) putMapping(ctx context.Context, index, definition string) error {
-	var def struct {
-		Mappings json.RawMessage `json:"mappings"`
-	}
-	if err := json.Unmarshal([]byte(definition), &def); err != nil {
-		return fmt.Errorf("mapping of %s: %w", index, err)
-	}
-	r, err := s.call(ctx, "put mapping", esapi.IndicesPutMappingRequest{
-		Index: []string{index},
-		Body:  bytes.NewReader(def.Mappings),
-	})
-	if err != nil {
-		return err
-	}
-	if r.status != http.StatusOK {
-		return unexpected("put mapping "+index, r)
-	}
-	return nil
-}
-
-// SetupInBackground retries EnsureIndices until it succeeds or ctx ends, so
-// a server started before its cluster sets up the indices once the cluster
-// answers. Requests in the meantime get 503 (or do the setup themselves).
-func (s *Store) SetupInBackground(ctx context.Context) {
-	delay := 500 * time.Millisecond
-	for {
-		err := s.EnsureIndices(ctx)
-		if err == nil {
-			return
-		}
-		s.log.Warn("Elasticsearch is not ready; will retry", zap.Error(err), zap.Duration("in", delay))
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-		if delay < 10*time.Second {
-			delay *= 2
-		}
-	}
-}
-
-// DeleteIndices removes the store's indices. Tests use it to clean up.
-func (s *Store) DeleteIndices(ctx context.Context) error {
-	r, err := s.call(ctx, "delete indices", esapi.IndicesDeleteRequest{
-		Index:             []string{s.users, s.sessions, s.audit, s.attempts},
-		IgnoreUnavailable: boolPtr(true),
-	})
-	if err != nil {
-		return err
-	}
-	if r.status != http.StatusOK {
-		return unexpected("delete indices", r)
-	}
-	s.ready.Store(false)
-	return nil
-}
-
-func boolPtr(b bool) *bool { return &b }

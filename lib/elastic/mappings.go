@@ -1,5 +1,22 @@
 package elastic
 
+// indexDef is one of the store's indices and its definition (settings and
+// mappings), as sent to create it and put in its index template.
+type indexDef struct {
+	name       string
+	definition string
+}
+
+// indices lists the store's indices, in the order set-up and repair visit them.
+func (s *Store) indices() []indexDef {
+	return []indexDef{
+		{s.users, usersMapping},
+		{s.sessions, sessionsMapping},
+		{s.audit, auditMapping},
+		{s.attempts, attemptsMapping},
+	}
+}
+
 // The mappings are strict: a document with a field not listed here is
 // refused, so a bug can never add, say, a plaintext password next to the hash.
 
