@@ -16,10 +16,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -32,6 +34,7 @@ import (
 	"esauth/lib/audit"
 	"esauth/lib/breached"
 	"esauth/lib/elastic"
+	"esauth/lib/errs"
 	"esauth/lib/password"
 	"esauth/lib/session"
 	"esauth/lib/user"
@@ -135,7 +138,7 @@ func newApp(getenv func(string) string, stderr io.Writer) (*app, error) {
 }
 
 func (a *app) hasher() *password.Hasher {
-	return password.New(password.OWASP, a.cfg.HashConcurrency)
+	return password.New(password.OWASP, a.cfg.HashConcurrency).WithMaxWait(a.cfg.HashWait)
 }
 
 // cookieCodec builds the cookie codec from the configured keys, or from
@@ -345,22 +348,12 @@ func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
-// addUser validates and stores a new user, as signup does.
+// addUser makes an account through the same rule as the API's signup
+// (v1.Signup: validation, password screening, hashing, one create), so the
+// command line cannot make an account the API would refuse. Field problems
+// come back as one line per field.
 func addUser(ctx context.Context, a *app, email, first, last, pw string, admin bool) (user.User, error) {
-	email = user.NormalizeEmail(email)
-	var problems []string
-	for _, m := range []string{
-		user.ValidateEmail(email), user.ValidateName("First name", first),
-		user.ValidateName("Last name", last), user.ValidatePassword(pw),
-	} {
-		if m != "" {
-			problems = append(problems, m)
-		}
-	}
-	if len(problems) > 0 {
-		return user.User{}, errors.New(strings.Join(problems, " "))
-	}
-	hash, err := a.hasher().Hash(ctx, pw)
+	common, err := breached.NewScreener()
 	if err != nil {
 		return user.User{}, err
 	}
@@ -368,10 +361,15 @@ func addUser(ctx context.Context, a *app, email, first, last, pw string, admin b
 	if admin {
 		role = user.RoleAdmin
 	}
-	t := time.Now().UTC()
-	u := user.User{
-		Email: email, FirstName: first, LastName: last, PasswordHash: hash, Role: role,
-		IsActive: true, CreatedAt: t, UpdatedAt: t, PasswordChangedAt: t,
+	signup := v1.Signup{Store: a.store, Hasher: a.hasher(), Screen: v1.PasswordScreen{Common: common}, Now: time.Now}
+	u, err := signup.Create(ctx, v1.SignupRequest{Email: email, Password: pw, FirstName: first, LastName: last}, role)
+	var e *errs.Error
+	if errors.As(err, &e) && len(e.Fields) > 0 {
+		var problems []string
+		for _, field := range slices.Sorted(maps.Keys(e.Fields)) {
+			problems = append(problems, field+": "+e.Fields[field])
+		}
+		return user.User{}, errors.New(strings.Join(problems, "\n"))
 	}
-	return u, a.store.CreateUser(ctx, u)
+	return u, err
 }

@@ -143,6 +143,10 @@ func TestUserCreateRefusesBadInput(t *testing.T) {
 		{"no password at all", []string{"--email", "a@example.com", "--first-name", "A", "--last-name", "B"}, ""},
 		{"a bad email", []string{"--email", "nope", "--first-name", "A", "--last-name", "B"}, "long enough pw\n"},
 		{"a missing name", []string{"--email", "a@example.com", "--first-name", "A"}, "long enough pw\n"},
+		// The same screening as the API's signup: the CLI makes admins.
+		{"a common password for an admin", []string{"--email", "a@example.com", "--first-name", "A", "--last-name", "B", "--admin"}, "password\n"},
+		{"a password holding the email's name", []string{"--email", "margaret@example.com", "--first-name", "A", "--last-name", "B"}, "margaret-1234\n"},
+		{"a look-alike email", []string{"--email", "\u0430dmin@example.com", "--first-name", "A", "--last-name", "B"}, "long enough pw\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -151,6 +155,13 @@ func TestUserCreateRefusesBadInput(t *testing.T) {
 				t.Fatal("no error")
 			}
 		})
+	}
+	// None of them made an account.
+	url, _ := startServe(t, vars)
+	for _, email := range []string{"a@example.com", "margaret@example.com"} {
+		if status := post(t, url+"/v1/auth/login", `{"email_address":"`+email+`","password":"password"}`); status != http.StatusUnauthorized {
+			t.Errorf("login as %s after refused creates: %d, want 401", email, status)
+		}
 	}
 }
 
@@ -180,6 +191,13 @@ func TestInitCreatesIndicesAndTheSampleUser(t *testing.T) {
 	// Running init again is harmless for the indices, and refuses a second demo user.
 	if err := run(context.Background(), []string{"esauth", "init"}, env(vars), nil, io.Discard, io.Discard); err != nil {
 		t.Errorf("second init: %v", err)
+	}
+	var again bytes.Buffer
+	if err := run(context.Background(), []string{"esauth", "init", "--sample-user"}, env(vars), nil, &again, io.Discard); err == nil {
+		t.Errorf("a second --sample-user made another demo user: %q", again.String())
+	}
+	if status := post(t, url+"/v1/auth/login", `{"email_address":"demo@example.com","password":"`+pw+`"}`); status != http.StatusOK {
+		t.Fatalf("the first demo password stopped working: %d", status)
 	}
 }
 

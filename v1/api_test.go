@@ -106,7 +106,13 @@ func TestFiftyConcurrentSignupsForOneEmailMakeOneUser(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			statuses <- h.client().signup("Same@Example.com", pw).Status
+			a, err := h.client().try("POST", "/v1/users", map[string]any{
+				"email_address": "Same@Example.com", "password": pw, "first_name": "Ada", "last_name": "Lovelace",
+			})
+			if err != nil {
+				t.Error(err)
+			}
+			statuses <- a.Status
 		}()
 	}
 	wg.Wait()
@@ -421,7 +427,7 @@ func TestDeletingAUserEndsTheirSessions(t *testing.T) {
 	other.mustLogin("self@example.com", pw)
 	expectStatus(t, other.do("DELETE", "/v1/users/self@example.com", map[string]any{"password": pw}), http.StatusOK)
 	expectStatus(t, other.do("GET", "/v1/test", nil), http.StatusUnauthorized)
-	if list, err := h.store.ListSessions(context.Background(), "self@example.com", time.Now()); err != nil || len(list) != 0 {
+	if list, _, err := h.store.ListSessions(context.Background(), "self@example.com", time.Now(), nil, 100); err != nil || len(list) != 0 {
 		t.Errorf("sessions left after self-delete: %d (%v)", len(list), err)
 	}
 }

@@ -2,13 +2,13 @@ package v1
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 
 	"esauth/lib/audit"
 	"esauth/lib/errs"
+	"esauth/lib/page"
 	"esauth/lib/session"
 )
 
@@ -28,70 +28,73 @@ func record(rec audit.Recorder, r *http.Request, event, email, outcome string) {
 
 // AuditLister pages through the audit trail.
 type AuditLister interface {
-	ListEvents(ctx context.Context, email string, after *audit.Cursor, size int) ([]audit.Event, *audit.Cursor, error)
+	ListEvents(ctx context.Context, email string, since time.Time, after *audit.Cursor, size int) ([]audit.Event, *audit.Cursor, error)
 }
 
 const (
-	defaultAuditPage = 50
-	maxAuditPage     = 200
+	defaultPage = 50
+	maxPage     = 200
 )
 
-// encodeCursor makes a storage cursor opaque for clients.
-func encodeCursor(c *audit.Cursor) string {
-	if c == nil {
-		return ""
+// pageParams reads ?limit= (1–200, default 50) and ?cursor= (the
+// next_cursor of the previous page) of a paged list.
+func pageParams(r *http.Request) (int, *page.Cursor, error) {
+	q := r.URL.Query()
+	limit := defaultPage
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxPage {
+			return 0, nil, errs.InvalidFields(map[string]string{"limit": "limit must be a whole number from 1 to 200."})
+		}
+		limit = n
 	}
-	b, _ := json.Marshal([]any{c.AtMillis, c.ID})
-	return base64.RawURLEncoding.EncodeToString(b)
+	after, err := page.Decode(q.Get("cursor"))
+	if err != nil {
+		return 0, nil, errs.InvalidFields(map[string]string{"cursor": "The cursor is not valid; use next_cursor from the previous page."})
+	}
+	return limit, after, nil
 }
 
-func decodeCursor(s string) (*audit.Cursor, error) {
-	if s == "" {
-		return nil, nil
-	}
-	bad := errs.InvalidFields(map[string]string{"cursor": "The cursor is not valid; use next_cursor from the previous page."})
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) > 256 {
-		return nil, bad
-	}
-	var v []json.RawMessage
-	var c audit.Cursor
-	if json.Unmarshal(b, &v) != nil || len(v) != 2 || json.Unmarshal(v[0], &c.AtMillis) != nil ||
-		json.Unmarshal(v[1], &c.ID) != nil || c.ID == "" {
-		return nil, bad
-	}
-	return &c, nil
-}
+// anAdministrator stands for the admin who acted on an ordinary user's
+// account in that user's own trail: users learn that an admin acted, not
+// which one.
+const anAdministrator = "an administrator"
 
 // handleListAudit pages through the security events of a user, newest
 // first: ?limit= (1–200, default 50) and ?cursor= (next_cursor of the
 // previous page). Events are written in the background, so the newest
 // may take a second or two to appear.
+//
+// A user sees only events since their account was created, so an email
+// signed up again does not show the previous owner's logins, IPs and
+// devices; admins see the email's whole history.
 func handleListAudit(store AuditLister) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		target, _, err := authorizeSelfOrAdmin(r)
+		target, cur, err := authorizeSelfOrAdmin(r)
 		if err != nil {
 			return err
 		}
-		q := r.URL.Query()
-		limit := defaultAuditPage
-		if s := q.Get("limit"); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 || n > maxAuditPage {
-				return errs.InvalidFields(map[string]string{"limit": "limit must be a whole number from 1 to 200."})
+		limit, after, err := pageParams(r)
+		if err != nil {
+			return err
+		}
+		var since time.Time
+		if !cur.User.IsAdmin() {
+			since = cur.User.CreatedAt
+		}
+		events, next, err := store.ListEvents(r.Context(), target, since, after, limit)
+		if err != nil {
+			return err
+		}
+		if !cur.User.IsAdmin() {
+			for i := range events {
+				if events[i].Actor != target {
+					events[i].Actor = anAdministrator
+				}
 			}
-			limit = n
-		}
-		after, err := decodeCursor(q.Get("cursor"))
-		if err != nil {
-			return err
-		}
-		events, next, err := store.ListEvents(r.Context(), target, after, limit)
-		if err != nil {
-			return err
 		}
 		writeJSON(w, http.StatusOK, envelope{
-			Success: true, Message: "Audit events, newest first.", Data: events, NextCursor: encodeCursor(next),
+			Success: true, Message: "Audit events, newest first.", Data: events, NextCursor: page.Encode(next),
 		})
 		return nil
 	})

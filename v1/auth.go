@@ -2,7 +2,6 @@ package v1
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"esauth/lib/audit"
 	"esauth/lib/errs"
+	"esauth/lib/page"
 	"esauth/lib/password"
 	"esauth/lib/session"
 	"esauth/lib/user"
@@ -33,30 +33,10 @@ func (l loginRequest) Valid() map[string]string {
 	return p
 }
 
-// checkPassword verifies pw against hash. A hash that cannot be parsed is
-// logged and counts as a wrong password; running out of time waiting for a
-// hashing slot is a busy server (503).
-func checkPassword(ctx context.Context, hasher *password.Hasher, pw, hash string) (bool, error) {
-	ok, err := hasher.Verify(ctx, pw, hash)
-	switch {
-	case errors.Is(err, password.ErrMalformed):
-		loggerFrom(ctx).Error("stored password hash is malformed")
-		return false, nil
-	case err != nil:
-		return false, errs.Wrap(errs.Unavailable, "The server is busy; try again.", err)
-	}
-	return ok, nil
-}
-
-type loginStore interface {
-	GetUser(ctx context.Context, email string) (user.User, error)
-	UpdateUser(ctx context.Context, email string, change func(*user.User) error) (user.User, error)
-	UpdateUserRetrying(ctx context.Context, email string, attempts int, change func(*user.User) error) (user.User, error)
-}
-
 type sessionWriter interface {
 	CreateSession(ctx context.Context, s session.Session) error
 	DeleteSession(ctx context.Context, id string) error
+	TrimSessions(ctx context.Context, email string, keep int, now time.Time) (int, error)
 }
 
 // loginView is the public user plus whether the password that logged in is
@@ -68,85 +48,99 @@ type loginView struct {
 
 var errBadCredentials = errs.E(errs.Unauthenticated, "The email address or password is wrong.")
 
-// handleLogin checks the credentials and starts a new session. An unknown
-// email is verified against a dummy hash, so it gets the same 401, with the
-// same message, after the same work as a wrong password: neither the answer
-// nor its timing tells which emails exist. A locked account gets 429 before
-// its password is even checked, so the lock does not reveal whether a guess
-// was right. Only after the password proves right does a disabled account
-// learn it is disabled (403).
-func handleLogin(users loginStore, sessions sessionWriter, hasher *password.Hasher, cookies Cookies,
-	policy session.Policy, lockout user.Lockout, screen PasswordScreen, now func() time.Time, rec audit.Recorder) http.Handler {
-	phantoms := newPhantomLocks(lockout)
-	lockedOut := func(wait time.Duration) error {
-		return errs.TooManyAttempts("Too many failed logins for this account; try again later.", wait)
+// invalidEmail stands in the audit trail for a login email that no
+// account can have: what was typed there is often a password in the wrong
+// box, so it is never stored or logged as typed.
+const invalidEmail = "<invalid>"
+
+// sessionStarter makes the session of a login and sets its cookie. Login
+// and password change share it.
+type sessionStarter struct {
+	sessions    sessionWriter
+	cookies     Cookies
+	policy      session.Policy
+	maxSessions int
+	now         func() time.Time
+}
+
+// start stores a new session of u and sets its cookie. The session records
+// u's epoch as read before the password check, so a revocation that
+// happened since (password change, disable, delete) already refuses it.
+// Beyond the cap, the user's oldest sessions end (best effort).
+func (st sessionStarter) start(w http.ResponseWriter, r *http.Request, u user.User, remember bool) (session.Session, error) {
+	now := st.now().UTC()
+	s, token := st.policy.New(u, remember, now, r.UserAgent(), clientIP(r))
+	if err := st.sessions.CreateSession(r.Context(), s); err != nil {
+		return session.Session{}, err
 	}
+	if st.maxSessions > 0 {
+		if _, err := st.sessions.TrimSessions(r.Context(), u.Email, st.maxSessions, now); err != nil {
+			loggerFrom(r.Context()).Warn("could not end sessions beyond the cap", zap.Error(err))
+		}
+	}
+	if err := st.cookies.set(w, session.Payload{Token: token, Email: u.Email}, s); err != nil {
+		return session.Session{}, err
+	}
+	return s, nil
+}
+
+type rehasher interface {
+	UpdateUser(ctx context.Context, email string, change func(*user.User) error) (user.User, error)
+}
+
+// handleLogin checks the credentials and starts a new session. Every email
+// goes through the same passwordGuard (one read, one counted attempt, one
+// argon2id verification), so an unknown email and a wrong password get the
+// same 401 after the same work, and lock out alike. A locked address gets
+// 429 before its password is even checked, so the lock does not reveal
+// whether a guess was right. Only after the password proves right does a
+// disabled account learn it is disabled (403).
+func handleLogin(guard passwordGuard, users rehasher, starter sessionStarter, screen PasswordScreen, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		req, err := decode[loginRequest](r)
 		if err != nil {
 			return err
 		}
 		email := user.NormalizeEmail(req.Email)
-		// An address no user can have is looked up nowhere, but it gets
-		// the same dummy verification and 401 as any unknown email.
-		var u user.User
-		err = errs.E(errs.NotFound, "no such user")
-		if user.ValidateEmail(email) == "" {
-			u, err = users.GetUser(r.Context(), email)
-		}
-		switch {
-		case errs.Is(err, errs.NotFound):
-			if wait := phantoms.lockedFor(email, now()); wait > 0 {
-				record(rec, r, audit.LoginFailure, email, audit.Refused)
-				return lockedOut(wait)
-			}
-			if err := hasher.VerifyDummy(r.Context(), req.Password); err != nil && !errors.Is(err, password.ErrMalformed) {
-				return errs.Wrap(errs.Unavailable, "The server is busy; try again.", err)
-			}
-			phantoms.fail(email, now())
-			record(rec, r, audit.LoginFailure, email, audit.Failure)
-			return errBadCredentials
-		case err != nil:
-			return err
-		}
-		if wait := lockout.LockedFor(u, now()); wait > 0 {
-			record(rec, r, audit.LoginFailure, u.Email, audit.Refused)
-			return lockedOut(wait)
-		}
-		ok, err := checkPassword(r.Context(), hasher, req.Password, u.PasswordHash)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			locked, err := countFailure(r.Context(), users, lockout, u.Email, now)
-			if err != nil {
+		if user.ValidateEmail(email) != "" {
+			// No account can have it: looked up nowhere, but it costs the
+			// same verification and gets the same 401.
+			if err := busy(guard.hasher.VerifyDummy(r.Context(), req.Password)); err != nil {
 				return err
 			}
-			record(rec, r, audit.LoginFailure, u.Email, audit.Failure)
-			if locked {
-				record(rec, r, audit.Lockout, u.Email, audit.Success)
+			record(rec, r, audit.LoginFailure, invalidEmail, audit.Failure)
+			return errBadCredentials
+		}
+		res, err := guard.check(r.Context(), email, req.Password)
+		if err != nil {
+			if errs.Is(err, errs.TooMany) {
+				record(rec, r, audit.LoginFailure, email, audit.Refused)
+			}
+			return err
+		}
+		if !res.OK {
+			record(rec, r, audit.LoginFailure, email, audit.Failure)
+			if res.Locked {
+				record(rec, r, audit.Lockout, email, audit.Success)
 			}
 			return errBadCredentials
 		}
+		u := res.User
 		if !u.IsActive {
 			record(rec, r, audit.LoginFailure, u.Email, audit.Refused)
 			return errs.E(errs.Forbidden, "This account is disabled.")
 		}
-		if u.FailedLogins > 0 || hasher.NeedsRehash(u.PasswordHash) {
-			afterGoodPassword(r, users, hasher, lockout, u, req.Password)
+		if guard.hasher.NeedsRehash(u.PasswordHash) {
+			upgradeHash(r, users, guard.hasher, u, req.Password)
 		}
 		// A login replaces the session the request came with, if any, so a
 		// cookie planted before login is never the one valid after it.
 		if prev, ok := session.FromContext(r.Context()); ok {
-			if err := sessions.DeleteSession(r.Context(), prev.Session.ID); err != nil {
+			if err := starter.sessions.DeleteSession(r.Context(), prev.Session.ID); err != nil {
 				return err
 			}
 		}
-		s, token := policy.New(u.Email, req.RememberMe, now().UTC(), r.UserAgent(), clientIP(r))
-		if err := sessions.CreateSession(r.Context(), s); err != nil {
-			return err
-		}
-		if err := cookies.set(w, session.Payload{Token: token, Email: u.Email}, s); err != nil {
+		if _, err := starter.start(w, r, u, req.RememberMe); err != nil {
 			return err
 		}
 		record(rec, r, audit.LoginSuccess, u.Email, audit.Success)
@@ -155,46 +149,22 @@ func handleLogin(users loginStore, sessions sessionWriter, hasher *password.Hash
 	})
 }
 
-// failureAttempts is the retry budget for counting a failed login: during a
-// guessing burst many requests update one document at once, and every
-// failure must be counted, not lost to a version conflict.
-const failureAttempts = 100
-
-// countFailure adds one failed login to the account and reports whether
-// that locked it. A user deleted meanwhile is no error.
-func countFailure(ctx context.Context, users loginStore, lockout user.Lockout, email string, now func() time.Time) (bool, error) {
-	locked := false
-	_, err := users.UpdateUserRetrying(ctx, email, failureAttempts, func(u *user.User) error {
-		locked = lockout.Fail(u, now())
-		return nil
-	})
-	if errs.Is(err, errs.NotFound) {
-		return false, nil
-	}
-	return locked, err
-}
-
-// afterGoodPassword resets the failure count and upgrades a hash made with
-// older parameters, now that the plain password is at hand, in one write.
-// It is best effort: the login succeeds either way.
-func afterGoodPassword(r *http.Request, users loginStore, hasher *password.Hasher, lockout user.Lockout, u user.User, pw string) {
-	var hash string
-	var err error
-	if hasher.NeedsRehash(u.PasswordHash) {
-		hash, err = hasher.Hash(r.Context(), pw)
-	}
+// upgradeHash replaces a hash made with older parameters (or an imported
+// bcrypt hash), now that the plain password is at hand. It is best effort:
+// the login succeeds either way.
+func upgradeHash(r *http.Request, users rehasher, hasher *password.Hasher, u user.User, pw string) {
+	hash, err := hasher.Hash(r.Context(), pw)
 	if err == nil {
 		_, err = users.UpdateUser(r.Context(), u.Email, func(cur *user.User) error {
-			lockout.Succeed(cur)
 			// Only replace the hash the password was checked against.
-			if hash != "" && cur.PasswordHash == u.PasswordHash {
+			if cur.PasswordHash == u.PasswordHash {
 				cur.PasswordHash = hash
 			}
 			return nil
 		})
 	}
 	if err != nil {
-		loggerFrom(r.Context()).Warn("could not reset failed logins or upgrade the hash", zap.Error(err))
+		loggerFrom(r.Context()).Warn("could not upgrade the password hash", zap.Error(err))
 	}
 }
 
@@ -223,14 +193,50 @@ type revokedView struct {
 	Revoked int `json:"revoked_sessions"`
 }
 
-// handleLogoutAll revokes every session of the user, this one included.
-func handleLogoutAll(sessions sessionRevoker, cookies Cookies, rec audit.Recorder) http.Handler {
+type epochChanger interface {
+	UpdateUser(ctx context.Context, email string, change func(*user.User) error) (user.User, error)
+	RevokeSessions(ctx context.Context, email, except string) (int, error)
+}
+
+// endAllSessions ends every session of email at once by giving the user a
+// new session epoch, then deletes the sessions' documents as housekeeping.
+// The epoch is what makes it hold: a login that read the user before the
+// change stores a session with the old epoch, which the loader refuses,
+// even though the deletion's search could not see it. A failed deletion is
+// logged, not an error: the sessions are already over. change may make
+// other changes in the same write.
+func endAllSessions(ctx context.Context, store epochChanger, email, except string, change func(*user.User) error) (user.User, int, error) {
+	u, err := store.UpdateUser(ctx, email, func(u *user.User) error {
+		if change != nil {
+			if err := change(u); err != nil {
+				return err
+			}
+		}
+		u.SessionEpoch = user.NewEpoch()
+		return nil
+	})
+	if err != nil {
+		return user.User{}, 0, err
+	}
+	n, err := store.RevokeSessions(ctx, email, except)
+	if err != nil {
+		loggerFrom(ctx).Warn("sessions ended, but their documents could not all be deleted; they are refused and purged when they expire", zap.Error(err))
+	}
+	return u, n, nil
+}
+
+// handleLogoutAll ends every session of the user, this one included.
+func handleLogoutAll(store epochChanger, cookies Cookies, now func() time.Time, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		n, err := sessions.RevokeSessions(r.Context(), current(r).User.Email, "")
+		email := current(r).User.Email
+		_, n, err := endAllSessions(r.Context(), store, email, "", func(u *user.User) error {
+			u.UpdatedAt = now().UTC()
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		record(rec, r, audit.LogoutAll, current(r).User.Email, audit.Success)
+		record(rec, r, audit.LogoutAll, email, audit.Success)
 		cookies.clear(w)
 		writeOK(w, http.StatusOK, "Logged out of every session.", revokedView{n})
 		return nil
@@ -277,52 +283,68 @@ func (p passwordRequest) Valid() map[string]string {
 	return f
 }
 
-type passwordStore interface {
-	UpdateUser(ctx context.Context, email string, change func(*user.User) error) (user.User, error)
-}
-
-// handleChangePassword changes the password and revokes every other session
-// of the user; the session that made the change stays valid.
-func handleChangePassword(users passwordStore, sessions sessionRevoker, hasher *password.Hasher, screen PasswordScreen, now func() time.Time, rec audit.Recorder) http.Handler {
+// handleChangePassword changes the password and ends every session of the
+// user. The request's own session is replaced by a new one (a new cookie in
+// the answer), made in the new epoch and stored before the user document
+// changes: if the change fails, nothing changed; if it succeeds, every
+// older session, including one a racing login is about to store, is over.
+func handleChangePassword(guard passwordGuard, store epochChanger, starter sessionStarter, screen PasswordScreen, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		req, err := decode[passwordRequest](r)
 		if err != nil {
 			return err
 		}
 		cur := current(r)
-		ok, err := checkPassword(r.Context(), hasher, req.OldPassword, cur.User.PasswordHash)
+		res, err := guard.check(r.Context(), cur.User.Email, req.OldPassword)
 		if err != nil {
+			if errs.Is(err, errs.TooMany) {
+				record(rec, r, audit.PasswordChanged, cur.User.Email, audit.Refused)
+			}
 			return err
 		}
-		if !ok {
+		if !res.OK {
 			record(rec, r, audit.PasswordChanged, cur.User.Email, audit.Failure)
+			if res.Locked {
+				record(rec, r, audit.Lockout, cur.User.Email, audit.Success)
+			}
 			return errs.E(errs.Forbidden, "The current password is wrong.")
 		}
 		if err := screen.check(r, "new_password", req.NewPassword, cur.User.Email); err != nil {
 			return err
 		}
-		hash, err := hasher.Hash(r.Context(), req.NewPassword)
-		if err != nil {
-			return errs.Wrap(errs.Unavailable, "The server is busy; try again.", err)
+		hash, err := guard.hasher.Hash(r.Context(), req.NewPassword)
+		if err := busy(err); err != nil {
+			return err
 		}
-		_, err = users.UpdateUser(r.Context(), cur.User.Email, func(u *user.User) error {
-			// The old password was checked against the hash read at the
-			// start of the request; if another request changed it since,
-			// that check no longer holds.
-			if u.PasswordHash != cur.User.PasswordHash {
+		next := res.User
+		next.SessionEpoch = user.NewEpoch()
+		s, err := starter.start(w, r, next, cur.Session.Remember)
+		if err != nil {
+			return err
+		}
+		t := starter.now().UTC()
+		_, err = store.UpdateUser(r.Context(), cur.User.Email, func(u *user.User) error {
+			// The old password was checked against this hash; if another
+			// request changed it since, that check no longer holds.
+			if u.PasswordHash != res.User.PasswordHash {
 				return errs.E(errs.Conflict, "The password was changed meanwhile; try again.")
 			}
-			t := now().UTC()
-			u.PasswordHash, u.PasswordChangedAt, u.UpdatedAt = hash, t, t
+			u.PasswordHash, u.PasswordChangedAt, u.UpdatedAt, u.SessionEpoch = hash, t, t, next.SessionEpoch
 			return nil
 		})
 		if err != nil {
+			// The new session's epoch never came to be: it is dead. Keep
+			// the request's own cookie, which still works.
+			w.Header().Del("Set-Cookie")
+			if derr := starter.sessions.DeleteSession(r.Context(), s.ID); derr != nil {
+				loggerFrom(r.Context()).Warn("could not delete an unused session", zap.Error(derr))
+			}
 			return err
 		}
 		record(rec, r, audit.PasswordChanged, cur.User.Email, audit.Success)
-		n, err := sessions.RevokeSessions(r.Context(), cur.User.Email, cur.Session.ID)
+		n, err := store.RevokeSessions(r.Context(), cur.User.Email, s.ID)
 		if err != nil {
-			return err
+			loggerFrom(r.Context()).Warn("sessions ended, but their documents could not all be deleted; they are refused and purged when they expire", zap.Error(err))
 		}
 		writeOK(w, http.StatusOK, "Password changed; your other sessions were logged out.", revokedView{n})
 		return nil
@@ -341,21 +363,29 @@ type sessionView struct {
 }
 
 type sessionLister interface {
-	ListSessions(ctx context.Context, email string, now time.Time) ([]session.Session, error)
+	ListSessions(ctx context.Context, email string, now time.Time, after *page.Cursor, size int) ([]session.Session, *page.Cursor, error)
 }
 
-// handleListSessions lists the user's sessions that are still valid.
+// handleListSessions pages through the user's sessions that are still
+// valid, newest first: ?limit= (1–200, default 50) and ?cursor=
+// (next_cursor of the previous page).
 func handleListSessions(store sessionLister, policy session.Policy, now func() time.Time) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		cur := current(r)
+		limit, after, err := pageParams(r)
+		if err != nil {
+			return err
+		}
 		t := now()
-		list, err := store.ListSessions(r.Context(), cur.User.Email, t)
+		list, next, err := store.ListSessions(r.Context(), cur.User.Email, t, after, limit)
 		if err != nil {
 			return err
 		}
 		out := make([]sessionView, 0, len(list))
 		for _, s := range list {
-			if !policy.Valid(s, t) {
+			// Expired ones are left out by the store; idle ones and those
+			// of an earlier epoch are refused by the loader, so not listed.
+			if !policy.Accepts(s, cur.User, t) {
 				continue
 			}
 			out = append(out, sessionView{
@@ -363,7 +393,7 @@ func handleListSessions(store sessionLister, policy session.Policy, now func() t
 				UserAgent: s.UserAgent, IP: s.IP, Remember: s.Remember, Current: s.ID == cur.Session.ID,
 			})
 		}
-		writeOK(w, http.StatusOK, "Active sessions.", out)
+		writeJSON(w, http.StatusOK, envelope{Success: true, Message: "Active sessions.", Data: out, NextCursor: page.Encode(next)})
 		return nil
 	})
 }

@@ -23,7 +23,7 @@ func FuzzDecodeBody(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var v signupRequest
+		var v SignupRequest
 		err := decodeBytes(body, &v)
 		if err == nil {
 			if !utf8.Valid(body) || !json.Valid(body) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -109,7 +110,7 @@ func (h *harness) addUser(email, pw string, admin bool) {
 	t := time.Now().UTC()
 	err = h.store.CreateUser(context.Background(), user.User{
 		Email: email, FirstName: "Test", LastName: "User", PasswordHash: hash, Role: role,
-		IsActive: true, CreatedAt: t, UpdatedAt: t, PasswordChangedAt: t,
+		IsActive: true, CreatedAt: t, UpdatedAt: t, PasswordChangedAt: t, SessionEpoch: user.NewEpoch(),
 	})
 	if err != nil {
 		h.t.Fatal(err)
@@ -146,11 +147,52 @@ type client struct {
 	h   *harness
 	jar *cookiejar.Jar
 	c   *http.Client
+	// t is the test that failures are reported to: the harness's test
+	// unless in(t) says otherwise (a subtest reports to itself).
+	t testing.TB
 }
 
 func (h *harness) client() *client {
 	jar, _ := cookiejar.New(nil)
-	return &client{h: h, jar: jar, c: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
+	return &client{h: h, jar: jar, c: &http.Client{Jar: jar, Timeout: 30 * time.Second}, t: h.t}
+}
+
+// in returns the client reporting to t, sharing its cookies.
+func (c *client) in(t testing.TB) *client {
+	cp := *c
+	cp.t = t
+	return &cp
+}
+
+// try sends a request like do, but returns what went wrong instead of
+// failing the test: for goroutines, which must not call t.Fatal.
+func (c *client) try(method, path string, body any) (answer, error) {
+	var r io.Reader
+	if body != nil {
+		j, err := json.Marshal(body)
+		if err != nil {
+			return answer{}, err
+		}
+		r = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, c.h.srv.URL+path, r)
+	if err != nil {
+		return answer{}, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := c.c.Do(req)
+	if err != nil {
+		return answer{}, err
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	a := answer{Status: res.StatusCode, Header: res.Header, Raw: string(raw)}
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return a, fmt.Errorf("%s %s: not JSON: %q", method, path, raw)
+	}
+	return a, nil
 }
 
 // answer is a decoded response.
@@ -176,12 +218,12 @@ func (a answer) data(t *testing.T, v any) {
 // marshalled to JSON) and decodes the envelope, failing the test when the
 // answer is not the JSON envelope.
 func (c *client) do(method, path string, body any) answer {
-	c.h.t.Helper()
+	c.t.Helper()
 	return c.doWith(method, path, body, nil)
 }
 
 func (c *client) doWith(method, path string, body any, header http.Header) answer {
-	c.h.t.Helper()
+	c.t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -192,13 +234,13 @@ func (c *client) doWith(method, path string, body any, header http.Header) answe
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
-			c.h.t.Fatal(err)
+			c.t.Fatal(err)
 		}
 		r = bytes.NewReader(j)
 	}
 	req, err := http.NewRequest(method, c.h.srv.URL+path, r)
 	if err != nil {
-		c.h.t.Fatal(err)
+		c.t.Fatal(err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -211,54 +253,54 @@ func (c *client) doWith(method, path string, body any, header http.Header) answe
 	}
 	res, err := c.c.Do(req)
 	if err != nil {
-		c.h.t.Fatal(err)
+		c.t.Fatal(err)
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
 	a := answer{Status: res.StatusCode, Header: res.Header, Raw: string(raw)}
 	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		c.h.t.Fatalf("%s %s: Content-Type %q, body %q", method, path, ct, raw)
+		c.t.Fatalf("%s %s: Content-Type %q, body %q", method, path, ct, raw)
 	}
 	if err := json.Unmarshal(raw, &a); err != nil {
-		c.h.t.Fatalf("%s %s: not JSON: %q", method, path, raw)
+		c.t.Fatalf("%s %s: not JSON: %q", method, path, raw)
 	}
 	if a.Success != (res.StatusCode < 400) {
-		c.h.t.Errorf("%s %s: success=%v with status %d", method, path, a.Success, res.StatusCode)
+		c.t.Errorf("%s %s: success=%v with status %d", method, path, a.Success, res.StatusCode)
 	}
 	if !a.Success && a.Error != errorLabel(res.StatusCode) {
-		c.h.t.Errorf("%s %s: error label %q with status %d", method, path, a.Error, res.StatusCode)
+		c.t.Errorf("%s %s: error label %q with status %d", method, path, a.Error, res.StatusCode)
 	}
-	c.h.checkNoSecrets(a)
+	c.h.checkNoSecrets(c.t, a)
 	return a
 }
 
 // checkNoSecrets fails the test if an answer carries a password hash.
-func (h *harness) checkNoSecrets(a answer) {
-	h.t.Helper()
+func (h *harness) checkNoSecrets(t testing.TB, a answer) {
+	t.Helper()
 	for _, bad := range []string{"password_hash", "$argon2id$"} {
 		if strings.Contains(a.Raw, bad) {
-			h.t.Errorf("answer carries %q: %s", bad, a.Raw)
+			t.Errorf("answer carries %q: %s", bad, a.Raw)
 		}
 	}
 }
 
 func (c *client) signup(email, pw string) answer {
-	c.h.t.Helper()
+	c.t.Helper()
 	return c.do("POST", "/v1/users", map[string]any{
 		"email_address": email, "password": pw, "first_name": "Ada", "last_name": "Lovelace",
 	})
 }
 
 func (c *client) login(email, pw string) answer {
-	c.h.t.Helper()
+	c.t.Helper()
 	return c.do("POST", "/v1/auth/login", map[string]any{"email_address": email, "password": pw})
 }
 
 // mustLogin logs in and fails the test unless it worked.
 func (c *client) mustLogin(email, pw string) {
-	c.h.t.Helper()
+	c.t.Helper()
 	if a := c.login(email, pw); a.Status != http.StatusOK {
-		c.h.t.Fatalf("login %s: %d %s", email, a.Status, a.Raw)
+		c.t.Fatalf("login %s: %d %s", email, a.Status, a.Raw)
 	}
 }
 

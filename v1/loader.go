@@ -57,7 +57,10 @@ func (c Cookies) clear(w http.ResponseWriter) {
 // cookie it decodes the cookie, reads the session and the user in one
 // Elasticsearch round trip, checks them, and puts both in the context. A
 // cookie that does not decode, a session that is gone, expired or idle, or
-// a user that is gone or disabled all leave the request anonymous; routes
+// made in an earlier session epoch of the user (before a password change,
+// disable or logout everywhere, or of a deleted account whose email was
+// signed up again), or a user that is gone or disabled all leave the
+// request anonymous; routes
 // that need a login then answer 401. Only an unavailable store stops the
 // request here (503), since then nobody can tell who is asking.
 func loadUser(cookies Cookies, store SessionLoader, policy session.Policy, now func() time.Time) Middleware {
@@ -85,7 +88,7 @@ func loadUser(cookies Cookies, store SessionLoader, policy session.Policy, now f
 				return
 			}
 			t := now()
-			if !policy.Valid(s, t) || !u.IsActive || s.Email != u.Email {
+			if !policy.Accepts(s, u, t) {
 				next.ServeHTTP(w, r)
 				return
 			}

@@ -140,3 +140,20 @@ func securityHeaders(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// withDeadline bounds everything one request does (every Elasticsearch
+// call and the wait for a hashing slot) by one deadline, so a request that
+// makes several calls to a slow cluster still ends in bounded time with a
+// 503, instead of a multiple of the per-call timeout.
+func withDeadline(d time.Duration) Middleware {
+	if d <= 0 {
+		return func(next http.Handler) http.Handler { return next }
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), d)
+			defer cancel()
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}

@@ -31,25 +31,33 @@ func newRouter(d Deps) *mux.Router {
 	r.MethodNotAllowedHandler = r.NotFoundHandler
 	r.Use(recordRoute, mux.MiddlewareFunc(loadUser(d.Cookies, d.Store, d.Policy, d.Now)))
 
+	// The collaborators several handlers share: one owner per rule.
+	guard := passwordGuard{store: d.Store, hasher: d.Hasher, lockout: d.Lockout, now: d.Now}
+	starter := sessionStarter{sessions: d.Store, cookies: d.Cookies, policy: d.Policy, maxSessions: d.MaxSessions, now: d.Now}
+	accounts := Signup{Store: d.Store, Hasher: d.Hasher, Screen: d.Passwords, Now: d.Now}
+	// Password checks made with a session are limited per session too, on
+	// top of the account lockout: a stolen cookie is no way to guess faster.
+	perSession := limitBySession(d.LoginLimit, d.Now)
+
 	users := r.PathPrefix("/v1/users").Subrouter()
 	// One budget for both signup paths.
-	signup := limitByIP(d.SignupLimit, d.Now)(handleCreateUser(d.Store, d.Hasher, d.Passwords, d.Now, d.Audit))
+	signup := limitByIP(d.SignupLimit, d.IPv6Prefix, d.Now)(handleCreateUser(accounts, d.Audit))
 	users.Handle("", signup).Methods(http.MethodPost)
 	users.Handle("/new", signup).Methods(http.MethodPost) // the Flask app's path
 	// {email} must hold an "@", so "/v1/users/new" is only ever the
 	// signup path and never a user called "new".
 	const email = "/{email:[^/]*@[^/]*}"
 	users.Handle(email, requireLogin(handleGetUser(d.Store))).Methods(http.MethodGet)
-	users.Handle(email, requireLogin(handleUpdateUser(d.Store, d.Store, d.Now, d.Audit))).Methods(http.MethodPatch)
+	users.Handle(email, requireLogin(handleUpdateUser(d.Store, d.Now, d.Audit))).Methods(http.MethodPatch)
 	users.Handle(email+"/audit", requireLogin(handleListAudit(d.Store))).Methods(http.MethodGet)
-	users.Handle(email, requireLogin(handleDeleteUser(d.Store, d.Hasher, d.Cookies, d.Audit))).Methods(http.MethodDelete)
+	users.Handle(email, requireLogin(perSession(handleDeleteUser(d.Store, guard, d.Cookies, d.Audit)))).Methods(http.MethodDelete)
 
 	auth := r.PathPrefix("/v1/auth").Subrouter()
-	auth.Handle("/login", limitByIP(d.LoginLimit, d.Now)(handleLogin(d.Store, d.Store, d.Hasher, d.Cookies, d.Policy, d.Lockout, d.Passwords, d.Now, d.Audit))).Methods(http.MethodPost)
+	auth.Handle("/login", limitByIP(d.LoginLimit, d.IPv6Prefix, d.Now)(handleLogin(guard, d.Store, starter, d.Passwords, d.Audit))).Methods(http.MethodPost)
 	auth.Handle("/logout", handleLogout(d.Store, d.Cookies, d.Audit)).Methods(http.MethodPost)
-	auth.Handle("/logout/all", requireLogin(handleLogoutAll(d.Store, d.Cookies, d.Audit))).Methods(http.MethodPost)
+	auth.Handle("/logout/all", requireLogin(handleLogoutAll(d.Store, d.Cookies, d.Now, d.Audit))).Methods(http.MethodPost)
 	auth.Handle("/verify", requireLogin(handleVerify())).Methods(http.MethodGet)
-	auth.Handle("/password", requireLogin(handleChangePassword(d.Store, d.Store, d.Hasher, d.Passwords, d.Now, d.Audit))).Methods(http.MethodPost)
+	auth.Handle("/password", requireLogin(perSession(handleChangePassword(guard, d.Store, starter, d.Passwords, d.Audit)))).Methods(http.MethodPost)
 	auth.Handle("/sessions", requireLogin(handleListSessions(d.Store, d.Policy, d.Now))).Methods(http.MethodGet)
 	auth.Handle("/sessions/{id}", requireLogin(handleRevokeSession(d.Store, d.Cookies, d.Audit))).Methods(http.MethodDelete)
 

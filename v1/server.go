@@ -25,6 +25,7 @@ type Store interface {
 	SessionStore
 	SessionLoader
 	AuditLister
+	attemptStore
 }
 
 // UserStore reads and writes users.
@@ -32,17 +33,15 @@ type UserStore interface {
 	CreateUser(ctx context.Context, u user.User) error
 	GetUser(ctx context.Context, email string) (user.User, error)
 	UpdateUser(ctx context.Context, email string, change func(*user.User) error) (user.User, error)
-	UpdateUserRetrying(ctx context.Context, email string, attempts int, change func(*user.User) error) (user.User, error)
 	DeleteUser(ctx context.Context, email string) error
 }
 
 // SessionStore reads and writes sessions.
 type SessionStore interface {
-	CreateSession(ctx context.Context, s session.Session) error
-	DeleteSession(ctx context.Context, id string) error
+	sessionWriter
+	sessionLister
 	DeleteSessionOf(ctx context.Context, email, id string) error
 	RevokeSessions(ctx context.Context, email, except string) (int, error)
-	ListSessions(ctx context.Context, email string, now time.Time) ([]session.Session, error)
 }
 
 // Deps are the server's dependencies, passed in explicitly.
@@ -89,7 +88,9 @@ type Deps struct {
 //  3. securityHeaders: on every answer, refusals included;
 //  4. withClientIP: the client's address, for rate limits and sessions;
 //  5. crossOrigin: CSRF refusals before any route or storage work;
-//  6. the router, which inside runs recordRoute (route template for the
+//  6. withDeadline: one deadline for all of the request's storage calls
+//     and hashing (inside the refusals above, which need no storage);
+//  7. the router, which inside runs recordRoute (route template for the
 //     log) and loadUser (cookie → one _mget → user and session in the
 //     context), then per route limitByIP and requireLogin where needed.
 func NewServer(d Deps) (http.Handler, error) {
@@ -104,6 +105,7 @@ func NewServer(d Deps) (http.Handler, error) {
 		return nil, err
 	}
 	var h http.Handler = newRouter(d)
+	h = withDeadline(d.RequestTimeout)(h)
 	h = csrf(h)
 	h = withClientIP(d.TrustedProxies)(h)
 	h = securityHeaders(h)

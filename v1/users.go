@@ -7,6 +7,8 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"go.uber.org/zap"
+
 	"esauth/lib/audit"
 	"esauth/lib/errs"
 	"esauth/lib/password"
@@ -14,14 +16,17 @@ import (
 	"esauth/lib/user"
 )
 
-type signupRequest struct {
+// SignupRequest is what a new account is made from.
+type SignupRequest struct {
 	Email     string `json:"email_address"`
 	Password  string `json:"password"`
 	FirstName string `json:"first_name"`
 	LastName  string `json:"last_name"`
 }
 
-func (s signupRequest) Valid() map[string]string {
+// Valid checks the fields on their own; password screening needs more
+// (see Signup.Create).
+func (s SignupRequest) Valid() map[string]string {
 	p := map[string]string{}
 	if m := user.ValidateEmail(user.NormalizeEmail(s.Email)); m != "" {
 		p["email_address"] = m
@@ -43,34 +48,60 @@ type userCreator interface {
 	CreateUser(ctx context.Context, u user.User) error
 }
 
-// handleCreateUser signs a user up. The password is hashed before the one
-// create call, so a failure anywhere leaves either a whole user or none.
-func handleCreateUser(store userCreator, hasher *password.Hasher, screen PasswordScreen, now func() time.Time, rec audit.Recorder) http.Handler {
+// Signup owns the rule for making an account: the API's signup and the
+// command line's "user create" both call Create, so neither can skip a
+// check the other makes.
+type Signup struct {
+	Store  userCreator
+	Hasher *password.Hasher
+	Screen PasswordScreen
+	Now    func() time.Time
+}
+
+// Create validates req (fields, then password screening: 422 with field
+// messages), hashes the password and stores the account with role, in
+// one create call, so a failure anywhere leaves either a whole user or
+// none. Every account starts with a new session epoch, so nothing of a
+// deleted account with the same email carries over.
+func (su Signup) Create(ctx context.Context, req SignupRequest, role string) (user.User, error) {
+	if fields := req.Valid(); len(fields) > 0 {
+		return user.User{}, errs.InvalidFields(fields)
+	}
+	if m := su.Screen.problem(ctx, req.Password, req.Email); m != "" {
+		return user.User{}, errs.InvalidFields(map[string]string{"password": m})
+	}
+	hash, err := su.Hasher.Hash(ctx, req.Password)
+	if err := busy(err); err != nil {
+		return user.User{}, err
+	}
+	t := su.Now().UTC()
+	u := user.User{
+		Email:             user.NormalizeEmail(req.Email),
+		FirstName:         req.FirstName,
+		LastName:          req.LastName,
+		PasswordHash:      hash,
+		Role:              role,
+		IsActive:          true,
+		CreatedAt:         t,
+		UpdatedAt:         t,
+		PasswordChangedAt: t,
+		SessionEpoch:      user.NewEpoch(),
+	}
+	if err := su.Store.CreateUser(ctx, u); err != nil {
+		return user.User{}, err
+	}
+	return u, nil
+}
+
+// handleCreateUser signs a user up.
+func handleCreateUser(signup Signup, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		req, err := decode[signupRequest](r)
+		req, err := decode[SignupRequest](r)
 		if err != nil {
 			return err
 		}
-		if err := screen.check(r, "password", req.Password, req.Email); err != nil {
-			return err
-		}
-		hash, err := hasher.Hash(r.Context(), req.Password)
+		u, err := signup.Create(r.Context(), req, user.RoleUser)
 		if err != nil {
-			return errs.Wrap(errs.Unavailable, "The server is busy; try again.", err)
-		}
-		t := now().UTC()
-		u := user.User{
-			Email:             user.NormalizeEmail(req.Email),
-			FirstName:         req.FirstName,
-			LastName:          req.LastName,
-			PasswordHash:      hash,
-			Role:              user.RoleUser,
-			IsActive:          true,
-			CreatedAt:         t,
-			UpdatedAt:         t,
-			PasswordChangedAt: t,
-		}
-		if err := store.CreateUser(r.Context(), u); err != nil {
 			return err
 		}
 		record(rec, r, audit.Signup, u.Email, audit.Success)
@@ -146,19 +177,17 @@ func (u updateRequest) Valid() map[string]string {
 }
 
 type userUpdater interface {
+	GetUser(ctx context.Context, email string) (user.User, error)
 	UpdateUser(ctx context.Context, email string, change func(*user.User) error) (user.User, error)
-}
-
-type sessionRevoker interface {
 	RevokeSessions(ctx context.Context, email, except string) (int, error)
 }
 
 // handleUpdateUser changes names; an admin may also change role and
-// is_active. Disabling a user also revokes their sessions (the loader
-// would refuse them anyway, but they should not come back on re-enable).
-// An admin cannot demote or disable themselves, so the last admin cannot
-// be lost by a slip.
-func handleUpdateUser(store userUpdater, sessions sessionRevoker, now func() time.Time, rec audit.Recorder) http.Handler {
+// is_active. Disabling a user ends their sessions (a new session epoch),
+// so they do not come back on re-enable. An admin cannot demote or
+// disable themselves, and an admin who removes another admin must still
+// be one afterwards (see keepAnAdmin), so the last admin cannot be lost.
+func handleUpdateUser(store userUpdater, now func() time.Time, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		target, cur, err := authorizeSelfOrAdmin(r)
 		if err != nil {
@@ -175,7 +204,10 @@ func handleUpdateUser(store userUpdater, sessions sessionRevoker, now func() tim
 			(req.IsActive != nil && !*req.IsActive)) {
 			return errs.E(errs.Forbidden, "You cannot remove your own admin role or disable your own account.")
 		}
-		u, err := store.UpdateUser(r.Context(), target, func(u *user.User) error {
+		disabling := req.IsActive != nil && !*req.IsActive
+		var before user.User
+		change := func(u *user.User) error {
+			before = *u
 			if req.FirstName != nil {
 				u.FirstName = *req.FirstName
 			}
@@ -190,23 +222,60 @@ func handleUpdateUser(store userUpdater, sessions sessionRevoker, now func() tim
 			}
 			u.UpdatedAt = now().UTC()
 			return nil
-		})
+		}
+		var u user.User
+		if disabling {
+			u, _, err = endAllSessions(r.Context(), store, target, "", change)
+		} else {
+			u, err = store.UpdateUser(r.Context(), target, change)
+		}
 		if err != nil {
 			return err
 		}
-		event := audit.UserUpdated
-		if req.IsActive != nil && !*req.IsActive {
-			event = audit.UserDisabled
-		}
-		if !u.IsActive {
-			if _, err := sessions.RevokeSessions(r.Context(), u.Email, ""); err != nil {
+		if isActiveAdmin(before) && !isActiveAdmin(u) {
+			if err := keepAnAdmin(r.Context(), store, cur.User.Email, func(ctx context.Context) error {
+				_, err := store.UpdateUser(ctx, target, func(u *user.User) error {
+					u.Role, u.IsActive = before.Role, before.IsActive
+					return nil
+				})
+				return err
+			}); err != nil {
 				return err
 			}
+		}
+		event := audit.UserUpdated
+		if disabling {
+			event = audit.UserDisabled
 		}
 		record(rec, r, event, u.Email, audit.Success)
 		writeOK(w, http.StatusOK, "User updated.", u.Public())
 		return nil
 	})
+}
+
+func isActiveAdmin(u user.User) bool { return u.IsAdmin() && u.IsActive }
+
+// keepAnAdmin runs after an admin (actor) demoted, disabled or deleted
+// another admin. Admins cannot remove themselves, so the last admin can
+// only be lost when two admins remove each other at once. The actor's
+// own document is read again (realtime) after the write: if the actor is
+// no longer an active admin, a concurrent removal got them, and undo
+// restores the other admin and the request fails with 409. Of removals
+// racing this way, the last one written is made by an admin who is still
+// one when it checks, or is undone, so at least one admin always remains.
+func keepAnAdmin(ctx context.Context, store userGetter, actor string, undo func(context.Context) error) error {
+	me, err := store.GetUser(ctx, actor)
+	if err == nil && isActiveAdmin(me) {
+		return nil
+	}
+	if uerr := undo(ctx); uerr != nil {
+		loggerFrom(ctx).Error("could not undo the removal of an admin", zap.Error(uerr))
+		return uerr
+	}
+	if err != nil && !errs.Is(err, errs.NotFound) {
+		return err
+	}
+	return errs.E(errs.Conflict, "You were removed as an admin meanwhile; the change was undone.")
 }
 
 type deleteRequest struct {
@@ -222,33 +291,58 @@ func (d deleteRequest) Valid() map[string]string {
 
 type userDeleter interface {
 	GetUser(ctx context.Context, email string) (user.User, error)
+	CreateUser(ctx context.Context, u user.User) error
 	DeleteUser(ctx context.Context, email string) error
 }
 
 // handleDeleteUser deletes a user and all their sessions. A user deleting
-// their own account confirms with their password; an admin needs none.
-func handleDeleteUser(store userDeleter, hasher *password.Hasher, cookies Cookies, rec audit.Recorder) http.Handler {
+// their own account confirms with their password, which counts toward the
+// lockout like a login; an admin deletes others without one, and cannot
+// delete themselves (nor, through a race, the last admin).
+func handleDeleteUser(store userDeleter, guard passwordGuard, cookies Cookies, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		target, cur, err := authorizeSelfOrAdmin(r)
 		if err != nil {
 			return err
+		}
+		if target == cur.User.Email && cur.User.IsAdmin() {
+			return errs.E(errs.Forbidden, "An admin cannot delete their own account; another admin can.")
 		}
 		if !cur.User.IsAdmin() {
 			req, err := decode[deleteRequest](r)
 			if err != nil {
 				return err
 			}
-			ok, err := checkPassword(r.Context(), hasher, req.Password, cur.User.PasswordHash)
+			res, err := guard.check(r.Context(), cur.User.Email, req.Password)
 			if err != nil {
+				if errs.Is(err, errs.TooMany) {
+					record(rec, r, audit.UserDeleted, target, audit.Refused)
+				}
 				return err
 			}
-			if !ok {
+			if !res.OK {
 				record(rec, r, audit.UserDeleted, target, audit.Failure)
+				if res.Locked {
+					record(rec, r, audit.Lockout, target, audit.Success)
+				}
 				return errs.E(errs.Forbidden, "The password is wrong.")
+			}
+		}
+		var victim user.User
+		if cur.User.IsAdmin() {
+			if victim, err = store.GetUser(r.Context(), target); err != nil {
+				return err
 			}
 		}
 		if err := store.DeleteUser(r.Context(), target); err != nil {
 			return err
+		}
+		if isActiveAdmin(victim) {
+			if err := keepAnAdmin(r.Context(), store, cur.User.Email, func(ctx context.Context) error {
+				return store.CreateUser(ctx, victim)
+			}); err != nil {
+				return err
+			}
 		}
 		record(rec, r, audit.UserDeleted, target, audit.Success)
 		if target == cur.User.Email {

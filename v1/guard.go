@@ -1,0 +1,120 @@
+package v1
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"esauth/lib/errs"
+	"esauth/lib/password"
+	"esauth/lib/user"
+)
+
+// attemptStore is what password checks need from storage.
+type attemptStore interface {
+	LookupLogin(ctx context.Context, email string, withAttempts bool) (user.User, bool, user.Attempts, error)
+	RecordFailure(ctx context.Context, email string, seen user.Attempts, fail func(*user.Attempts) error) (user.Attempts, error)
+	ClearFailures(ctx context.Context, email string) error
+}
+
+// passwordGuard checks passwords under the account lockout. Every check,
+// at login or with a session (password change, self-delete), goes through
+// it, so every guess counts toward the same lock.
+//
+// It treats every email alike: a real account and an unknown email are
+// read in the same one round trip, counted in the same record (in
+// Elasticsearch, shared by every instance) with the same write, and
+// verified with the same argon2id work (a dummy hash when there is no
+// account). Neither the answer, its timing nor a lockout tells which
+// accounts exist.
+//
+// The failure is counted BEFORE the password is verified, and a check
+// whose count cannot be stored is refused unverified: otherwise a burst of
+// concurrent guesses could have some checked but never counted. A right
+// password then clears the record.
+type passwordGuard struct {
+	store   attemptStore
+	hasher  *password.Hasher
+	lockout user.Lockout
+	now     func() time.Time
+}
+
+// checked is the outcome of a password check that ran.
+type checked struct {
+	User  user.User // the account, when Found
+	Found bool      // an account has the email
+	OK    bool      // the password is right (never when !Found)
+	// Locked reports that this failure locked the address.
+	Locked bool
+}
+
+func lockedOut(wait time.Duration) error {
+	return errs.TooManyAttempts("Too many failed password attempts for this account; try again later.", wait)
+}
+
+// check verifies pw for email. It fails with errs.TooMany while the email
+// is locked (right password or not, so the lock does not reveal a right
+// guess), and with errs.Unavailable when the store or every hashing slot
+// is busy.
+func (g passwordGuard) check(ctx context.Context, email, pw string) (checked, error) {
+	u, found, seen, err := g.store.LookupLogin(ctx, email, g.lockout.On())
+	if err != nil {
+		return checked{}, err
+	}
+	res := checked{User: u, Found: found}
+	if g.lockout.On() {
+		_, err := g.store.RecordFailure(ctx, email, seen, func(a *user.Attempts) error {
+			now := g.now()
+			if wait := g.lockout.LockedFor(*a, now); wait > 0 {
+				return lockedOut(wait)
+			}
+			res.Locked = g.lockout.Fail(a, now)
+			return nil
+		})
+		if err != nil {
+			return checked{}, err
+		}
+	}
+	if found {
+		res.OK, err = verify(ctx, g.hasher, pw, u.PasswordHash)
+	} else {
+		err = busy(g.hasher.VerifyDummy(ctx, pw))
+	}
+	if err != nil {
+		return checked{}, err
+	}
+	if res.OK {
+		res.Locked = false
+		if g.lockout.On() {
+			if err := g.store.ClearFailures(ctx, email); err != nil {
+				return checked{}, err
+			}
+		}
+	}
+	return res, nil
+}
+
+// verify checks pw against hash. A hash that cannot be parsed is logged
+// and counts as a wrong password.
+func verify(ctx context.Context, hasher *password.Hasher, pw, hash string) (bool, error) {
+	ok, err := hasher.Verify(ctx, pw, hash)
+	if errors.Is(err, password.ErrMalformed) {
+		loggerFrom(ctx).Error("stored password hash is malformed")
+		return false, nil
+	}
+	return ok, busy(err)
+}
+
+// busy turns a hasher's failure to get a slot (or a request that ended
+// while waiting for one) into a 503; past the bounded wait it also says
+// when to come back.
+func busy(err error) error {
+	if err == nil || errors.Is(err, password.ErrMalformed) {
+		return nil
+	}
+	e := errs.Wrap(errs.Unavailable, "The server is busy; try again.", err)
+	if errors.Is(err, password.ErrBusy) {
+		e.RetryAfter = time.Second
+	}
+	return e
+}

@@ -1,0 +1,158 @@
+package v1
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+)
+
+// These tests race logins against the changes that must end every session
+// of a user. Revocation by search and delete alone loses these races: a
+// login that read the user before the change stores its session after the
+// search, and the session lives on. The session epoch closes them.
+
+// raceLogins logs in as email with pw from workers clients in a loop until
+// stop is closed, then returns the cookies of every login that succeeded.
+func raceLogins(t *testing.T, h *harness, email, pw string, workers int, started *sync.WaitGroup, stop <-chan struct{}) []string {
+	t.Helper()
+	var mu sync.Mutex
+	var cookies []string
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		started.Add(1)
+		go func() {
+			defer wg.Done()
+			first := true
+			for {
+				c := h.client()
+				a, err := c.try("POST", "/v1/auth/login", map[string]any{"email_address": email, "password": pw, "remember_me": true})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if a.Status == http.StatusOK {
+					mu.Lock()
+					cookies = append(cookies, c.cookie())
+					mu.Unlock()
+				}
+				if first {
+					started.Done()
+					first = false
+				}
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return cookies
+}
+
+// survivors counts the cookies that still work.
+func survivors(t *testing.T, h *harness, cookies []string) int {
+	t.Helper()
+	n := 0
+	for _, ck := range cookies {
+		c := h.client().in(t)
+		c.setCookie(ck)
+		if c.do("GET", "/v1/auth/verify", nil).Status != http.StatusUnauthorized {
+			n++
+		}
+	}
+	return n
+}
+
+const raceTrials = 8
+
+func TestNoSessionSurvivesAPasswordChangeRacingALogin(t *testing.T) {
+	h := newHarness(t)
+	for trial := range raceTrials {
+		email := "victim" + string(rune('a'+trial)) + "@example.com"
+		h.addUser(email, pw, false)
+		victim := h.client().in(t)
+		victim.mustLogin(email, pw)
+
+		var started sync.WaitGroup
+		stop := make(chan struct{})
+		result := make(chan []string, 1)
+		go func() { result <- raceLogins(t, h, email, pw, 4, &started, stop) }()
+		started.Wait() // the attacker's loop runs while the password changes
+		expectStatus(t, victim.do("POST", "/v1/auth/password", map[string]any{
+			"old_password": pw, "new_password": "the victim's new passphrase",
+		}), http.StatusOK)
+		close(stop)
+		cookies := <-result
+		if n := survivors(t, h, cookies); n > 0 {
+			t.Errorf("trial %d: %d of the attacker's %d sessions survive the password change", trial, n, len(cookies))
+		}
+		expectStatus(t, victim.do("GET", "/v1/auth/verify", nil), http.StatusOK)
+	}
+}
+
+func TestNoSessionComesBackAfterADisableRacingALogin(t *testing.T) {
+	h := newHarness(t)
+	h.addUser("admin@example.com", pw, true)
+	admin := h.client().in(t)
+	admin.mustLogin("admin@example.com", pw)
+	for trial := range raceTrials {
+		email := "disabled" + string(rune('a'+trial)) + "@example.com"
+		h.addUser(email, pw, false)
+		var started sync.WaitGroup
+		stop := make(chan struct{})
+		result := make(chan []string, 1)
+		go func() { result <- raceLogins(t, h, email, pw, 4, &started, stop) }()
+		started.Wait()
+		expectStatus(t, admin.do("PATCH", "/v1/users/"+email, map[string]any{"is_active": false}), http.StatusOK)
+		close(stop)
+		cookies := <-result
+		expectStatus(t, admin.do("PATCH", "/v1/users/"+email, map[string]any{"is_active": true}), http.StatusOK)
+		if n := survivors(t, h, cookies); n > 0 {
+			t.Errorf("trial %d: %d of %d sessions work again after re-enable", trial, n, len(cookies))
+		}
+	}
+}
+
+func TestADeletedAccountsSessionsNeverOpenTheNextAccountWithItsEmail(t *testing.T) {
+	h := newHarness(t)
+	h.addUser("admin@example.com", pw, true)
+	admin := h.client().in(t)
+	admin.mustLogin("admin@example.com", pw)
+	for trial := range raceTrials {
+		email := "reused" + string(rune('a'+trial)) + "@example.com"
+		h.addUser(email, pw, false)
+		var started sync.WaitGroup
+		stop := make(chan struct{})
+		result := make(chan []string, 1)
+		go func() { result <- raceLogins(t, h, email, pw, 4, &started, stop) }()
+		started.Wait()
+		expectStatus(t, admin.do("DELETE", "/v1/users/"+email, nil), http.StatusOK)
+		close(stop)
+		cookies := <-result
+		// Someone else signs up with the freed email.
+		expectStatus(t, h.client().in(t).signup(email, "the new owner's passphrase"), http.StatusCreated)
+		if n := survivors(t, h, cookies); n > 0 {
+			t.Errorf("trial %d: %d of the old owner's %d sessions open the new account", trial, n, len(cookies))
+		}
+	}
+}
+
+func TestLogoutEverywhereEndsSessionsWhoseLoginReadTheUserBefore(t *testing.T) {
+	// A login that passed its password check before "log out everywhere"
+	// and stores its session after it must not survive either; a login
+	// made after the logout is a new login and may.
+	h := newHarness(t)
+	h.addUser("everywhere@example.com", pw, false)
+	c := h.client().in(t)
+	c.mustLogin("everywhere@example.com", pw)
+	before := c.cookie()
+	expectStatus(t, c.do("POST", "/v1/auth/logout/all", nil), http.StatusOK)
+	old := h.client().in(t)
+	old.setCookie(before)
+	expectStatus(t, old.do("GET", "/v1/test", nil), http.StatusUnauthorized)
+	c.mustLogin("everywhere@example.com", pw)
+	expectStatus(t, c.do("GET", "/v1/test", nil), http.StatusOK)
+}
