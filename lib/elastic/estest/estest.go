@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -84,4 +85,42 @@ func NewWith(t testing.TB, cfg elastic.Config) *elastic.Store {
 		}
 	})
 	return s
+}
+
+// Do sends one request to the test cluster, as an operator's curl would,
+// and returns the status and the body. Tests use it to do to their own
+// indices what an operator might: block, close, delete, create by hand.
+func Do(t testing.TB, method, path, body string) (int, string) {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, URL()+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return res.StatusCode, string(b)
+}
+
+// MustDo is Do that fails the test unless Elasticsearch answers 2xx.
+func MustDo(t testing.TB, method, path, body string) string {
+	t.Helper()
+	status, b := Do(t, method, path, body)
+	if status/100 != 2 {
+		t.Fatalf("%s %s: %d %s", method, path, status, b)
+	}
+	return b
 }
