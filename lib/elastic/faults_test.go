@@ -96,7 +96,10 @@ func TestClusterFailuresAreUnavailableWithTheirCauseNamed(t *testing.T) {
 		{
 			"refused credentials (401) say so",
 			answer(http.StatusUnauthorized, `{"error":{"type":"security_exception","reason":"unable to authenticate user [esauth] for REST request [/x-users/_doc/a@example.com]"},"status":401}`),
-			func(ctx context.Context, s *elastic.Store) error { _, err := s.GetUser(ctx, "a@example.com"); return err },
+			func(ctx context.Context, s *elastic.Store) error {
+				_, err := s.GetUser(ctx, "a@example.com")
+				return err
+			},
 			errs.Unavailable, "Elasticsearch refused esauth's credentials",
 		},
 		{
@@ -117,7 +120,10 @@ func TestClusterFailuresAreUnavailableWithTheirCauseNamed(t *testing.T) {
 		{
 			"a closed index (400) is unavailable",
 			answer(http.StatusBadRequest, `{"error":{"type":"index_closed_exception","reason":"closed","index":"x-users"},"status":400}`),
-			func(ctx context.Context, s *elastic.Store) error { _, err := s.GetUser(ctx, "a@example.com"); return err },
+			func(ctx context.Context, s *elastic.Store) error {
+				_, err := s.GetUser(ctx, "a@example.com")
+				return err
+			},
 			errs.Unavailable, "index x-users is closed",
 		},
 		{
@@ -153,7 +159,10 @@ func TestClusterFailuresAreUnavailableWithTheirCauseNamed(t *testing.T) {
 		{
 			"a request Elasticsearch cannot parse stays a bug",
 			answer(http.StatusBadRequest, `{"error":{"type":"parsing_exception","reason":"unknown query [nope]"},"status":400}`),
-			func(ctx context.Context, s *elastic.Store) error { _, err := s.GetUser(ctx, "a@example.com"); return err },
+			func(ctx context.Context, s *elastic.Store) error {
+				_, err := s.GetUser(ctx, "a@example.com")
+				return err
+			},
 			errs.Internal, "parsing_exception",
 		},
 	}

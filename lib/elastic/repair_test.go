@@ -110,4 +110,3 @@ func TestRepairFinishesWhatAnInterruptedRepairLeft(t *testing.T) {
 		t.Errorf("the spare index is left over (status %d)", status)
 	}
 }
-
