@@ -60,26 +60,6 @@ func TestCrossSiteRequestsAreRefused(t *testing.T) {
 	}
 }
 
-func TestIPLimiterBucket(t *testing.T) {
-	l := newIPLimiter(RateLimit{PerMinute: 6, Burst: 2}) // one token every 10s
-	now := time.Unix(1_000_000, 0)
-	for i := 0; i < 2; i++ {
-		if ok, _ := l.allow("a", now); !ok {
-			t.Fatalf("burst request %d refused", i)
-		}
-	}
-	ok, wait := l.allow("a", now)
-	if ok || wait <= 0 || wait > 10*time.Second {
-		t.Fatalf("third request: ok=%v wait=%v; want refused with a wait up to 10s", ok, wait)
-	}
-	if ok, _ := l.allow("b", now); !ok {
-		t.Error("another address shares the bucket")
-	}
-	if ok, _ := l.allow("a", now.Add(wait)); !ok {
-		t.Error("refused after waiting Retry-After")
-	}
-}
-
 func TestLoginFloodFromOneIPIsThrottledAlikeForKnownAndUnknownEmails(t *testing.T) {
 	clock := newFakeClock()
 	h := newHarness(t, withClock(clock), func(d *Deps) {

@@ -1,7 +1,9 @@
 package v1
 
 import (
+	"container/list"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -17,34 +19,79 @@ type RateLimit struct {
 	Burst     int
 }
 
-// maxTrackedIPs bounds the limiter's memory under a flood from many addresses.
+// off says the limit is turned off: either field at zero or below.
+func (l RateLimit) off() bool { return l.PerMinute <= 0 || l.Burst <= 0 }
+
+// maxTrackedIPs bounds each per-IP limiter's memory under a flood from many
+// addresses: about 210 bytes a key, 20 MiB when full (measured by
+// TestAFullLimiterOfIPv6NetworksStaysSmall).
 const maxTrackedIPs = 100_000
 
-// ipLimiter keeps one token bucket per client IP, in memory: it slows one
-// address down on one instance. (Per-account throttling, which every
-// instance shares, is stored on the user document.)
-type ipLimiter struct {
-	limit RateLimit
+// evictScan is how many of the least recently used entries eviction looks
+// at for one it can forget for free. It bounds the work of each insertion.
+const evictScan = 16
+
+// keyedLimiter keeps one token bucket per key (a client network, a session
+// id), in memory: it slows one key down on one instance. (Per-account
+// throttling, which every instance shares, is stored in Elasticsearch.)
+//
+// It holds at most capacity keys, so a flood of new keys cannot grow its
+// memory. When it is full, a new key evicts exactly one entry, chosen among
+// the evictScan least recently used:
+//   - first, one whose bucket has refilled: it is indistinguishable from a
+//     new one, so forgetting it changes nothing;
+//   - else the least recently used one that still has a token: forgetting
+//     it gives its client back only the tokens it has not refilled yet;
+//   - throttled entries (not one token left) are passed over and moved to
+//     the front, so a flood of new keys does not push them out; only when
+//     all evictScan are throttled is the least recently used of them
+//     forgotten, because the bound on memory must hold.
+//
+// This is safe enough. The entry forgotten is the least recently used, so
+// the one that has had longest to refill and the closest to being new
+// anyway; its client gains at most one bucket. To get any entry forgotten an
+// attacker must first send new keys, about capacity of them, each of which
+// already had a whole bucket of its own; and nothing is ever forgotten in
+// bulk, so other throttled clients stay throttled.
+type keyedLimiter struct {
+	limit    RateLimit
+	capacity int
+
 	mu    sync.Mutex
-	m     map[string]*rate.Limiter
+	order *list.List // of *bucket, most recently used first
+	byKey map[string]*list.Element
 }
 
-func newIPLimiter(l RateLimit) *ipLimiter {
-	return &ipLimiter{limit: l, m: map[string]*rate.Limiter{}}
+type bucket struct {
+	key string
+	lim *rate.Limiter
 }
 
-// allow takes one token for ip at now, or says how long to wait for one.
-func (l *ipLimiter) allow(ip string, now time.Time) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lim, ok := l.m[ip]
-	if !ok {
-		if len(l.m) >= maxTrackedIPs {
-			l.sweep(now)
-		}
-		lim = rate.NewLimiter(rate.Limit(l.limit.PerMinute/60), l.limit.Burst)
-		l.m[ip] = lim
+// newKeyedLimiter returns a limiter that keeps at most capacity keys. A zero
+// RateLimit allows everything; a capacity below 1 counts as 1.
+func newKeyedLimiter(l RateLimit, capacity int) *keyedLimiter {
+	return &keyedLimiter{limit: l, capacity: max(capacity, 1), order: list.New(), byKey: map[string]*list.Element{}}
+}
+
+// allow takes one token for key at now, or says how long to wait for one.
+func (k *keyedLimiter) allow(key string, now time.Time) (bool, time.Duration) {
+	if k.limit.off() {
+		return true, 0
 	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	e, ok := k.byKey[key]
+	if ok {
+		k.order.MoveToFront(e)
+	} else {
+		if k.order.Len() >= k.capacity {
+			k.evictOne(now)
+		}
+		b := &bucket{key: key, lim: rate.NewLimiter(rate.Limit(k.limit.PerMinute/60), k.limit.Burst)}
+		e = k.order.PushFront(b)
+		k.byKey[key] = e
+	}
+	lim := e.Value.(*bucket).lim
 	r := lim.ReserveN(now, 1)
 	if !r.OK() {
 		return false, time.Minute
@@ -56,35 +103,78 @@ func (l *ipLimiter) allow(ip string, now time.Time) (bool, time.Duration) {
 	return true, 0
 }
 
-// sweep forgets addresses whose bucket has refilled: they are
-// indistinguishable from new ones. If an attack keeps every bucket busy,
-// it forgets them all rather than grow without bound.
-func (l *ipLimiter) sweep(now time.Time) {
-	for ip, lim := range l.m {
-		if lim.TokensAt(now) >= float64(l.limit.Burst) {
-			delete(l.m, ip)
+// evictOne forgets one entry to make room, as the type's comment says.
+// The caller holds k.mu.
+func (k *keyedLimiter) evictOne(now time.Time) {
+	var refilled, partial *list.Element
+	throttled := make([]*list.Element, 0, evictScan)
+	e := k.order.Back()
+	for i := 0; i < evictScan && e != nil && refilled == nil; i, e = i+1, e.Prev() {
+		switch tokens := e.Value.(*bucket).lim.TokensAt(now); {
+		case tokens >= float64(k.limit.Burst):
+			refilled = e
+		case tokens < 1:
+			throttled = append(throttled, e)
+		case partial == nil:
+			partial = e
 		}
 	}
-	if len(l.m) >= maxTrackedIPs {
-		clear(l.m)
+	victim := refilled
+	if victim == nil {
+		victim = partial
 	}
+	if victim == nil {
+		// Every entry looked at is throttled: the bound on memory wins,
+		// for the one of them that has waited longest.
+		victim, throttled = throttled[0], throttled[1:]
+	}
+	for _, t := range throttled {
+		k.order.MoveToFront(t)
+	}
+	k.order.Remove(victim)
+	delete(k.byKey, victim.Value.(*bucket).key)
 }
 
-// limitByIP answers 429 with Retry-After when the client IP is over its
-// budget for this route. It runs before the handler touches Elasticsearch,
-// so unknown and known emails are throttled alike.
-func limitByIP(l RateLimit, now func() time.Time) Middleware {
-	if l.PerMinute <= 0 || l.Burst <= 0 {
+// limitByIP answers 429 with Retry-After when the client is over its budget
+// for this route. It runs before the handler touches Elasticsearch, so
+// unknown and known emails are throttled alike. An IPv4 client is counted by
+// its address; an IPv6 client by its /ipv6Prefix network (0 means 64),
+// because one subscriber is usually given a whole /64 and can answer from
+// any address in it.
+func limitByIP(l RateLimit, ipv6Prefix int, now func() time.Time) Middleware {
+	if l.off() {
 		return func(next http.Handler) http.Handler { return next }
 	}
-	lim := newIPLimiter(l)
+	if ipv6Prefix <= 0 || ipv6Prefix > 128 {
+		ipv6Prefix = 64
+	}
+	lim := newKeyedLimiter(l, maxTrackedIPs)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if ok, wait := lim.allow(clientIP(r), now()); !ok {
+			if ok, wait := lim.allow(ipKey(clientIP(r), ipv6Prefix), now()); !ok {
 				writeError(w, r, errs.TooManyAttempts("Too many attempts from your address; try again later.", wait))
 				return
 			}
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// ipKey is the bucket a client address counts against: the IPv4 address
+// (IPv4-mapped IPv6 included), or the IPv6 network of ipv6Prefix bits. An
+// address that does not parse (no socket address) counts as itself.
+func ipKey(ip string, ipv6Prefix int) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = plain(a)
+	if a.Is4() {
+		return a.String()
+	}
+	p, err := a.Prefix(ipv6Prefix)
+	if err != nil {
+		return a.String()
+	}
+	return p.String()
 }
