@@ -13,6 +13,8 @@ import (
 
 // raceLogins logs in as email with pw from workers clients in a loop until
 // stop is closed, then returns the cookies of every login that succeeded.
+// Each worker marks started Done after its first login; the caller has
+// added workers to it.
 func raceLogins(t *testing.T, h *harness, email, pw string, workers int, started *sync.WaitGroup, stop <-chan struct{}) []string {
 	t.Helper()
 	var mu sync.Mutex
@@ -20,7 +22,6 @@ func raceLogins(t *testing.T, h *harness, email, pw string, workers int, started
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
-		started.Add(1)
 		go func() {
 			defer wg.Done()
 			first := true
@@ -77,6 +78,7 @@ func TestNoSessionSurvivesAPasswordChangeRacingALogin(t *testing.T) {
 		victim.mustLogin(email, pw)
 
 		var started sync.WaitGroup
+		started.Add(4)
 		stop := make(chan struct{})
 		result := make(chan []string, 1)
 		go func() { result <- raceLogins(t, h, email, pw, 4, &started, stop) }()
@@ -102,6 +104,7 @@ func TestNoSessionComesBackAfterADisableRacingALogin(t *testing.T) {
 		email := "disabled" + string(rune('a'+trial)) + "@example.com"
 		h.addUser(email, pw, false)
 		var started sync.WaitGroup
+		started.Add(4)
 		stop := make(chan struct{})
 		result := make(chan []string, 1)
 		go func() { result <- raceLogins(t, h, email, pw, 4, &started, stop) }()
@@ -125,6 +128,7 @@ func TestADeletedAccountsSessionsNeverOpenTheNextAccountWithItsEmail(t *testing.
 		email := "reused" + string(rune('a'+trial)) + "@example.com"
 		h.addUser(email, pw, false)
 		var started sync.WaitGroup
+		started.Add(4)
 		stop := make(chan struct{})
 		result := make(chan []string, 1)
 		go func() { result <- raceLogins(t, h, email, pw, 4, &started, stop) }()
