@@ -212,17 +212,33 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	}
 	srv := newHTTPServer(handler, a.log)
 
+	// Set the indices up before serving when Elasticsearch answers, so a
+	// wrong mapping stops the start with its message instead of leaving a
+	// server that answers 503 to every request. When Elasticsearch is down
+	// or slow the server starts anyway and sets the indices up as soon as
+	// it answers (a wrong mapping found then is logged as an error).
+	probe, cancelProbe := context.WithTimeout(ctx, a.cfg.ESTimeout)
+	err = a.store.EnsureIndices(probe)
+	cancelProbe()
+	var wrong *elastic.MappingError
+	if errors.As(err, &wrong) {
+		_ = ln.Close()
+		return fmt.Errorf("not starting: %w", wrong)
+	}
 	bg, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
-	// The server starts even when Elasticsearch is down; the indices are
-	// set up as soon as it answers.
 	go a.store.SetupInBackground(bg)
 	go purgeSessions(bg, a.store, a.log)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	// Only scheme://host:port: an Elasticsearch URL may carry user:password@.
+	esURLs := make([]string, len(a.cfg.ESURLs))
+	for i, u := range a.cfg.ESURLs {
+		esURLs[i] = elastic.Redact(u)
+	}
 	a.log.Info("listening", zap.String("addr", ln.Addr().String()),
-		zap.Strings("elasticsearch", a.cfg.ESURLs), zap.String("index_prefix", a.cfg.IndexPrefix))
+		zap.Strings("elasticsearch", esURLs), zap.String("index_prefix", a.cfg.IndexPrefix))
 	fmt.Fprintf(stdout, "esauth listening on http://%s\n", ln.Addr())
 
 	select {
@@ -276,6 +292,7 @@ func initIndices(ctx context.Context, args []string, getenv func(string) string,
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	sample := fs.Bool("sample-user", false, "also create the demo user demo@example.com with a random password")
+	repair := fs.Bool("repair", false, "rebuild the indices whose mapping is wrong, keeping their documents (stop esauth first)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -283,10 +300,23 @@ func initIndices(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	if err := a.store.EnsureIndices(ctx); err != nil {
-		return fmt.Errorf("creating indices: %w", err)
+	if *repair {
+		reports, err := a.store.RepairIndices(ctx)
+		for _, r := range reports {
+			fmt.Fprintln(stdout, r)
+		}
+		if err != nil {
+			return err
+		}
 	}
-	fmt.Fprintf(stdout, "indices %s and %s are ready\n", a.store.UsersIndex(), a.store.SessionsIndex())
+	if err := a.store.EnsureIndices(ctx); err != nil {
+		var wrong *elastic.MappingError
+		if errors.As(err, &wrong) {
+			return wrong // it says what is wrong and how to repair it
+		}
+		return fmt.Errorf("setting up the indices: %w", err)
+	}
+	fmt.Fprintf(stdout, "indices %s are ready, with their index templates\n", strings.Join(a.store.IndexNames(), ", "))
 	if !*sample {
 		return nil
 	}

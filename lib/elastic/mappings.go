@@ -17,6 +17,16 @@ func (s *Store) indices() []indexDef {
 	}
 }
 
+// IndexNames lists the store's indices (each has an index template of the
+// same name).
+func (s *Store) IndexNames() []string {
+	var names []string
+	for _, idx := range s.indices() {
+		names = append(names, idx.name)
+	}
+	return names
+}
+
 // The mappings are strict: a document with a field not listed here is
 // refused, so a bug can never add, say, a plaintext password next to the hash.
 
