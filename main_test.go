@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -198,6 +201,126 @@ func TestInitCreatesIndicesAndTheSampleUser(t *testing.T) {
 	}
 	if status := post(t, url+"/v1/auth/login", `{"email_address":"demo@example.com","password":"`+pw+`"}`); status != http.StatusOK {
 		t.Fatalf("the first demo password stopped working: %d", status)
+	}
+}
+
+// autoCreatedUsers writes a user document before esauth set anything up,
+// so Elasticsearch makes the users index with a guessed mapping
+// (email_address as text), as after an index deleted by hand under an
+// older esauth.
+func autoCreatedUsers(t *testing.T, vars map[string]string) string {
+	t.Helper()
+	index := vars["ESAUTH_INDEX_PREFIX"] + "users"
+	estest.MustDo(t, "PUT", "/"+index+"/_doc/old@example.com",
+		`{"email_address":"old@example.com","first_name":"Old","last_name":"Timer","password_hash":"$argon2id$x","role":"user","is_active":true,"password":"plain"}`)
+	t.Cleanup(func() { estest.Do(t, "DELETE", "/"+index+"-repair?ignore_unavailable=true", "") })
+	return index
+}
+
+func TestInitRefusesAWrongMappingAndRepairFixesIt(t *testing.T) {
+	vars := testEnv(t)
+	index := autoCreatedUsers(t, vars)
+
+	err := run(context.Background(), []string{"esauth", "init"}, env(vars), nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "field email_address is text, want keyword") ||
+		!strings.Contains(err.Error(), "esauth init --repair") {
+		t.Fatalf("init on a wrong mapping: %v; want the field named and --repair suggested", err)
+	}
+
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"esauth", "init", "--repair"}, env(vars), nil, &out, io.Discard); err != nil {
+		t.Fatalf("init --repair: %v (output %q)", err, out.String())
+	}
+	for _, want := range []string{index + ": rebuilt", "1 documents copied", "dropped field password from 1 documents", "are ready"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output %q does not say %q", out.String(), want)
+		}
+	}
+	var m map[string]struct {
+		Mappings struct {
+			Properties map[string]struct {
+				Type string `json:"type"`
+			} `json:"properties"`
+		} `json:"mappings"`
+	}
+	if err := json.Unmarshal([]byte(estest.MustDo(t, "GET", "/"+index+"/_mapping", "")), &m); err != nil {
+		t.Fatal(err)
+	}
+	if got := m[index].Mappings.Properties["email_address"].Type; got != "keyword" {
+		t.Errorf("email_address is %q after the repair, want keyword", got)
+	}
+	if body := estest.MustDo(t, "GET", "/"+index+"/_doc/old@example.com", ""); !strings.Contains(body, `"first_name":"Old"`) || strings.Contains(body, "plain") {
+		t.Errorf("the repaired document: %s", body)
+	}
+	if err := run(context.Background(), []string{"esauth", "init"}, env(vars), nil, io.Discard, io.Discard); err != nil {
+		t.Errorf("init after the repair: %v", err)
+	}
+}
+
+func TestServeRefusesToStartWithAWrongMapping(t *testing.T) {
+	vars := testEnv(t)
+	autoCreatedUsers(t, vars)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	err := run(ctx, []string{"esauth", "serve"}, env(vars), nil, &out, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "email_address") || !strings.Contains(err.Error(), "--repair") {
+		t.Fatalf("serve on a wrong mapping: %v; want a refusal naming the field and --repair", err)
+	}
+	if ctx.Err() != nil || strings.Contains(out.String(), "listening") {
+		t.Errorf("serve started (output %q)", out.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer the server's goroutines may write at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestServeLogsTheElasticsearchURLWithoutItsCredentials(t *testing.T) {
+	vars := testEnv(t)
+	u, err := url.Parse(estest.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword("esauth", "s3cret-pw")
+	vars["ELASTICSEARCH_URL"] = u.String()
+	vars["ESAUTH_LOG_LEVEL"] = "info"
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	out, w := io.Pipe()
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(ctx, []string{"esauth", "serve"}, env(vars), strings.NewReader(""), w, &logs)
+		w.Close()
+	}()
+	if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
+		cancel()
+		t.Fatalf("serve printed no address: %v (run: %v)", err, <-errc)
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "s3cret-pw") {
+		t.Errorf("the log carries the credentials:\n%s", logs.String())
+	}
+	if want := `"elasticsearch":["` + elastic.Redact(estest.URL()) + `"]`; !strings.Contains(logs.String(), want) {
+		t.Errorf("the log does not name %s:\n%s", want, logs.String())
 	}
 }
 
