@@ -1,0 +1,206 @@
+package v1
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"esauth/lib/audit"
+	"esauth/lib/errs"
+	"esauth/lib/password"
+	"esauth/lib/user"
+)
+
+func withLockout(threshold int) harnessOption {
+	return func(d *Deps) { d.Lockout = user.Lockout{Threshold: threshold, Base: time.Minute, Max: time.Hour} }
+}
+
+func TestWrongPasswordsWithASessionCountTowardTheLockout(t *testing.T) {
+	tests := []struct {
+		name   string
+		method string
+		path   func(email string) string
+		body   func(pw string) map[string]any
+	}{
+		{"password change", "POST", func(string) string { return "/v1/auth/password" },
+			func(pw string) map[string]any {
+				return map[string]any{"old_password": pw, "new_password": "a fresh new passphrase"}
+			}},
+		{"self-delete", "DELETE", func(email string) string { return "/v1/users/" + email },
+			func(pw string) map[string]any { return map[string]any{"password": pw} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, withLockout(3))
+			const email = "guess@example.com"
+			h.addUser(email, pw, false)
+			thief := h.client().in(t)
+			thief.mustLogin(email, pw) // a stolen cookie
+			for i := 0; i < 3; i++ {
+				expectStatus(t, thief.do(tt.method, tt.path(email), tt.body("guess number "+string(rune('1'+i)))), http.StatusForbidden)
+			}
+			// Locked now: even the right password is refused, here and at login.
+			right := thief.do(tt.method, tt.path(email), tt.body(pw))
+			expectStatus(t, right, http.StatusTooManyRequests)
+			if right.Header.Get("Retry-After") == "" {
+				t.Error("a 429 without Retry-After")
+			}
+			expectStatus(t, h.client().in(t).login(email, pw), http.StatusTooManyRequests)
+			// And nothing happened to the account.
+			if _, err := h.store.GetUser(context.Background(), email); err != nil {
+				t.Errorf("the account is gone or unreadable: %v", err)
+			}
+		})
+	}
+}
+
+func TestPasswordChecksAreRateLimitedPerSession(t *testing.T) {
+	// Lockout off: only the per-session limit stands between a stolen
+	// cookie and unlimited guessing.
+	h := newHarness(t, func(d *Deps) { d.LoginLimit = RateLimit{PerMinute: 1, Burst: 3} })
+	const email = "session-limit@example.com"
+	h.addUser(email, pw, false)
+	thief := h.client().in(t)
+	thief.mustLogin(email, pw)
+	change := func(old string) answer {
+		return thief.do("POST", "/v1/auth/password", map[string]any{"old_password": old, "new_password": "a fresh new passphrase"})
+	}
+	for i := 0; i < 3; i++ {
+		expectStatus(t, change("wrong guess "+string(rune('a'+i))), http.StatusForbidden)
+	}
+	expectStatus(t, change("wrong guess d"), http.StatusTooManyRequests)
+	expectStatus(t, change(pw), http.StatusTooManyRequests)
+	// Another session of the same user is not slowed by this one.
+	owner := h.client().in(t)
+	owner.mustLogin(email, pw)
+	expectStatus(t, owner.do("POST", "/v1/auth/password", map[string]any{"old_password": pw, "new_password": "a fresh new passphrase"}), http.StatusOK)
+}
+
+func TestRealAndUnknownEmailsLockOutAlikeAcrossInstances(t *testing.T) {
+	first := newHarness(t, withLockout(5))
+	second := newHarnessOn(t, first.store, withLockout(5))
+	first.addUser("real@example.com", pw, false)
+	statuses := func(email string) []int {
+		var got []int
+		for i := 0; i < 6; i++ {
+			h := []*harness{first, second}[i%2] // alternate between instances
+			got = append(got, h.client().in(t).login(email, "wrong password").Status)
+		}
+		return got
+	}
+	real, unknown := statuses("real@example.com"), statuses("unknown@example.com")
+	want := []int{401, 401, 401, 401, 401, 429}
+	for i := range want {
+		if real[i] != want[i] || unknown[i] != want[i] {
+			t.Fatalf("real account %v, unknown email %v; want both %v", real, unknown, want)
+		}
+	}
+	// A restarted instance (a new server on the same cluster) sees the same lock.
+	third := newHarnessOn(t, first.store, withLockout(5))
+	for _, email := range []string{"real@example.com", "unknown@example.com"} {
+		expectStatus(t, third.client().in(t).login(email, "wrong password"), http.StatusTooManyRequests)
+	}
+}
+
+func TestWithLockoutOffAFailedLoginWritesNothing(t *testing.T) {
+	h := newHarness(t, withLockout(0))
+	h.addUser("quiet@example.com", pw, false)
+	for _, email := range []string{"quiet@example.com", "nobody@example.com"} {
+		expectStatus(t, h.client().in(t).login(email, "wrong password"), http.StatusUnauthorized)
+		if _, _, a, err := h.store.LookupLogin(context.Background(), email, true); err != nil || a.Version.Stored() {
+			t.Errorf("%s: a failure record was written with lockout off: %+v, %v", email, a, err)
+		}
+	}
+}
+
+func TestAnInvalidLoginEmailIsNeverAuditedOrLoggedAsTyped(t *testing.T) {
+	h := newHarness(t)
+	h.addUser("ada@example.com", pw, false)
+	const typed = "my secret password typed in the wrong box"
+	expectStatus(t, h.client().in(t).login(typed, "whatever it is"), http.StatusUnauthorized)
+	h.flushAudit()
+	events, _, err := h.store.ListEvents(context.Background(), invalidEmail, time.Time{}, nil, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 || events[0].Event != audit.LoginFailure || events[0].Actor != invalidEmail {
+		t.Errorf("events for %q: %+v; want one login failure", invalidEmail, events)
+	}
+	for _, e := range h.logs.All() {
+		for _, f := range e.Context {
+			if strings.Contains(f.String, typed) {
+				t.Errorf("log line %q carries what was typed in the email box", e.Message)
+			}
+		}
+	}
+}
+
+func TestBusyHashingIsA503WithRetryAfter(t *testing.T) {
+	err := busy(password.ErrBusy)
+	var e *errs.Error
+	if !errs.Is(err, errs.Unavailable) || !errors.As(err, &e) || e.RetryAfter <= 0 {
+		t.Errorf("busy(ErrBusy) = %#v; want unavailable with a Retry-After", err)
+	}
+	if err := busy(context.DeadlineExceeded); !errs.Is(err, errs.Unavailable) {
+		t.Errorf("busy(deadline) = %v; want unavailable", err)
+	}
+	if err := busy(nil); err != nil {
+		t.Errorf("busy(nil) = %v", err)
+	}
+}
+
+func TestAdminsCannotDeleteThemselves(t *testing.T) {
+	h := newHarness(t)
+	h.addUser("root@example.com", pw, true)
+	admin := h.client().in(t)
+	admin.mustLogin("root@example.com", pw)
+	expectStatus(t, admin.do("DELETE", "/v1/users/root@example.com", nil), http.StatusForbidden)
+	expectStatus(t, admin.do("GET", "/v1/test", nil), http.StatusOK)
+}
+
+func TestTwoAdminsRemovingEachOtherLeaveAnAdmin(t *testing.T) {
+	for _, how := range []string{"demote", "disable", "delete"} {
+		t.Run(how, func(t *testing.T) {
+			h := newHarness(t)
+			h.addUser("a@example.com", pw, true)
+			h.addUser("b@example.com", pw, true)
+			a, b := h.client().in(t), h.client().in(t)
+			a.mustLogin("a@example.com", pw)
+			b.mustLogin("b@example.com", pw)
+			remove := func(c *client, other string) chan int {
+				done := make(chan int, 1)
+				go func() {
+					var res answer
+					var err error
+					switch how {
+					case "demote":
+						res, err = c.try("PATCH", "/v1/users/"+other, map[string]any{"role": "user"})
+					case "disable":
+						res, err = c.try("PATCH", "/v1/users/"+other, map[string]any{"is_active": false})
+					case "delete":
+						res, err = c.try("DELETE", "/v1/users/"+other, nil)
+					}
+					if err != nil {
+						t.Error(err)
+					}
+					done <- res.Status
+				}()
+				return done
+			}
+			da, db := remove(a, "b@example.com"), remove(b, "a@example.com")
+			sa, sb := <-da, <-db
+			admins := 0
+			for _, email := range []string{"a@example.com", "b@example.com"} {
+				if u, err := h.store.GetUser(context.Background(), email); err == nil && u.IsAdmin() && u.IsActive {
+					admins++
+				}
+			}
+			if admins == 0 {
+				t.Errorf("no active admin left (answers %d and %d)", sa, sb)
+			}
+		})
+	}
+}
