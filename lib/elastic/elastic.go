@@ -176,9 +176,10 @@ func (r result) esError() esError {
 // errorType returns the "error.type" of an Elasticsearch error answer.
 func (r result) errorType() string { return r.esError().Type }
 
-// itemError returns the first error among the items of a _bulk answer or
-// the docs of an _mget answer, with its status (zero when it has none).
-func (r result) itemError() (int, esError, bool) {
+// firstItemError returns the first error among the items of a _bulk
+// answer or the docs of an _mget answer, with its status (zero when it has
+// none).
+func (r result) firstItemError() (int, esError, bool) {
 	var a struct {
 		Items []map[string]bulkItem `json:"items"`
 		Docs  []bulkItem            `json:"docs"`
@@ -310,7 +311,7 @@ const msgUnexpected = "Unexpected answer from the user store."
 func unexpected(op string, r result) error {
 	status, e := r.status, r.esError()
 	if e.Type == "" {
-		if st, ie, ok := r.itemError(); ok {
+		if st, ie, ok := r.firstItemError(); ok {
 			status, e = st, ie
 		}
 	}

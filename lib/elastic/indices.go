@@ -123,19 +123,11 @@ func (s *Store) putTemplates(ctx context.Context) error {
 
 // createOrCheck creates idx, or checks its mapping when it exists.
 func (s *Store) createOrCheck(ctx context.Context, idx indexDef) ([]MappingProblem, error) {
-	op := "create index " + idx.name
-	r, err := s.call(ctx, op, esapi.IndicesCreateRequest{Index: idx.name, Body: strings.NewReader(idx.definition)})
-	if err != nil {
+	created, err := s.createIndex(ctx, idx.name, idx.definition)
+	if err != nil || created {
 		return nil, err
 	}
-	switch {
-	case r.status == http.StatusOK:
-		s.log.Info("created index", zap.String("index", idx.name))
-		return nil, nil
-	case r.status == http.StatusBadRequest && r.errorType() == "resource_already_exists_exception":
-		return s.checkIndex(ctx, idx)
-	}
-	return nil, unexpected(op, r)
+	return s.checkIndex(ctx, idx)
 }
 
 // checkIndex compares the mapping of an existing index (made by another

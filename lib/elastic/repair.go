@@ -127,7 +127,7 @@ func (s *Store) rebuild(ctx context.Context, idx indexDef, spare string, rep *Re
 	if err := s.setWriteBlock(ctx, idx.name, true); err != nil {
 		return err
 	}
-	if err := s.createIndex(ctx, spare, idx.definition); err != nil {
+	if _, err := s.createIndex(ctx, spare, idx.definition); err != nil {
 		return err
 	}
 	dropped, err := s.copyDocs(ctx, idx.name, spare, idx.mapping())
@@ -152,7 +152,7 @@ func (s *Store) rebuild(ctx context.Context, idx indexDef, spare string, rep *Re
 // restore creates the index with its mapping, copies the spare into it
 // and deletes the spare.
 func (s *Store) restore(ctx context.Context, idx indexDef, spare string, rep *RepairReport) error {
-	if err := s.createIndex(ctx, idx.name, idx.definition); err != nil {
+	if _, err := s.createIndex(ctx, idx.name, idx.definition); err != nil {
 		return err
 	}
 	// It may have existed already: auto-created (through the template) by a
@@ -187,7 +187,7 @@ const copyBatch = 500
 // newer. It fails, naming a few documents, when any could not be written,
 // and checks that to holds every document of from.
 func (s *Store) copyDocs(ctx context.Context, from, to string, want mapping) (map[string]int, error) {
-	if err := s.refreshIndex(ctx, from); err != nil {
+	if err := s.refresh(ctx, from); err != nil {
 		return nil, err
 	}
 	op := "copy " + from + " to " + to
@@ -329,18 +329,22 @@ func (s *Store) setWriteBlock(ctx context.Context, index string, on bool) error 
 	return nil
 }
 
-// createIndex creates index with definition; an index that exists already
-// is no error (the callers check its mapping).
-func (s *Store) createIndex(ctx context.Context, index, definition string) error {
+// createIndex creates index with definition and says whether it did; an
+// index that exists already is no error (callers check its mapping).
+func (s *Store) createIndex(ctx context.Context, index, definition string) (created bool, err error) {
 	op := "create index " + index
 	r, err := s.call(ctx, op, esapi.IndicesCreateRequest{Index: index, Body: strings.NewReader(definition)})
 	if err != nil {
-		return err
+		return false, err
 	}
-	if r.status == http.StatusOK || r.status == http.StatusBadRequest && r.errorType() == "resource_already_exists_exception" {
-		return nil
+	switch {
+	case r.status == http.StatusOK:
+		s.log.Info("created index", zap.String("index", index))
+		return true, nil
+	case r.status == http.StatusBadRequest && r.errorType() == "resource_already_exists_exception":
+		return false, nil
 	}
-	return unexpected(op, r)
+	return false, unexpected(op, r)
 }
 
 func (s *Store) deleteIndex(ctx context.Context, index string) error {
@@ -355,21 +359,9 @@ func (s *Store) deleteIndex(ctx context.Context, index string) error {
 	return nil
 }
 
-func (s *Store) refreshIndex(ctx context.Context, index string) error {
-	op := "refresh " + index
-	r, err := s.call(ctx, op, esapi.IndicesRefreshRequest{Index: []string{index}})
-	if err != nil {
-		return err
-	}
-	if r.status != http.StatusOK {
-		return unexpected(op, r)
-	}
-	return nil
-}
-
 func (s *Store) countDocs(ctx context.Context, index string) (int, error) {
 	op := "count " + index
-	if err := s.refreshIndex(ctx, index); err != nil {
+	if err := s.refresh(ctx, index); err != nil {
 		return 0, err
 	}
 	r, err := s.call(ctx, op, esapi.CountRequest{Index: []string{index}})
