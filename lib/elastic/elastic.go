@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"esauth/lib/errs"
+	"esauth/lib/session"
 )
 
 // Config says how to reach Elasticsearch and which indices to use.
@@ -147,10 +148,7 @@ type esError struct {
 // may be personal), and clipped.
 func (e esError) String() string {
 	reason, _, _ := strings.Cut(e.Reason, "Preview of field's value")
-	reason = strings.TrimRight(reason, " .")
-	if len(reason) > 300 {
-		reason = reason[:300] + "…"
-	}
+	reason = session.Clip(strings.TrimRight(reason, " ."), 300)
 	if e.Type == "" {
 		return reason
 	}
