@@ -6,7 +6,7 @@ BIN := $(CURDIR)/bin
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck
 
-.PHONY: build run test lint unit smoke es-start es-stop es-status bench fuzz schemathesis clean
+.PHONY: build run test lint unit smoke es-start es-stop es-status bench bench-timing fuzz schemathesis clean
 
 build:
 	go build -o esauth .
@@ -60,7 +60,13 @@ fuzz:
 # baseline measured in the same run.
 bench:
 	@if [ -z "$${ELASTICSEARCH_URL:-}" ]; then scripts/elasticsearch.sh start; fi
-	ESAUTH_REQUIRE_ES=1 go test -run '^$$' -bench . -benchtime 2s ./...
+	ESAUTH_REQUIRE_ES=1 go test -run '^$$' -bench . -skip EnumerationTiming -benchtime 2s ./...
+
+# Wrong-password login timing, real accounts vs unknown emails (220 each,
+# production argon2id): medians and the Mann-Whitney z.
+bench-timing:
+	@if [ -z "$${ELASTICSEARCH_URL:-}" ]; then scripts/elasticsearch.sh start; fi
+	ESAUTH_REQUIRE_ES=1 go test -run '^$$' -bench EnumerationTiming -benchtime 220x ./v1
 
 # Schemathesis (from PyPI, into a cached venv) against /v1/openapi.json of a
 # live server on the local Elasticsearch; ST_EXAMPLES examples per operation.

@@ -1,10 +1,17 @@
 package v1
 
 import (
+	"cmp"
+	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"esauth/lib/password"
 )
 
 // BenchmarkUserLoader measures what knowing the user costs: each iteration
@@ -44,4 +51,104 @@ func BenchmarkUserLoader(b *testing.B) {
 	b.ReportMetric(float64(anonTotal.Microseconds())/float64(b.N), "anon-µs/req")
 	b.ReportMetric(float64(authedTotal.Microseconds())/float64(b.N), "authed-µs/req")
 	b.ReportMetric(float64(authedTotal)/float64(anonTotal), "authed/anon")
+}
+
+// BenchmarkEnumerationTiming compares the time of a wrong-password login
+// for a real account with one for an unknown email, both fresh, with the
+// production argon2id parameters, alternating which goes first. It reports
+// both medians, their ratio, and the Mann–Whitney z statistic of the two
+// samples: |z| < 1.96 means the two cannot be told apart at the 5 % level.
+// It is a benchmark, not a test: timing belongs here, and it needs a few
+// hundred samples (make bench-timing runs 220).
+//
+//	go test -run '^$' -bench EnumerationTiming -benchtime 220x ./v1
+func BenchmarkEnumerationTiming(b *testing.B) {
+	for _, threshold := range []int{5, 0} {
+		b.Run(fmt.Sprintf("lockout=%d", threshold), func(b *testing.B) {
+			h := newHarness(b, withLockout(threshold), func(d *Deps) { d.Hasher = password.New(password.OWASP, 0) })
+			real := make([]string, b.N)
+			for i := range real {
+				real[i] = fmt.Sprintf("real-%d@example.com", i)
+				h.addUser(real[i], pw, false)
+			}
+			login := func(email string) time.Duration {
+				body := strings.NewReader(`{"email_address":"` + email + `","password":"not the password"}`)
+				start := time.Now()
+				res, err := http.Post(h.srv.URL+"/v1/auth/login", "application/json", body)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusUnauthorized {
+					b.Fatalf("wrong-password login of %s: %d", email, res.StatusCode)
+				}
+				return time.Since(start)
+			}
+			var known, unknown []float64
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				ghost := fmt.Sprintf("ghost-%d@example.com", i)
+				if i%2 == 0 {
+					known = append(known, ms(login(real[i])))
+					unknown = append(unknown, ms(login(ghost)))
+				} else {
+					unknown = append(unknown, ms(login(ghost)))
+					known = append(known, ms(login(real[i])))
+				}
+			}
+			b.StopTimer()
+			mk, mu := median(known), median(unknown)
+			b.ReportMetric(mk, "real-median-ms")
+			b.ReportMetric(mu, "unknown-median-ms")
+			b.ReportMetric(mk/mu, "real/unknown")
+			b.ReportMetric(mannWhitneyZ(known, unknown), "mann-whitney-z")
+		})
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// mannWhitneyZ is the normal approximation of the Mann–Whitney U test of
+// two samples (ties get their average rank): z near 0 when neither sample
+// tends to be larger than the other.
+func mannWhitneyZ(a, b []float64) float64 {
+	type obs struct {
+		v     float64
+		fromA bool
+	}
+	all := make([]obs, 0, len(a)+len(b))
+	for _, v := range a {
+		all = append(all, obs{v, true})
+	}
+	for _, v := range b {
+		all = append(all, obs{v, false})
+	}
+	slices.SortFunc(all, func(x, y obs) int { return cmp.Compare(x.v, y.v) })
+	rankSumA := 0.0
+	for i := 0; i < len(all); {
+		j := i
+		for j < len(all) && all[j].v == all[i].v {
+			j++
+		}
+		rank := float64(i+j+1) / 2 // average of ranks i+1 … j
+		for k := i; k < j; k++ {
+			if all[k].fromA {
+				rankSumA += rank
+			}
+		}
+		i = j
+	}
+	n1, n2 := float64(len(a)), float64(len(b))
+	u := rankSumA - n1*(n1+1)/2
+	return (u - n1*n2/2) / math.Sqrt(n1*n2*(n1+n2+1)/12)
 }

@@ -3,6 +3,7 @@ package v1
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -200,6 +201,27 @@ func TestTwoAdminsRemovingEachOtherLeaveAnAdmin(t *testing.T) {
 			}
 			if admins == 0 {
 				t.Errorf("no active admin left (answers %d and %d)", sa, sb)
+			}
+		})
+	}
+}
+
+func TestMannWhitneyZ(t *testing.T) {
+	tests := []struct {
+		name string
+		a, b []float64
+		want func(z float64) bool
+	}{
+		{"identical samples give 0", []float64{1, 2, 3, 4}, []float64{1, 2, 3, 4}, func(z float64) bool { return z == 0 }},
+		{"a sample all above the other gives a large positive z", []float64{10, 11, 12, 13, 14, 15}, []float64{1, 2, 3, 4, 5, 6}, func(z float64) bool { return z > 2.5 }},
+		{"swapping the samples flips the sign", []float64{1, 2, 3, 4, 5, 6}, []float64{10, 11, 12, 13, 14, 15}, func(z float64) bool { return z < -2.5 }},
+		// U = 3 for these (hand-computed), mean 8, sd √(16·9/12) = √12.
+		{"a textbook case", []float64{1, 3, 5, 7}, []float64{4, 6, 8, 9}, func(z float64) bool { return math.Abs(z-(3-8)/math.Sqrt(12)) < 1e-9 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if z := mannWhitneyZ(tt.a, tt.b); !tt.want(z) {
+				t.Errorf("z = %v", z)
 			}
 		})
 	}

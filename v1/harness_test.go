@@ -75,6 +75,7 @@ func newHarnessOn(t testing.TB, store *elastic.Store, opts ...harnessOption) *ha
 	for _, o := range opts {
 		o(&d)
 	}
+	h.hasher = d.Hasher // addUser hashes as the server does
 	handler, err := NewServer(d)
 	if err != nil {
 		t.Fatal(err)
