@@ -260,7 +260,7 @@ func TestAWrongMappingIsRefusedNamingTheIndexAndTheField(t *testing.T) {
 
 // Concurrent set-ups share one; a caller whose context ends stops waiting
 // at once, while the others still get the set-up done. The proxy in front
-// of the real cluster only slows the template calls down.
+// of the real cluster only slows the set-up's calls down.
 func TestConcurrentSetUpReturnsPromptlyToACallerWhoseContextEnds(t *testing.T) {
 	estest.Require(t)
 	target, err := url.Parse(estest.URL())
@@ -269,8 +269,8 @@ func TestConcurrentSetUpReturnsPromptlyToACallerWhoseContextEnds(t *testing.T) {
 	}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/_index_template/") {
-			time.Sleep(300 * time.Millisecond)
+		if r.Method == http.MethodPut { // templates and index creation
+			time.Sleep(400 * time.Millisecond)
 		}
 		proxy.ServeHTTP(w, r)
 	}))
