@@ -70,7 +70,7 @@ func TestLoginCookieAttributes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := h.client().do("POST", "/v1/auth/login", map[string]any{
+			a := h.client().in(t).do("POST", "/v1/auth/login", map[string]any{
 				"email_address": "c@example.com", "password": pw, "remember_me": tt.remember,
 			})
 			expectStatus(t, a, http.StatusOK)
@@ -151,17 +151,17 @@ func TestDisabledUser(t *testing.T) {
 	expectStatus(t, a, http.StatusOK)
 
 	t.Run("is locked out on the very next request", func(t *testing.T) {
-		expectStatus(t, bob.do("GET", "/v1/test", nil), http.StatusUnauthorized)
+		expectStatus(t, bob.in(t).do("GET", "/v1/test", nil), http.StatusUnauthorized)
 	})
 	t.Run("gets 403 with the right password", func(t *testing.T) {
-		expectStatus(t, bob.login("bob@example.com", pw), http.StatusForbidden)
+		expectStatus(t, bob.in(t).login("bob@example.com", pw), http.StatusForbidden)
 	})
 	t.Run("gets the usual 401 with a wrong password", func(t *testing.T) {
-		expectStatus(t, bob.login("bob@example.com", "not the password"), http.StatusUnauthorized)
+		expectStatus(t, bob.in(t).login("bob@example.com", "not the password"), http.StatusUnauthorized)
 	})
 	t.Run("can log in again once re-enabled", func(t *testing.T) {
-		expectStatus(t, admin.do("PATCH", "/v1/users/bob@example.com", map[string]any{"is_active": true}), http.StatusOK)
-		bob.mustLogin("bob@example.com", pw)
+		expectStatus(t, admin.in(t).do("PATCH", "/v1/users/bob@example.com", map[string]any{"is_active": true}), http.StatusOK)
+		bob.in(t).mustLogin("bob@example.com", pw)
 	})
 }
 
@@ -207,7 +207,7 @@ func TestPasswordChange(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := here.do("POST", "/v1/auth/password", tt.body)
+			a := here.in(t).do("POST", "/v1/auth/password", tt.body)
 			expectStatus(t, a, tt.want)
 			if tt.field != "" && a.Fields[tt.field] == "" {
 				t.Errorf("fields = %v, want a message for %s", a.Fields, tt.field)
@@ -221,16 +221,16 @@ func TestPasswordChange(t *testing.T) {
 	a := here.do("POST", "/v1/auth/password", map[string]any{"old_password": pw, "new_password": newPW})
 	expectStatus(t, a, http.StatusOK)
 	t.Run("the current session stays valid", func(t *testing.T) {
-		expectStatus(t, here.do("GET", "/v1/test", nil), http.StatusOK)
+		expectStatus(t, here.in(t).do("GET", "/v1/test", nil), http.StatusOK)
 	})
 	t.Run("other sessions are revoked", func(t *testing.T) {
-		expectStatus(t, there.do("GET", "/v1/test", nil), http.StatusUnauthorized)
+		expectStatus(t, there.in(t).do("GET", "/v1/test", nil), http.StatusUnauthorized)
 	})
 	t.Run("the old password no longer works", func(t *testing.T) {
-		expectStatus(t, h.client().login("pc@example.com", pw), http.StatusUnauthorized)
+		expectStatus(t, h.client().in(t).login("pc@example.com", pw), http.StatusUnauthorized)
 	})
 	t.Run("the new password works", func(t *testing.T) {
-		h.client().mustLogin("pc@example.com", newPW)
+		h.client().in(t).mustLogin("pc@example.com", newPW)
 	})
 }
 
@@ -269,7 +269,7 @@ func TestTamperedAndForeignCookiesAreRefused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			x := h.client()
 			x.setCookie(tt.value)
-			expectStatus(t, x.do("GET", "/v1/test", nil), http.StatusUnauthorized)
+			expectStatus(t, x.in(t).do("GET", "/v1/test", nil), http.StatusUnauthorized)
 		})
 	}
 	expectStatus(t, c.do("GET", "/v1/test", nil), http.StatusOK)
@@ -398,7 +398,7 @@ func TestUsersAccessRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			expectStatus(t, tt.c.do(tt.method, tt.path, tt.body), tt.want)
+			expectStatus(t, tt.c.in(t).do(tt.method, tt.path, tt.body), tt.want)
 		})
 	}
 

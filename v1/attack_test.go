@@ -47,7 +47,7 @@ func TestCrossSiteRequestsAreRefused(t *testing.T) {
 			if tt.method != "GET" {
 				body = map[string]any{"email_address": "csrf@example.com", "password": pw}
 			}
-			expectStatus(t, h.client().doWith(tt.method, tt.path, body, tt.header), tt.want)
+			expectStatus(t, h.client().in(t).doWith(tt.method, tt.path, body, tt.header), tt.want)
 		})
 	}
 	// A refused cross-site login wrote no session.
@@ -109,8 +109,8 @@ func TestAccountLockoutAfterRepeatedFailures(t *testing.T) {
 		expectStatus(t, h.client().login("lock@example.com", "wrong password"), http.StatusUnauthorized)
 	}
 	t.Run("during the lock even the right password gets 429", func(t *testing.T) {
-		right := h.client().login("lock@example.com", pw)
-		wrong := h.client().login("lock@example.com", "wrong password")
+		right := h.client().in(t).login("lock@example.com", pw)
+		wrong := h.client().in(t).login("lock@example.com", "wrong password")
 		for _, a := range []answer{right, wrong} {
 			expectStatus(t, a, http.StatusTooManyRequests)
 			if a.Header.Get("Retry-After") != "1" {
@@ -123,8 +123,8 @@ func TestAccountLockoutAfterRepeatedFailures(t *testing.T) {
 	})
 	t.Run("another failure after the lock doubles it", func(t *testing.T) {
 		clock.Advance(time.Second)
-		expectStatus(t, h.client().login("lock@example.com", "wrong password"), http.StatusUnauthorized)
-		a := h.client().login("lock@example.com", pw)
+		expectStatus(t, h.client().in(t).login("lock@example.com", "wrong password"), http.StatusUnauthorized)
+		a := h.client().in(t).login("lock@example.com", pw)
 		expectStatus(t, a, http.StatusTooManyRequests)
 		if a.Header.Get("Retry-After") != "2" {
 			t.Errorf("Retry-After = %q, want 2", a.Header.Get("Retry-After"))
@@ -132,7 +132,7 @@ func TestAccountLockoutAfterRepeatedFailures(t *testing.T) {
 	})
 	t.Run("a success after the lock resets the count", func(t *testing.T) {
 		clock.Advance(2 * time.Second)
-		h.client().mustLogin("lock@example.com", pw)
+		h.client().in(t).mustLogin("lock@example.com", pw)
 		_, _, a, err := h.store.LookupLogin(context.Background(), "lock@example.com", true)
 		if err != nil {
 			t.Fatal(err)
@@ -140,8 +140,8 @@ func TestAccountLockoutAfterRepeatedFailures(t *testing.T) {
 		if a.Failures != 0 || !a.LockedUntil.IsZero() {
 			t.Errorf("count not reset: %d, %v", a.Failures, a.LockedUntil)
 		}
-		expectStatus(t, h.client().login("lock@example.com", "wrong password"), http.StatusUnauthorized)
-		h.client().mustLogin("lock@example.com", pw) // one failure is far from the threshold
+		expectStatus(t, h.client().in(t).login("lock@example.com", "wrong password"), http.StatusUnauthorized)
+		h.client().in(t).mustLogin("lock@example.com", pw) // one failure is far from the threshold
 	})
 }
 
@@ -218,7 +218,7 @@ func TestCookiesSignedWithARotatedOutKeyAreRefused(t *testing.T) {
 			rotated := newHarnessOn(t, h.store, func(d *Deps) { d.Cookies.Codec = tt.codec })
 			x := rotated.client()
 			x.setCookie(c.cookie())
-			expectStatus(t, x.do("GET", "/v1/test", nil), tt.want)
+			expectStatus(t, x.in(t).do("GET", "/v1/test", nil), tt.want)
 		})
 	}
 }
@@ -273,7 +273,7 @@ func TestHostilePaths(t *testing.T) {
 			if strings.HasPrefix(path, "/v1/auth/sessions/") {
 				method = "DELETE"
 			}
-			a := admin.do(method, path, nil)
+			a := admin.in(t).do(method, path, nil)
 			if a.Status != http.StatusNotFound {
 				t.Errorf("status %d, want 404: %s", a.Status, a.Raw)
 			}
@@ -299,7 +299,7 @@ func TestVeryLongInputIsRefusedCleanly(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := h.client().do("POST", "/v1/users", tt.body)
+			a := h.client().in(t).do("POST", "/v1/users", tt.body)
 			expectStatus(t, a, http.StatusUnprocessableEntity)
 			if a.Fields[tt.field] == "" || len(a.Raw) > 1000 {
 				t.Errorf("answer %.200s", a.Raw)

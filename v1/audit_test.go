@@ -73,7 +73,7 @@ func TestSecurityEventsAreAuditedAndPagedNewestFirst(t *testing.T) {
 			if cursor != "" {
 				path += "&cursor=" + url.QueryEscape(cursor)
 			}
-			p := admin.do("GET", path, nil)
+			p := admin.in(t).do("GET", path, nil)
 			expectStatus(t, p, http.StatusOK)
 			var page []audit.Event
 			p.data(t, &page)
@@ -97,15 +97,15 @@ func TestSecurityEventsAreAuditedAndPagedNewestFirst(t *testing.T) {
 	t.Run("users see their own trail only", func(t *testing.T) {
 		h.addUser("other@example.com", pw, false)
 		o := h.client()
-		o.mustLogin("other@example.com", pw)
-		expectStatus(t, o.do("GET", "/v1/users/aud@example.com/audit", nil), http.StatusForbidden)
-		expectStatus(t, o.do("GET", "/v1/users/other@example.com/audit", nil), http.StatusOK)
-		expectStatus(t, h.client().do("GET", "/v1/users/aud@example.com/audit", nil), http.StatusUnauthorized)
+		o.in(t).mustLogin("other@example.com", pw)
+		expectStatus(t, o.in(t).do("GET", "/v1/users/aud@example.com/audit", nil), http.StatusForbidden)
+		expectStatus(t, o.in(t).do("GET", "/v1/users/other@example.com/audit", nil), http.StatusOK)
+		expectStatus(t, h.client().in(t).do("GET", "/v1/users/aud@example.com/audit", nil), http.StatusUnauthorized)
 	})
 
 	t.Run("bad paging parameters are 422", func(t *testing.T) {
 		for _, q := range []string{"limit=0", "limit=201", "limit=x", "cursor=not-a-cursor", "cursor=" + url.QueryEscape("WzEsMl0")} {
-			expectStatus(t, admin.do("GET", "/v1/users/aud@example.com/audit?"+q, nil), http.StatusUnprocessableEntity)
+			expectStatus(t, admin.in(t).do("GET", "/v1/users/aud@example.com/audit?"+q, nil), http.StatusUnprocessableEntity)
 		}
 	})
 }

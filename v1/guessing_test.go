@@ -39,12 +39,12 @@ func TestWrongPasswordsWithASessionCountTowardTheLockout(t *testing.T) {
 			const email = "guess@example.com"
 			h.addUser(email, pw, false)
 			thief := h.client().in(t)
-			thief.mustLogin(email, pw) // a stolen cookie
+			thief.in(t).mustLogin(email, pw) // a stolen cookie
 			for i := 0; i < 3; i++ {
-				expectStatus(t, thief.do(tt.method, tt.path(email), tt.body("guess number "+string(rune('1'+i)))), http.StatusForbidden)
+				expectStatus(t, thief.in(t).do(tt.method, tt.path(email), tt.body("guess number "+string(rune('1'+i)))), http.StatusForbidden)
 			}
 			// Locked now: even the right password is refused, here and at login.
-			right := thief.do(tt.method, tt.path(email), tt.body(pw))
+			right := thief.in(t).do(tt.method, tt.path(email), tt.body(pw))
 			expectStatus(t, right, http.StatusTooManyRequests)
 			if right.Header.Get("Retry-After") == "" {
 				t.Error("a 429 without Retry-After")
@@ -169,8 +169,8 @@ func TestTwoAdminsRemovingEachOtherLeaveAnAdmin(t *testing.T) {
 			h.addUser("a@example.com", pw, true)
 			h.addUser("b@example.com", pw, true)
 			a, b := h.client().in(t), h.client().in(t)
-			a.mustLogin("a@example.com", pw)
-			b.mustLogin("b@example.com", pw)
+			a.in(t).mustLogin("a@example.com", pw)
+			b.in(t).mustLogin("b@example.com", pw)
 			remove := func(c *client, other string) chan int {
 				done := make(chan int, 1)
 				go func() {

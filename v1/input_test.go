@@ -47,7 +47,7 @@ func TestBadInputGetsAClearErrorAndWritesNothing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			hdr := http.Header{"Content-Type": {tt.contentType}}
-			a := h.client().doWith("POST", "/v1/users", []byte(tt.body), hdr)
+			a := h.client().in(t).doWith("POST", "/v1/users", []byte(tt.body), hdr)
 			expectStatus(t, a, tt.want)
 			if tt.field != "" && a.Fields[tt.field] == "" {
 				t.Errorf("fields = %v, want a message for %s", a.Fields, tt.field)
@@ -86,7 +86,7 @@ func TestRoutingErrorsAreJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := h.client().do(tt.method, tt.path, nil)
+			a := h.client().in(t).do(tt.method, tt.path, nil)
 			expectStatus(t, a, tt.want)
 			if tt.want == 405 && a.Header.Get("Allow") == "" {
 				t.Error("405 without an Allow header")

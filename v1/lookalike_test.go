@@ -36,7 +36,7 @@ func TestLookAlikeEmailsAreTheSameAccountOrRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := h.client().signup(tt.email, pw)
+			a := h.client().in(t).signup(tt.email, pw)
 			expectStatus(t, a, tt.status)
 			if tt.status == http.StatusUnprocessableEntity && a.Fields["email_address"] != tt.message {
 				t.Errorf("fields.email_address = %q; want %q (answer %s)", a.Fields["email_address"], tt.message, a.Raw)
@@ -46,17 +46,17 @@ func TestLookAlikeEmailsAreTheSameAccountOrRefused(t *testing.T) {
 
 	t.Run("logging in with the fullwidth form and the right password opens the real account", func(t *testing.T) {
 		c := h.client()
-		expectStatus(t, c.login("ａｄａ@example.com", pw), http.StatusOK)
+		expectStatus(t, c.in(t).login("ａｄａ@example.com", pw), http.StatusOK)
 		var tv testView
-		c.do("GET", "/v1/test", nil).data(t, &tv)
+		c.in(t).do("GET", "/v1/test", nil).data(t, &tv)
 		if tv.Email != "ada@example.com" {
 			t.Errorf("logged in as %q; want ada@example.com", tv.Email)
 		}
 	})
 	t.Run("logging in with the NFD form opens the composed account", func(t *testing.T) {
-		expectStatus(t, h.client().login("jose\u0301@example.com", pw), http.StatusOK)
+		expectStatus(t, h.client().in(t).login("jose\u0301@example.com", pw), http.StatusOK)
 	})
 	t.Run("logging in with the Cyrillic look-alike and the right password gets 401", func(t *testing.T) {
-		expectStatus(t, h.client().login("\u0430da@example.com", pw), http.StatusUnauthorized)
+		expectStatus(t, h.client().in(t).login("\u0430da@example.com", pw), http.StatusUnauthorized)
 	})
 }

@@ -33,7 +33,7 @@ func TestCommonAndPersonalPasswordsAreRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := h.client().signup(tt.email, tt.pw)
+			a := h.client().in(t).signup(tt.email, tt.pw)
 			expectStatus(t, a, tt.want)
 			if tt.want == 422 && a.Fields["password"] == "" {
 				t.Errorf("no reason in fields.password: %s", a.Raw)
@@ -45,8 +45,8 @@ func TestCommonAndPersonalPasswordsAreRefused(t *testing.T) {
 	}
 	t.Run("the same screening runs at password change", func(t *testing.T) {
 		c := h.client()
-		c.mustLogin("c3@example.com", "violet staple orbit 42")
-		a := c.do("POST", "/v1/auth/password", map[string]any{"old_password": "violet staple orbit 42", "new_password": "iloveyou123"})
+		c.in(t).mustLogin("c3@example.com", "violet staple orbit 42")
+		a := c.in(t).do("POST", "/v1/auth/password", map[string]any{"old_password": "violet staple orbit 42", "new_password": "iloveyou123"})
 		expectStatus(t, a, 422)
 		if a.Fields["new_password"] == "" {
 			t.Errorf("no reason in fields.new_password: %s", a.Raw)
@@ -126,7 +126,7 @@ func TestOnlineBreachCheck(t *testing.T) {
 		h := newHarness(t, func(d *Deps) {
 			d.Passwords.Pwned = &breached.Pwned{BaseURL: dead.URL, Client: &http.Client{Timeout: time.Second}}
 		})
-		expectStatus(t, h.client().signup("b3@example.com", "quiet harbour lantern 7"), 201)
+		expectStatus(t, h.client().in(t).signup("b3@example.com", "quiet harbour lantern 7"), 201)
 		if h.logs.FilterMessage("breached-password check unavailable; proceeding without it").Len() != 1 {
 			t.Error("no warning logged")
 		}

@@ -318,7 +318,7 @@ func TestClientsBehindAProxyThatAddsPortsAreLimitedSeparately(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := h.client().doWith("POST", "/v1/auth/login",
+			a := h.client().in(t).doWith("POST", "/v1/auth/login",
 				map[string]any{"email_address": "nobody@example.com", "password": "wrong password"},
 				http.Header{"X-Forwarded-For": {"203.0.113.9, " + tt.forwarded}})
 			expectStatus(t, a, tt.want)
