@@ -2,7 +2,8 @@
 // Elasticsearch.
 //
 //	esauth [serve]              run the HTTP server (the default)
-//	esauth init [--sample-user] create the indices (and a demo user)
+//	esauth init [--sample-user] [--repair]
+//	                            create (or repair) the indices (and a demo user)
 //	esauth user create --email E --first-name F --last-name L [--admin]
 //	esauth settings             print the settings table (Markdown)
 package main
@@ -55,7 +56,10 @@ var errUsage = errors.New("see usage above")
 
 const usage = `usage:
   esauth [serve]                  run the HTTP server
-  esauth init [--sample-user]     create the indices (and a demo user)
+  esauth init [--sample-user] [--repair]
+                                  create the indices and their templates (and a
+                                  demo user); --repair rebuilds indices whose
+                                  mapping is wrong, keeping their documents
   esauth user create --email E --first-name F --last-name L [--admin]
                                   create a user; the password is read from
                                   standard input (prompted without echo on a terminal)

@@ -317,12 +317,7 @@ func (s *Store) deleteIDs(ctx context.Context, op, index string, ids []string) (
 		return 0, unexpected(op, r)
 	}
 	var a struct {
-		Items []map[string]struct {
-			Status int `json:"status"`
-			Error  struct {
-				Type string `json:"type"`
-			} `json:"error"`
-		} `json:"items"`
+		Items []map[string]bulkItem `json:"items"`
 	}
 	if err := decode(op, r, &a); err != nil {
 		return 0, err
@@ -332,11 +327,11 @@ func (s *Store) deleteIDs(ctx context.Context, op, index string, ids []string) (
 		switch it := item["delete"]; {
 		case it.Status == http.StatusOK:
 			deleted++
-		case it.Status == http.StatusNotFound && it.Error.Type == "": // gone meanwhile: fine
+		case it.Status == http.StatusNotFound && it.Error == nil: // gone meanwhile: fine
 		default:
 			// A bulk answers 200 even when items fail (a block, a full
-			// queue): the store could not do what was asked.
-			return deleted, unavailable(fmt.Errorf("%s: item status %d: %s", op, it.Status, it.Error.Type))
+			// queue): classified like any answer.
+			return deleted, s.itemError(op, it)
 		}
 	}
 	return deleted, nil
