@@ -53,6 +53,22 @@ func raceLogins(t *testing.T, h *harness, email, pw string, workers int, started
 	return cookies
 }
 
+// raceAgainst runs change while four clients log in as email in a loop,
+// and returns the cookies of every login that succeeded.
+func raceAgainst(t *testing.T, h *harness, email string, change func()) []string {
+	t.Helper()
+	const workers = 4
+	var started sync.WaitGroup
+	started.Add(workers)
+	stop := make(chan struct{})
+	result := make(chan []string, 1)
+	go func() { result <- raceLogins(t, h, email, pw, workers, &started, stop) }()
+	started.Wait() // the loop runs while the change is made
+	change()
+	close(stop)
+	return <-result
+}
+
 // survivors counts the cookies that still work.
 func survivors(t *testing.T, h *harness, cookies []string) int {
 	t.Helper()
@@ -77,17 +93,11 @@ func TestNoSessionSurvivesAPasswordChangeRacingALogin(t *testing.T) {
 		victim := h.client().in(t)
 		victim.mustLogin(email, pw)
 
-		var started sync.WaitGroup
-		started.Add(4)
-		stop := make(chan struct{})
-		result := make(chan []string, 1)
-		go func() { result <- raceLogins(t, h, email, pw, 4, &started, stop) }()
-		started.Wait() // the attacker's loop runs while the password changes
-		expectStatus(t, victim.do("POST", "/v1/auth/password", map[string]any{
-			"old_password": pw, "new_password": "the victim's new passphrase",
-		}), http.StatusOK)
-		close(stop)
-		cookies := <-result
+		cookies := raceAgainst(t, h, email, func() {
+			expectStatus(t, victim.do("POST", "/v1/auth/password", map[string]any{
+				"old_password": pw, "new_password": "the victim's new passphrase",
+			}), http.StatusOK)
+		})
 		if n := survivors(t, h, cookies); n > 0 {
 			t.Errorf("trial %d: %d of the attacker's %d sessions survive the password change", trial, n, len(cookies))
 		}
@@ -103,15 +113,9 @@ func TestNoSessionComesBackAfterADisableRacingALogin(t *testing.T) {
 	for trial := range raceTrials {
 		email := "disabled" + string(rune('a'+trial)) + "@example.com"
 		h.addUser(email, pw, false)
-		var started sync.WaitGroup
-		started.Add(4)
-		stop := make(chan struct{})
-		result := make(chan []string, 1)
-		go func() { result <- raceLogins(t, h, email, pw, 4, &started, stop) }()
-		started.Wait()
-		expectStatus(t, admin.do("PATCH", "/v1/users/"+email, map[string]any{"is_active": false}), http.StatusOK)
-		close(stop)
-		cookies := <-result
+		cookies := raceAgainst(t, h, email, func() {
+			expectStatus(t, admin.do("PATCH", "/v1/users/"+email, map[string]any{"is_active": false}), http.StatusOK)
+		})
 		expectStatus(t, admin.do("PATCH", "/v1/users/"+email, map[string]any{"is_active": true}), http.StatusOK)
 		if n := survivors(t, h, cookies); n > 0 {
 			t.Errorf("trial %d: %d of %d sessions work again after re-enable", trial, n, len(cookies))
@@ -127,15 +131,9 @@ func TestADeletedAccountsSessionsNeverOpenTheNextAccountWithItsEmail(t *testing.
 	for trial := range raceTrials {
 		email := "reused" + string(rune('a'+trial)) + "@example.com"
 		h.addUser(email, pw, false)
-		var started sync.WaitGroup
-		started.Add(4)
-		stop := make(chan struct{})
-		result := make(chan []string, 1)
-		go func() { result <- raceLogins(t, h, email, pw, 4, &started, stop) }()
-		started.Wait()
-		expectStatus(t, admin.do("DELETE", "/v1/users/"+email, nil), http.StatusOK)
-		close(stop)
-		cookies := <-result
+		cookies := raceAgainst(t, h, email, func() {
+			expectStatus(t, admin.do("DELETE", "/v1/users/"+email, nil), http.StatusOK)
+		})
 		// Someone else signs up with the freed email.
 		expectStatus(t, h.client().in(t).signup(email, "the new owner's passphrase"), http.StatusCreated)
 		if n := survivors(t, h, cookies); n > 0 {

@@ -3,43 +3,23 @@ package v1
 import (
 	"context"
 	"net/http"
-	"strings"
 	"testing"
 
 	"esauth/lib/elastic/estest"
 )
 
-// es sends one request straight to the test cluster, as an operator (or a
-// bad day) would, and fails the test unless it answers 2xx.
-func es(t *testing.T, method, path, body string) {
-	t.Helper()
-	req, err := http.NewRequest(method, estest.URL()+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode/100 != 2 {
-		t.Fatalf("%s %s: status %d", method, path, res.StatusCode)
-	}
-}
-
 // blockWrites puts a write block on index until the test ends.
 func blockWrites(t *testing.T, index string) {
 	t.Helper()
-	es(t, "PUT", "/"+index+"/_settings", `{"index.blocks.write": true}`)
-	t.Cleanup(func() { es(t, "PUT", "/"+index+"/_settings", `{"index.blocks.write": null}`) })
+	estest.MustDo(t, "PUT", "/"+index+"/_settings", `{"index.blocks.write": true}`)
+	t.Cleanup(func() { estest.MustDo(t, "PUT", "/"+index+"/_settings", `{"index.blocks.write": null}`) })
 }
 
 // closeIndex closes index until the test ends.
 func closeIndex(t *testing.T, index string) {
 	t.Helper()
-	es(t, "POST", "/"+index+"/_close", "")
-	t.Cleanup(func() { es(t, "POST", "/"+index+"/_open?wait_for_active_shards=1", "") })
+	estest.MustDo(t, "POST", "/"+index+"/_close", "")
+	t.Cleanup(func() { estest.MustDo(t, "POST", "/"+index+"/_open?wait_for_active_shards=1", "") })
 }
 
 func TestAWriteBlockedUsersIndexIs503AndChangesNothing(t *testing.T) {
@@ -117,7 +97,7 @@ func TestADeletedSessionsIndexComesBackWorking(t *testing.T) {
 	h.addUser("gone@example.com", pw, false)
 	c := h.client().in(t)
 	c.mustLogin("gone@example.com", pw)
-	es(t, "DELETE", "/"+h.store.SessionsIndex(), "")
+	estest.MustDo(t, "DELETE", "/"+h.store.SessionsIndex(), "")
 	// The session is gone with its index: 401 or, while the index is
 	// being set up again, 503; never a 500.
 	if s := c.do("GET", "/v1/test", nil).Status; s != http.StatusUnauthorized && s != http.StatusServiceUnavailable {

@@ -3,7 +3,6 @@ package elastic_test
 import (
 	"context"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,25 +13,6 @@ import (
 	"esauth/lib/session"
 	"esauth/lib/user"
 )
-
-// esDo sends one request straight to the test cluster and fails the test
-// unless it answers 2xx.
-func esDo(t *testing.T, method, path, body string) {
-	t.Helper()
-	req, err := http.NewRequest(method, estest.URL()+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode/100 != 2 {
-		t.Fatalf("%s %s: status %d", method, path, res.StatusCode)
-	}
-}
 
 func sessionOf(u user.User) session.Session {
 	p := session.Policy{TTL: time.Hour, Idle: time.Hour, RememberTTL: 24 * time.Hour, TouchEvery: time.Minute}
@@ -109,8 +89,8 @@ func TestAClosedIndexIsUnavailableNeverNotFound(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run("with "+tt.index+" closed", func(t *testing.T) {
-			esDo(t, http.MethodPost, "/"+tt.index+"/_close", "")
-			defer esDo(t, http.MethodPost, "/"+tt.index+"/_open?wait_for_active_shards=1", "")
+			estest.MustDo(t, http.MethodPost, "/"+tt.index+"/_close", "")
+			defer estest.MustDo(t, http.MethodPost, "/"+tt.index+"/_open?wait_for_active_shards=1", "")
 			// Reading a closed index's entry as "missing" would log the
 			// user out (401) and let a logout answer 200 unrevoked.
 			for name, call := range tt.calls {
@@ -289,7 +269,7 @@ func TestTrimSessionsKeepsTheNewest(t *testing.T) {
 	if err := s.CreateSession(ctx, other); err != nil {
 		t.Fatal(err)
 	}
-	esDo(t, http.MethodPost, "/"+s.SessionsIndex()+"/_refresh", "")
+	estest.MustDo(t, http.MethodPost, "/"+s.SessionsIndex()+"/_refresh", "")
 	n, err := s.TrimSessions(ctx, u.Email, 3, time.Now())
 	if err != nil || n != 2 {
 		t.Fatalf("TrimSessions = %d, %v; want 2 deleted", n, err)
