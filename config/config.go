@@ -126,9 +126,9 @@ var settings = []setting{
 			c.IPv6Prefix = n
 			return nil
 		}},
-	{"ESAUTH_LOGIN_RATE", "10", "Login attempts per minute allowed from one client IP (token bucket); 0 turns the limit off.", false,
+	{"ESAUTH_LOGIN_RATE", "10", "Login attempts per minute allowed from one client IP (token bucket), and password checks per minute from one session (password change, self-delete); 0 turns both limits off.", false,
 		floatSetter(func(c *Config) *float64 { return &c.LoginPerMinute })},
-	{"ESAUTH_LOGIN_BURST", "10", "Login attempts one client IP may make at once before the rate applies.", false,
+	{"ESAUTH_LOGIN_BURST", "10", "Login attempts one client IP (or password checks one session) may make at once before the rate applies.", false,
 		intSetter(func(c *Config) *int { return &c.LoginBurst })},
 	{"ESAUTH_SIGNUP_RATE", "5", "Signups per minute allowed from one client IP; 0 turns the limit off.", false,
 		floatSetter(func(c *Config) *float64 { return &c.SignupPerMinute })},

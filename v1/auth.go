@@ -295,7 +295,7 @@ func handleChangePassword(guard passwordGuard, store epochChanger, starter sessi
 			return err
 		}
 		cur := current(r)
-		res, err := guard.check(r.Context(), cur.User.Email, req.OldPassword)
+		res, err := guard.checkSession(r, req.OldPassword)
 		if err != nil {
 			if errs.Is(err, errs.TooMany) {
 				record(rec, r, audit.PasswordChanged, cur.User.Email, audit.Refused)

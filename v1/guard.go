@@ -3,6 +3,7 @@ package v1
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 
 	"esauth/lib/errs"
@@ -32,11 +33,22 @@ type attemptStore interface {
 // whose count cannot be stored is refused unverified: otherwise a burst of
 // concurrent guesses could have some checked but never counted. A right
 // password then clears the record.
+//
+// Checks made with a session (password change, self-delete) are also
+// limited per session (perSession), so a stolen cookie cannot guess, or
+// make the server hash, faster than a login could.
 type passwordGuard struct {
-	store   attemptStore
-	hasher  *password.Hasher
-	lockout user.Lockout
-	now     func() time.Time
+	store      attemptStore
+	hasher     *password.Hasher
+	lockout    user.Lockout
+	perSession *keyedLimiter
+	now        func() time.Time
+}
+
+// newPasswordGuard returns the guard; perSession bounds the checks one
+// session may make (zero: no bound).
+func newPasswordGuard(store attemptStore, hasher *password.Hasher, lockout user.Lockout, perSession RateLimit, now func() time.Time) passwordGuard {
+	return passwordGuard{store: store, hasher: hasher, lockout: lockout, perSession: newKeyedLimiter(perSession, maxTrackedIPs), now: now}
 }
 
 // checked is the outcome of a password check that ran.
@@ -92,6 +104,17 @@ func (g passwordGuard) check(ctx context.Context, email, pw string) (checked, er
 		}
 	}
 	return res, nil
+}
+
+// checkSession is check for a password that a logged-in user gives again
+// to confirm a sensitive change: the request's session is over its budget
+// of such checks, it is refused (429) before anything else.
+func (g passwordGuard) checkSession(r *http.Request, pw string) (checked, error) {
+	cur := current(r)
+	if ok, wait := g.perSession.allow(cur.Session.ID, g.now()); !ok {
+		return checked{}, errs.TooManyAttempts("Too many password attempts from this session; try again later.", wait)
+	}
+	return g.check(r.Context(), cur.User.Email, pw)
 }
 
 // verify checks pw against hash. A hash that cannot be parsed is logged

@@ -226,3 +226,17 @@ func TestMannWhitneyZ(t *testing.T) {
 		})
 	}
 }
+
+func TestAnAdminDeletingManyUsersIsNoPasswordGuessing(t *testing.T) {
+	// The per-session limit is for password checks; an admin's deletes
+	// check no password and are not slowed by it.
+	h := newHarness(t, func(d *Deps) { d.LoginLimit = RateLimit{PerMinute: 1, Burst: 2} })
+	h.addUser("root@example.com", pw, true)
+	admin := h.client().in(t)
+	admin.mustLogin("root@example.com", pw)
+	for i := range 5 {
+		email := "gone" + string(rune('a'+i)) + "@example.com"
+		h.addUser(email, pw, false)
+		expectStatus(t, admin.do("DELETE", "/v1/users/"+email, nil), http.StatusOK)
+	}
+}

@@ -32,12 +32,11 @@ func newRouter(d Deps) *mux.Router {
 	r.Use(recordRoute, mux.MiddlewareFunc(loadUser(d.Cookies, d.Store, d.Policy, d.Now)))
 
 	// The collaborators several handlers share: one owner per rule.
-	guard := passwordGuard{store: d.Store, hasher: d.Hasher, lockout: d.Lockout, now: d.Now}
-	starter := sessionStarter{sessions: d.Store, cookies: d.Cookies, policy: d.Policy, maxSessions: d.MaxSessions, now: d.Now}
-	accounts := Signup{Store: d.Store, Hasher: d.Hasher, Screen: d.Passwords, Now: d.Now}
 	// Password checks made with a session are limited per session too, on
 	// top of the account lockout: a stolen cookie is no way to guess faster.
-	perSession := limitBySession(d.LoginLimit, d.Now)
+	guard := newPasswordGuard(d.Store, d.Hasher, d.Lockout, d.LoginLimit, d.Now)
+	starter := sessionStarter{sessions: d.Store, cookies: d.Cookies, policy: d.Policy, maxSessions: d.MaxSessions, now: d.Now}
+	accounts := Signup{Store: d.Store, Hasher: d.Hasher, Screen: d.Passwords, Now: d.Now}
 
 	users := r.PathPrefix("/v1/users").Subrouter()
 	// One budget for both signup paths.
@@ -50,14 +49,14 @@ func newRouter(d Deps) *mux.Router {
 	users.Handle(email, requireLogin(handleGetUser(d.Store))).Methods(http.MethodGet)
 	users.Handle(email, requireLogin(handleUpdateUser(d.Store, d.Now, d.Audit))).Methods(http.MethodPatch)
 	users.Handle(email+"/audit", requireLogin(handleListAudit(d.Store))).Methods(http.MethodGet)
-	users.Handle(email, requireLogin(perSession(handleDeleteUser(d.Store, guard, d.Cookies, d.Audit)))).Methods(http.MethodDelete)
+	users.Handle(email, requireLogin(handleDeleteUser(d.Store, guard, d.Cookies, d.Audit))).Methods(http.MethodDelete)
 
 	auth := r.PathPrefix("/v1/auth").Subrouter()
 	auth.Handle("/login", limitByIP(d.LoginLimit, d.IPv6Prefix, d.Now)(handleLogin(guard, d.Store, starter, d.Passwords, d.Audit))).Methods(http.MethodPost)
 	auth.Handle("/logout", handleLogout(d.Store, d.Cookies, d.Audit)).Methods(http.MethodPost)
 	auth.Handle("/logout/all", requireLogin(handleLogoutAll(d.Store, d.Cookies, d.Now, d.Audit))).Methods(http.MethodPost)
 	auth.Handle("/verify", requireLogin(handleVerify())).Methods(http.MethodGet)
-	auth.Handle("/password", requireLogin(perSession(handleChangePassword(guard, d.Store, starter, d.Passwords, d.Audit)))).Methods(http.MethodPost)
+	auth.Handle("/password", requireLogin(handleChangePassword(guard, d.Store, starter, d.Passwords, d.Audit))).Methods(http.MethodPost)
 	auth.Handle("/sessions", requireLogin(handleListSessions(d.Store, d.Policy, d.Now))).Methods(http.MethodGet)
 	auth.Handle("/sessions/{id}", requireLogin(handleRevokeSession(d.Store, d.Cookies, d.Audit))).Methods(http.MethodDelete)
 

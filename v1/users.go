@@ -313,7 +313,7 @@ func handleDeleteUser(store userDeleter, guard passwordGuard, cookies Cookies, r
 			if err != nil {
 				return err
 			}
-			res, err := guard.check(r.Context(), cur.User.Email, req.Password)
+			res, err := guard.checkSession(r, req.Password)
 			if err != nil {
 				if errs.Is(err, errs.TooMany) {
 					record(rec, r, audit.UserDeleted, target, audit.Refused)
