@@ -41,8 +41,8 @@ const (
 func pageParams(r *http.Request) (int, *page.Cursor, error) {
 	q := r.URL.Query()
 	limit := defaultPage
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
+	if q.Has("limit") { // present but empty is no number either
+		n, err := strconv.Atoi(q.Get("limit"))
 		if err != nil || n < 1 || n > maxPage {
 			return 0, nil, errs.InvalidFields(map[string]string{"limit": "limit must be a whole number from 1 to 200."})
 		}

@@ -104,7 +104,7 @@ func TestSecurityEventsAreAuditedAndPagedNewestFirst(t *testing.T) {
 	})
 
 	t.Run("bad paging parameters are 422", func(t *testing.T) {
-		for _, q := range []string{"limit=0", "limit=201", "limit=x", "cursor=not-a-cursor", "cursor=" + url.QueryEscape("WzEsMl0")} {
+		for _, q := range []string{"limit=", "limit=0", "limit=201", "limit=x", "cursor=not-a-cursor", "cursor=" + url.QueryEscape("WzEsMl0")} {
 			expectStatus(t, admin.in(t).do("GET", "/v1/users/aud@example.com/audit?"+q, nil), http.StatusUnprocessableEntity)
 		}
 	})

@@ -36,7 +36,7 @@ func (l loginRequest) Valid() map[string]string {
 type sessionWriter interface {
 	CreateSession(ctx context.Context, s session.Session) error
 	DeleteSession(ctx context.Context, id string) error
-	TrimSessions(ctx context.Context, email string, keep int, now time.Time) (int, error)
+	TrimSessions(ctx context.Context, email string, keep int, newest string, now time.Time) (int, error)
 }
 
 // loginView is the public user plus whether the password that logged in is
@@ -74,7 +74,7 @@ func (st sessionStarter) start(w http.ResponseWriter, r *http.Request, u user.Us
 		return session.Session{}, err
 	}
 	if st.maxSessions > 0 {
-		if _, err := st.sessions.TrimSessions(r.Context(), u.Email, st.maxSessions, now); err != nil {
+		if _, err := st.sessions.TrimSessions(r.Context(), u.Email, st.maxSessions, s.ID, now); err != nil {
 			loggerFrom(r.Context()).Warn("could not end sessions beyond the cap", zap.Error(err))
 		}
 	}

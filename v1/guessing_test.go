@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"esauth/lib/audit"
+	"esauth/lib/elastic/estest"
 	"esauth/lib/errs"
 	"esauth/lib/password"
 	"esauth/lib/user"
@@ -238,5 +239,72 @@ func TestAnAdminDeletingManyUsersIsNoPasswordGuessing(t *testing.T) {
 		email := "gone" + string(rune('a'+i)) + "@example.com"
 		h.addUser(email, pw, false)
 		expectStatus(t, admin.do("DELETE", "/v1/users/"+email, nil), http.StatusOK)
+	}
+}
+
+func TestSessionListsPageThroughTheAPI(t *testing.T) {
+	h := newHarness(t)
+	h.addUser("pager@example.com", pw, false)
+	var last *client
+	for range 5 {
+		last = h.client().in(t)
+		last.mustLogin("pager@example.com", pw)
+	}
+	seen := map[string]bool{}
+	path := "/v1/auth/sessions?limit=2"
+	for pages := 0; path != ""; pages++ {
+		a := last.do("GET", path, nil)
+		expectStatus(t, a, http.StatusOK)
+		var page []sessionView
+		a.data(t, &page)
+		for _, s := range page {
+			if seen[s.ID] {
+				t.Errorf("session %s listed twice", s.ID)
+			}
+			seen[s.ID] = true
+		}
+		var env struct {
+			NextCursor string `json:"next_cursor"`
+		}
+		if err := jsonUnmarshal(a.Raw, &env); err != nil {
+			t.Fatal(err)
+		}
+		path = ""
+		if env.NextCursor != "" {
+			path = "/v1/auth/sessions?limit=2&cursor=" + env.NextCursor
+		}
+		if pages > 5 {
+			t.Fatal("paging does not end")
+		}
+	}
+	if len(seen) != 5 {
+		t.Errorf("listed %d sessions over the pages; want 5", len(seen))
+	}
+	for _, q := range []string{"limit=", "limit=0", "limit=201", "cursor=not-a-cursor"} {
+		expectStatus(t, last.do("GET", "/v1/auth/sessions?"+q, nil), http.StatusUnprocessableEntity)
+	}
+}
+
+func TestASessionCapEndsTheOldestSessions(t *testing.T) {
+	h := newHarness(t, func(d *Deps) { d.MaxSessions = 3 })
+	h.addUser("capped@example.com", pw, false)
+	var clients []*client
+	for range 5 {
+		c := h.client().in(t)
+		c.mustLogin("capped@example.com", pw)
+		clients = append(clients, c)
+	}
+	// The trim does not refresh the index (see TrimSessions); make the
+	// five visible, then one more login trims to the cap: itself and the
+	// two newest before it.
+	estest.MustDo(t, "POST", "/"+h.store.SessionsIndex()+"/_refresh", "")
+	newest := h.client().in(t)
+	newest.mustLogin("capped@example.com", pw)
+	expectStatus(t, newest.do("GET", "/v1/test", nil), http.StatusOK)
+	for _, c := range clients[:3] {
+		expectStatus(t, c.do("GET", "/v1/test", nil), http.StatusUnauthorized)
+	}
+	for _, c := range clients[3:] {
+		expectStatus(t, c.do("GET", "/v1/test", nil), http.StatusOK)
 	}
 }

@@ -434,17 +434,19 @@ func (s *Store) ListSessions(ctx context.Context, email string, now time.Time, a
 	return out, next, nil
 }
 
-// TrimSessions deletes the oldest sessions of email beyond the newest
-// keep, and returns how many it deleted. It searches without refreshing
-// (a refresh on every login would cost the whole cluster), so sessions
-// made within the last second (the refresh interval) are counted by the
-// next login's trim instead.
-func (s *Store) TrimSessions(ctx context.Context, email string, keep int, now time.Time) (int, error) {
+// TrimSessions deletes the oldest sessions of email so that at most keep
+// remain, counting newest, the session just made, which it never deletes.
+// It searches without refreshing (a refresh on every login would cost the
+// whole cluster), so sessions made within the last second (the refresh
+// interval) are not seen and are trimmed by a later login instead.
+func (s *Store) TrimSessions(ctx context.Context, email string, keep int, newest string, now time.Time) (int, error) {
 	if err := s.ensure(ctx); err != nil {
 		return 0, err
 	}
-	body := map[string]any{"sort": newestFirst, "query": ownSessions(email, now)}
-	ids, err := s.searchIDs(ctx, "trim sessions", s.sessions, body, keep, deleteBatch)
+	query := ownSessions(email, now)
+	query["bool"].(map[string]any)["must_not"] = []any{map[string]any{"ids": map[string]any{"values": []string{newest}}}}
+	body := map[string]any{"sort": newestFirst, "query": query}
+	ids, err := s.searchIDs(ctx, "trim sessions", s.sessions, body, max(keep-1, 0), deleteBatch)
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
