@@ -24,6 +24,7 @@ lint: $(STATICCHECK)
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
 	$(STATICCHECK) ./...
+	cd scripts/bench && go vet ./... && $(STATICCHECK) ./...
 
 # The whole check: lint, the Go tests (race detector on) against a real
 # Elasticsearch, then the smoke test against the built binary. The local
@@ -58,9 +59,15 @@ fuzz:
 
 # Benchmarks against the local Elasticsearch; each reports ratios against a
 # baseline measured in the same run.
+# The Go benchmarks, then the product's own load benchmark (scripts/bench, a
+# module of its own): one table of req/s, p50, p99 and RSS against the floors
+# measured in the same run. BENCH_FLAGS passes flags to it, e.g.
+# BENCH_FLAGS="-duration 10s -scale 1000000".
+BENCH_FLAGS ?=
 bench:
 	@if [ -z "$${ELASTICSEARCH_URL:-}" ]; then scripts/elasticsearch.sh start; fi
 	ESAUTH_REQUIRE_ES=1 go test -run '^$$' -bench . -skip EnumerationTiming -benchtime 2s ./...
+	cd scripts/bench && go run . $(BENCH_FLAGS)
 
 # Wrong-password login timing, real accounts vs unknown emails (220 each,
 # production argon2id): medians and the Mann-Whitney z.

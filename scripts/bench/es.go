@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+	"time"
+)
+
+// esClient talks to Elasticsearch directly, for what the benchmark does
+// behind esauth's back: seeding users in bulk and cleaning up.
+type esClient struct{ url string }
+
+func (e *esClient) do(method, path string, body []byte, contentType string) ([]byte, error) {
+	req, err := http.NewRequest(method, e.url+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
+	}
+	res, err := (&http.Client{Timeout: 10 * time.Minute}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode/100 != 2 {
+		return b, fmt.Errorf("%s %s: %d %s", method, path, res.StatusCode, b)
+	}
+	return b, nil
+}
+
+// userHash is the stored password hash of email: every seeded user gets
+// it, since hashing a million passwords would take hours.
+func (e *esClient) userHash(prefix, email string) (string, error) {
+	b, err := e.do("GET", "/"+prefix+"users/_doc/"+email, nil, "")
+	if err != nil {
+		return "", err
+	}
+	var d struct {
+		Source struct {
+			Hash string `json:"password_hash"`
+		} `json:"_source"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil || d.Source.Hash == "" {
+		return "", fmt.Errorf("no hash for %s: %v", email, err)
+	}
+	return d.Source.Hash, nil
+}
+
+// bulkUsers writes n users (user-<from+i>@example.com) straight into the
+// users index with _bulk, 5,000 a request, then refreshes it.
+func (e *esClient) bulkUsers(prefix string, n int, hash string, from ...int) error {
+	start := 0
+	if len(from) > 0 {
+		start = from[0]
+	}
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	var buf bytes.Buffer
+	flush := func() error {
+		if buf.Len() == 0 {
+			return nil
+		}
+		b, err := e.do("POST", "/_bulk", buf.Bytes(), "application/x-ndjson")
+		buf.Reset()
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b[:min(len(b), 64)], []byte(`"errors":true`)) {
+			return fmt.Errorf("bulk load: some documents failed: %.300s", b)
+		}
+		return nil
+	}
+	for i := 0; i < n; i++ {
+		email := fmt.Sprintf("user-%d@example.com", start+i)
+		meta, _ := json.Marshal(map[string]any{"create": map[string]string{"_index": prefix + "users", "_id": email}})
+		doc, _ := json.Marshal(map[string]any{
+			"email_address": email, "first_name": "Seed", "last_name": "User", "password_hash": hash,
+			"role": "user", "is_active": true, "created_at": now, "updated_at": now, "password_changed_at": now,
+			"session_epoch": fmt.Sprintf("%032x", start+i),
+		})
+		buf.Write(meta)
+		buf.WriteByte('\n')
+		buf.Write(doc)
+		buf.WriteByte('\n')
+		if (i+1)%5000 == 0 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	_, err := e.do("POST", "/"+prefix+"users/_refresh", nil, "")
+	return err
+}
+
+// indexBytes is the store size of index.
+func (e *esClient) indexBytes(index string) (int64, error) {
+	b, err := e.do("GET", "/_cat/indices/"+index+"?bytes=b&h=store.size&format=json", nil, "")
+	if err != nil {
+		return 0, err
+	}
+	var rows []struct {
+		Size string `json:"store.size"`
+	}
+	if err := json.Unmarshal(b, &rows); err != nil || len(rows) != 1 {
+		return 0, fmt.Errorf("index size of %s: %s", index, b)
+	}
+	var n int64
+	_, err = fmt.Sscan(rows[0].Size, &n)
+	return n, err
+}
+
+// deleteIndices removes what the run made: esauth's indices and templates.
+func (e *esClient) deleteIndices(prefix string) {
+	for _, name := range []string{"users", "sessions", "audit", "attempts"} {
+		_, _ = e.do("DELETE", "/_index_template/"+prefix+name, nil, "")
+		_, _ = e.do("DELETE", "/"+prefix+name+"?ignore_unavailable=true", nil, "")
+	}
+}
+
+func numCPU() int { return runtime.NumCPU() }

@@ -1,0 +1,479 @@
+// Command bench is esauth's own yardstick. It starts what it needs (the
+// local Elasticsearch through scripts/elasticsearch.sh unless
+// ELASTICSEARCH_URL is set, esauth built from the tree, and a minimal Go
+// service that does nothing but the loader's _mget), seeds users, logs in,
+// drives load with vegeta and prints one Markdown table in which every row
+// was measured in the same run:
+//
+//	go run . [-duration 5s] [-concurrency 16,64] [-users 1000] [-scale 1000000]
+//
+// It is a separate module (scripts/bench/go.mod) so that the load library
+// never becomes a dependency of esauth itself.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"esauth/lib/password"
+	"esauth/lib/session"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "minimal" {
+		if err := serveMinimal(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench minimal:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	duration    time.Duration
+	concurrency []int
+	users       int
+	scale       int
+	root        string
+	esURL       string
+}
+
+func parseFlags() (options, error) {
+	var o options
+	var conc string
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "how long each row is driven")
+	flag.StringVar(&conc, "concurrency", "16,64", "comma-separated numbers of concurrent clients")
+	flag.IntVar(&o.users, "users", 1000, "users in the index for the main table")
+	flag.IntVar(&o.scale, "scale", 0, "also measure the protected route with this many users (e.g. 1000000); 0 skips it")
+	flag.StringVar(&o.root, "root", "../..", "the esauth source tree")
+	flag.Parse()
+	for _, s := range strings.Split(conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("-concurrency: %q is not a positive number", s)
+		}
+		o.concurrency = append(o.concurrency, n)
+	}
+	root, err := filepath.Abs(o.root)
+	if err != nil {
+		return o, err
+	}
+	o.root = root
+	o.esURL = os.Getenv("ELASTICSEARCH_URL")
+	if o.esURL == "" {
+		o.esURL = "http://127.0.0.1:9200"
+		cmd := exec.Command(filepath.Join(root, "scripts/elasticsearch.sh"), "start")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return o, fmt.Errorf("starting Elasticsearch: %w", err)
+		}
+	}
+	o.esURL = strings.TrimRight(strings.Split(o.esURL, ",")[0], "/")
+	return o, nil
+}
+
+// row is one measured line of the table.
+type row struct {
+	name        string
+	concurrency int
+	m           vegeta.Metrics
+}
+
+func run() error {
+	o, err := parseFlags()
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "esauth-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	prefix := fmt.Sprintf("esauth-bench-%d-", os.Getpid())
+	es := &esClient{url: o.esURL}
+	defer es.deleteIndices(prefix)
+
+	// esauth, built from the tree, on its own indices.
+	bin := filepath.Join(work, "esauth")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir, build.Stdout, build.Stderr = o.root, os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building esauth: %w", err)
+	}
+	addr := freeAddr()
+	srv, err := startProcess(bin, []string{"serve"}, append(os.Environ(),
+		"ESAUTH_ADDR="+addr, "ELASTICSEARCH_URL="+o.esURL, "ESAUTH_INDEX_PREFIX="+prefix,
+		"ESAUTH_COOKIE_SECURE=false", "ESAUTH_COOKIE_HASH_KEY="+randomKey(32), "ESAUTH_COOKIE_BLOCK_KEY="+randomKey(32),
+		// The limits would turn a load test into a test of the limits.
+		"ESAUTH_LOGIN_RATE=0", "ESAUTH_LOGIN_BURST=0", "ESAUTH_SIGNUP_RATE=0", "ESAUTH_SIGNUP_BURST=0",
+		"ESAUTH_LOCKOUT_THRESHOLD=0",
+	), filepath.Join(work, "esauth.log"))
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	base := "http://" + addr
+	if err := waitFor(base + "/v1/openapi.json"); err != nil {
+		return err
+	}
+
+	// One real user through the API, logged in: the cookie and the
+	// session id the loader's _mget reads.
+	const email, pw = "ada@example.com", "a long load-test passphrase 1"
+	if err := postJSON(base+"/v1/users", map[string]string{
+		"email_address": email, "password": pw, "first_name": "Bench", "last_name": "Mark",
+	}, http.StatusCreated, nil); err != nil {
+		return err
+	}
+	var cookie string
+	loginBody, _ := json.Marshal(map[string]string{"email_address": email, "password": pw})
+	if err := postJSON(base+"/v1/auth/login", json.RawMessage(loginBody), http.StatusOK, func(res *http.Response) {
+		for _, c := range res.Cookies() {
+			if c.Name == "session" {
+				cookie = c.Name + "=" + c.Value
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	sessionID, err := sessionIDOf(base+"/v1/test", cookie)
+	if err != nil {
+		return err
+	}
+
+	hash, err := es.userHash(prefix, email)
+	if err != nil {
+		return err
+	}
+	seedStart := time.Now()
+	if err := es.bulkUsers(prefix, o.users-1, hash); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "bench: seeded %d users in %v\n", o.users, time.Since(seedStart).Round(time.Millisecond))
+
+	// The minimal Go service: this program again, as its own process.
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	minAddr := freeAddr()
+	mget := mgetBody(prefix, sessionID, email)
+	minimal, err := startProcess(self, []string{"minimal", minAddr, o.esURL, base64.StdEncoding.EncodeToString(mget)},
+		os.Environ(), filepath.Join(work, "minimal.log"))
+	if err != nil {
+		return err
+	}
+	defer minimal.stop()
+	if err := waitFor("http://" + minAddr + "/"); err != nil {
+		return err
+	}
+
+	hdr := http.Header{"Cookie": {cookie}}
+	jsonHdr := http.Header{"Content-Type": {"application/json"}}
+	var signups atomic.Int64
+	targets := []struct {
+		name string
+		want int
+		tr   vegeta.Targeter
+	}{
+		{"Elasticsearch `_mget` (the store's floor)", 200, staticTarget("POST", o.esURL+"/_mget", mget, jsonHdr)},
+		{"minimal Go handler doing that `_mget`", 200, staticTarget("GET", "http://"+minAddr+"/", nil, nil)},
+		{"esauth `GET /v1/test`, valid cookie", 200, staticTarget("GET", base+"/v1/test", nil, hdr)},
+		{"esauth `GET /v1/test`, no cookie (401)", 401, staticTarget("GET", base+"/v1/test", nil, nil)},
+		{"esauth `POST /v1/auth/login`", 200, staticTarget("POST", base+"/v1/auth/login", loginBody, jsonHdr)},
+		{"esauth `POST /v1/users` (signup)", 201, func(t *vegeta.Target) error {
+			n := signups.Add(1)
+			t.Method, t.URL, t.Header = "POST", base+"/v1/users", jsonHdr
+			t.Body = []byte(fmt.Sprintf(`{"email_address":"signup-%d@example.com","password":%q,"first_name":"S","last_name":"U"}`, n, pw))
+			return nil
+		}},
+	}
+	var rows []row
+	rss := map[int]int64{}
+	for _, c := range o.concurrency {
+		for _, t := range targets {
+			m, err := attack(t.tr, c, o.duration, t.want)
+			if err != nil {
+				return fmt.Errorf("%s at c=%d: %w", t.name, c, err)
+			}
+			rows = append(rows, row{t.name, c, m})
+		}
+		rss[c] = srv.peakRSS()
+	}
+	hashTime := timeHash(pw)
+
+	fmt.Printf("\n### esauth bench, %d users, %v per row, on %d CPUs\n\n", o.users, o.duration, numCPU())
+	fmt.Println("| target | clients | req/s | p50 | p99 |")
+	fmt.Println("|---|---|---|---|---|")
+	for _, r := range rows {
+		fmt.Printf("| %s | %d | %.0f | %s | %s |\n", r.name, r.concurrency, perSecond(r.m),
+			ms(r.m.Latencies.P50), ms(r.m.Latencies.P99))
+	}
+	fmt.Println()
+	fmt.Printf("argon2id (19 MiB, t=2, p=1) hash, one at a time in this process: %s\n", ms(hashTime))
+	for _, c := range o.concurrency {
+		fmt.Printf("esauth peak RSS after the c=%d rows: %.1f MiB\n", c, float64(rss[c])/(1<<20))
+	}
+	fmt.Println()
+	fmt.Println("| ratio | value | target |")
+	fmt.Println("|---|---|---|")
+	find := func(prefix string, c int) vegeta.Metrics {
+		for _, r := range rows {
+			if strings.HasPrefix(r.name, prefix) && r.concurrency == c {
+				return r.m
+			}
+		}
+		return vegeta.Metrics{}
+	}
+	for _, c := range o.concurrency {
+		e, m := find("esauth `GET /v1/test`, valid", c), find("minimal", c)
+		fmt.Printf("| esauth/minimal req/s, c=%d | %.2f | ≥ 0.80 |\n", c, perSecond(e)/perSecond(m))
+		fmt.Printf("| p99 esauth/minimal, c=%d | %.2f | ≤ 1.50 |\n", c, float64(e.Latencies.P99)/float64(m.Latencies.P99))
+	}
+
+	if o.scale > o.users {
+		before := find("esauth `GET /v1/test`, valid", o.concurrency[0])
+		start := time.Now()
+		if err := es.bulkUsers(prefix, o.scale-o.users, hash, o.users); err != nil {
+			return err
+		}
+		took := time.Since(start)
+		size, err := es.indexBytes(prefix + "users")
+		if err != nil {
+			return err
+		}
+		after, err := attack(targets[2].tr, o.concurrency[0], o.duration, http.StatusOK)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("\n%d users loaded in %v (users index %.0f MiB)\n\n", o.scale, took.Round(time.Second), float64(size)/(1<<20))
+		fmt.Println("| users | `GET /v1/test` req/s | p50 | p99 |")
+		fmt.Println("|---|---|---|---|")
+		fmt.Printf("| %d | %.0f | %s | %s |\n", o.users, perSecond(before), ms(before.Latencies.P50), ms(before.Latencies.P99))
+		fmt.Printf("| %d | %.0f | %s | %s |\n", o.scale, perSecond(after), ms(after.Latencies.P50), ms(after.Latencies.P99))
+	}
+	return nil
+}
+
+// perSecond is the answers a second, whatever their status (vegeta's
+// Throughput counts only 2xx, and a 401 row is all 401s).
+func perSecond(m vegeta.Metrics) float64 {
+	return float64(m.Requests) / (m.Duration + m.Wait).Seconds()
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+
+// attack drives tr with c clients, each sending its next request as soon as
+// the last answered, for d, and returns vegeta's metrics. At least 99 % of
+// the answers must have status want.
+func attack(tr vegeta.Targeter, c int, d time.Duration, want int) (vegeta.Metrics, error) {
+	a := vegeta.NewAttacker(vegeta.Workers(uint64(c)), vegeta.MaxWorkers(uint64(c)),
+		vegeta.Connections(c), vegeta.KeepAlive(true), vegeta.MaxBody(0), vegeta.Timeout(10*time.Second))
+	var m vegeta.Metrics
+	var firstErr string
+	for res := range a.Attack(tr, vegeta.ConstantPacer{Freq: 0}, d, "bench") {
+		m.Add(res)
+		if res.Error != "" && firstErr == "" {
+			firstErr = res.Error
+		}
+	}
+	m.Close()
+	if m.Requests == 0 {
+		return m, errors.New("no request was made")
+	}
+	if got := m.StatusCodes[strconv.Itoa(want)]; float64(got) < 0.99*float64(m.Requests) {
+		return m, fmt.Errorf("only %d of %d answers were %d (first error %q, codes %v)", got, m.Requests, want, firstErr, m.StatusCodes)
+	}
+	return m, nil
+}
+
+func staticTarget(method, url string, body []byte, h http.Header) vegeta.Targeter {
+	return func(t *vegeta.Target) error {
+		t.Method, t.URL, t.Body, t.Header = method, url, body, h
+		return nil
+	}
+}
+
+// timeHash is how long one argon2id hash with the production parameters
+// takes here, the floor under every login and signup.
+func timeHash(pw string) time.Duration {
+	h := password.New(password.OWASP, 1)
+	const n = 10
+	start := time.Now()
+	for range n {
+		if _, err := h.Hash(context.Background(), pw); err != nil {
+			return 0
+		}
+	}
+	return time.Since(start) / n
+}
+
+// mgetBody is the loader's _mget: the session by id, the user by email.
+func mgetBody(prefix, sessionID, email string) []byte {
+	b, _ := json.Marshal(map[string]any{"docs": []map[string]string{
+		{"_index": prefix + "sessions", "_id": sessionID},
+		{"_index": prefix + "users", "_id": email},
+	}})
+	return b
+}
+
+// serveMinimal is the floor for any Go service that reads the index on each
+// request: one pooled keep-alive client, the same _mget, nothing else.
+func serveMinimal(args []string) error {
+	if len(args) != 3 {
+		return errors.New("usage: bench minimal ADDR ES_URL BASE64_MGET_BODY")
+	}
+	body, err := base64.StdEncoding.DecodeString(args[2])
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}}
+	url := args[1] + "/_mget"
+	return http.ListenAndServe(args[0], http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		res, err := client.Post(url, "application/json", bytes.NewReader(body))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		defer res.Body.Close()
+		var a struct {
+			Docs []struct {
+				Found bool `json:"found"`
+			} `json:"docs"`
+		}
+		if err := json.NewDecoder(res.Body).Decode(&a); err != nil || len(a.Docs) != 2 || !a.Docs[0].Found || !a.Docs[1].Found {
+			http.Error(w, "not found", http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"success":true}`)
+	}))
+}
+
+// process is a child process whose peak memory can be read.
+type process struct{ cmd *exec.Cmd }
+
+func startProcess(bin string, args, env []string, logPath string) (*process, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return &process{cmd: cmd}, nil
+}
+
+func (p *process) stop() {
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+	}
+}
+
+// peakRSS is the process's VmHWM (Linux), in bytes.
+func (p *process) peakRSS() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func randomKey(n int) string { return base64.StdEncoding.EncodeToString(session.RandomKeys().Hash[:n]) }
+
+func waitFor(url string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if res, err := http.Get(url); err == nil {
+			res.Body.Close()
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not answer within 30s", url)
+}
+
+func postJSON(url string, body any, want int, onOK func(*http.Response)) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	res, err := http.Post(url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != want {
+		msg, _ := io.ReadAll(res.Body)
+		return fmt.Errorf("POST %s: %d %s", url, res.StatusCode, msg)
+	}
+	if onOK != nil {
+		onOK(res)
+	}
+	return nil
+}
+
+// sessionIDOf reads the session id that GET /v1/test shows for cookie.
+func sessionIDOf(url, cookie string) (string, error) {
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Cookie", cookie)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	var env struct {
+		Data struct {
+			Session struct {
+				ID string `json:"id"`
+			} `json:"session"`
+		} `json:"data"`
+	}
+	if res.StatusCode != http.StatusOK || json.NewDecoder(res.Body).Decode(&env) != nil || env.Data.Session.ID == "" {
+		return "", fmt.Errorf("GET %s: %d, no session id", url, res.StatusCode)
+	}
+	return env.Data.Session.ID, nil
+}
