@@ -134,6 +134,8 @@ func newApp(getenv func(string) string, stderr io.Writer) (*app, error) {
 		CACert:      ca,
 		IndexPrefix: cfg.IndexPrefix,
 		Timeout:     cfg.ESTimeout,
+		IdleConns:   cfg.ESIdleConns,
+		Gzip:        cfg.ESGzip,
 	}, log)
 	if err != nil {
 		return nil, err

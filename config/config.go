@@ -30,6 +30,8 @@ type Config struct {
 	ESTimeout  time.Duration
 	// RequestTimeout bounds all of one request's storage calls together.
 	RequestTimeout time.Duration
+	ESIdleConns    int
+	ESGzip         bool
 
 	IndexPrefix string
 
@@ -84,6 +86,17 @@ var settings = []setting{
 		func(c *Config, v string) error { c.ESCACert = v; return nil }},
 	{"ESAUTH_ES_TIMEOUT", "5s", "Longest wait for one Elasticsearch call; past it the request gets 503.", false,
 		durationSetter(func(c *Config) *time.Duration { return &c.ESTimeout })},
+	{"ESAUTH_ES_IDLE_CONNS", "256", "Idle keep-alive connections kept open to each Elasticsearch node; about the most concurrent requests you expect per instance.", false,
+		func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("not a whole number of at least 1")
+			}
+			c.ESIdleConns = n
+			return nil
+		}},
+	{"ESAUTH_ES_GZIP", "false", "Ask Elasticsearch for gzip-compressed answers: worth it for a remote cluster on a slow link, pure CPU cost on a local network.", false,
+		func(c *Config, v string) (err error) { c.ESGzip, err = strconv.ParseBool(v); return err }},
 	{"ESAUTH_REQUEST_TIMEOUT", "10s", "Deadline for all of one request's Elasticsearch calls and its wait for a hashing slot together; past it the request gets 503.", false,
 		durationSetter(func(c *Config) *time.Duration { return &c.RequestTimeout })},
 	{"ESAUTH_INDEX_PREFIX", "esauth-", "Prefix of the index names (`<prefix>users`, `<prefix>sessions`, `<prefix>audit`, `<prefix>attempts`) and of their index templates.", false,

@@ -37,8 +37,30 @@ type Config struct {
 	// Timeout bounds every call to Elasticsearch, so a slow cluster gives a
 	// 503 in bounded time instead of a hung request.
 	Timeout time.Duration
+	// IdleConns is how many idle keep-alive connections to keep per node
+	// (0 means 256). Go's default of 2 makes a busy server open and close
+	// a TCP connection for most calls.
+	IdleConns int
+	// Gzip asks Elasticsearch to compress its answers: less traffic to a
+	// remote cluster, more CPU on both sides. Off, the loader's small
+	// answers cost no inflating.
+	Gzip bool
 	// Transport, when set, replaces the HTTP transport (tests inject faults with it).
 	Transport http.RoundTripper
+}
+
+// newTransport is the HTTP transport for the store: Go's defaults, with
+// keep-alive connections sized for a server's concurrency.
+func newTransport(cfg Config) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	idle := cfg.IdleConns
+	if idle <= 0 {
+		idle = 256
+	}
+	t.MaxIdleConnsPerHost = idle
+	t.MaxIdleConns = idle * max(len(cfg.Addresses), 1)
+	t.DisableCompression = !cfg.Gzip
+	return t
 }
 
 // Store is the Elasticsearch implementation of esauth's user and session storage.
@@ -64,6 +86,9 @@ type Store struct {
 func New(cfg Config, log *zap.Logger) (*Store, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.Transport == nil {
+		cfg.Transport = newTransport(cfg)
 	}
 	client, err := elasticsearch.NewClient(elasticsearch.Config{
 		Addresses: cfg.Addresses,

@@ -146,6 +146,14 @@ func run() error {
 	}, http.StatusCreated, nil); err != nil {
 		return err
 	}
+	// The login rows log in as another user: the session cap would
+	// otherwise end the session the other rows read.
+	const loginEmail = "grace@example.com"
+	if err := postJSON(base+"/v1/users", map[string]string{
+		"email_address": loginEmail, "password": pw, "first_name": "Login", "last_name": "Load",
+	}, http.StatusCreated, nil); err != nil {
+		return err
+	}
 	var cookie string
 	loginBody, _ := json.Marshal(map[string]string{"email_address": email, "password": pw})
 	if err := postJSON(base+"/v1/auth/login", json.RawMessage(loginBody), http.StatusOK, func(res *http.Response) {
@@ -201,7 +209,8 @@ func run() error {
 		{"minimal Go handler doing that `_mget`", 200, staticTarget("GET", "http://"+minAddr+"/", nil, nil)},
 		{"esauth `GET /v1/test`, valid cookie", 200, staticTarget("GET", base+"/v1/test", nil, hdr)},
 		{"esauth `GET /v1/test`, no cookie (401)", 401, staticTarget("GET", base+"/v1/test", nil, nil)},
-		{"esauth `POST /v1/auth/login`", 200, staticTarget("POST", base+"/v1/auth/login", loginBody, jsonHdr)},
+		{"esauth `POST /v1/auth/login`", 200, staticTarget("POST", base+"/v1/auth/login",
+			[]byte(`{"email_address":"`+loginEmail+`","password":"`+pw+`"}`), jsonHdr)},
 		{"esauth `POST /v1/users` (signup)", 201, func(t *vegeta.Target) error {
 			n := signups.Add(1)
 			t.Method, t.URL, t.Header = "POST", base+"/v1/users", jsonHdr
