@@ -135,8 +135,8 @@ func handleLogin(guard passwordGuard, users rehasher, starter sessionStarter, sc
 		}
 		// A login replaces the session the request came with, if any, so a
 		// cookie planted before login is never the one valid after it.
-		if prev, ok := session.FromContext(r.Context()); ok {
-			if err := starter.sessions.DeleteSession(r.Context(), prev.Session.ID); err != nil {
+		if prev, ok := starter.cookies.payload(r); ok {
+			if err := starter.sessions.DeleteSession(r.Context(), session.IDOf(prev.Token)); err != nil {
 				return err
 			}
 		}
@@ -177,11 +177,11 @@ type sessionDeleter interface {
 // answers 200 when there is no session, so clients can call it blindly.
 func handleLogout(sessions sessionDeleter, cookies Cookies, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		if cur, ok := session.FromContext(r.Context()); ok {
-			if err := sessions.DeleteSession(r.Context(), cur.Session.ID); err != nil {
+		if p, ok := cookies.payload(r); ok {
+			if err := sessions.DeleteSession(r.Context(), session.IDOf(p.Token)); err != nil {
 				return err
 			}
-			record(rec, r, audit.Logout, cur.User.Email, audit.Success)
+			record(rec, r, audit.Logout, p.Email, audit.Success)
 		}
 		cookies.clear(w)
 		writeOK(w, http.StatusOK, "Logged out.", nil)

@@ -66,15 +66,9 @@ func (c Cookies) clear(w http.ResponseWriter) {
 func loadUser(cookies Cookies, store SessionLoader, policy session.Policy, now func() time.Time) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ck, err := r.Cookie(cookies.Name)
-			if err != nil || ck.Value == "" {
-				next.ServeHTTP(w, r)
-				return
-			}
 			log := loggerFrom(r.Context())
-			p, err := cookies.Codec.Decode(ck.Value)
-			if err != nil {
-				log.Info("session cookie refused", zap.String("reason", "does not decode"))
+			p, ok := cookies.payload(r)
+			if !ok {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -104,6 +98,24 @@ func loadUser(cookies Cookies, store SessionLoader, policy session.Policy, now f
 			next.ServeHTTP(w, r.WithContext(session.NewContext(r.Context(), cur)))
 		})
 	}
+}
+
+// payload returns what the request's session cookie carries, when it has
+// one that decodes. It proves possession of a session token, not that the
+// session is still valid: only the loader can say that. Login and logout
+// need no more (the id of the session to end), so they skip the loader's
+// Elasticsearch round trip.
+func (c Cookies) payload(r *http.Request) (session.Payload, bool) {
+	ck, err := r.Cookie(c.Name)
+	if err != nil || ck.Value == "" {
+		return session.Payload{}, false
+	}
+	p, err := c.Codec.Decode(ck.Value)
+	if err != nil {
+		loggerFrom(r.Context()).Info("session cookie refused", zap.String("reason", "does not decode"))
+		return session.Payload{}, false
+	}
+	return p, true
 }
 
 // requireLogin answers 401 unless the user loader found a valid session.

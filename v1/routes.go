@@ -29,7 +29,12 @@ func newRouter(d Deps) *mux.Router {
 		writeError(w, req, errs.E(errs.NotFound, "No such route."))
 	})
 	r.MethodNotAllowedHandler = r.NotFoundHandler
-	r.Use(recordRoute, mux.MiddlewareFunc(loadUser(d.Cookies, d.Store, d.Policy, d.Now)))
+	r.Use(recordRoute)
+	// The user loader (one _mget) runs only on the routes that need the
+	// user; the others (signup, login, logout, the OpenAPI document) cost
+	// no Elasticsearch round trip for a cookie they do not need.
+	load := loadUser(d.Cookies, d.Store, d.Policy, d.Now)
+	authed := func(h http.Handler) http.Handler { return load(requireLogin(h)) }
 
 	// The collaborators several handlers share: one owner per rule.
 	// Password checks made with a session are limited per session too, on
@@ -46,24 +51,24 @@ func newRouter(d Deps) *mux.Router {
 	// {email} must hold an "@", so "/v1/users/new" is only ever the
 	// signup path and never a user called "new".
 	const email = "/{email:[^/]*@[^/]*}"
-	users.Handle(email, requireLogin(handleGetUser(d.Store))).Methods(http.MethodGet)
-	users.Handle(email, requireLogin(handleUpdateUser(d.Store, d.Now, d.Audit))).Methods(http.MethodPatch)
-	users.Handle(email+"/audit", requireLogin(handleListAudit(d.Store))).Methods(http.MethodGet)
-	users.Handle(email, requireLogin(handleDeleteUser(d.Store, guard, d.Cookies, d.Audit))).Methods(http.MethodDelete)
+	users.Handle(email, authed(handleGetUser(d.Store))).Methods(http.MethodGet)
+	users.Handle(email, authed(handleUpdateUser(d.Store, d.Now, d.Audit))).Methods(http.MethodPatch)
+	users.Handle(email+"/audit", authed(handleListAudit(d.Store))).Methods(http.MethodGet)
+	users.Handle(email, authed(handleDeleteUser(d.Store, guard, d.Cookies, d.Audit))).Methods(http.MethodDelete)
 
 	auth := r.PathPrefix("/v1/auth").Subrouter()
 	auth.Handle("/login", limitByIP(d.LoginLimit, d.IPv6Prefix, d.Now)(handleLogin(guard, d.Store, starter, d.Passwords, d.Audit))).Methods(http.MethodPost)
 	auth.Handle("/logout", handleLogout(d.Store, d.Cookies, d.Audit)).Methods(http.MethodPost)
-	auth.Handle("/logout/all", requireLogin(handleLogoutAll(d.Store, d.Cookies, d.Now, d.Audit))).Methods(http.MethodPost)
-	auth.Handle("/verify", requireLogin(handleVerify())).Methods(http.MethodGet)
-	auth.Handle("/password", requireLogin(handleChangePassword(guard, d.Store, starter, d.Passwords, d.Audit))).Methods(http.MethodPost)
-	auth.Handle("/sessions", requireLogin(handleListSessions(d.Store, d.Policy, d.Now))).Methods(http.MethodGet)
-	auth.Handle("/sessions/{id}", requireLogin(handleRevokeSession(d.Store, d.Cookies, d.Audit))).Methods(http.MethodDelete)
+	auth.Handle("/logout/all", authed(handleLogoutAll(d.Store, d.Cookies, d.Now, d.Audit))).Methods(http.MethodPost)
+	auth.Handle("/verify", authed(handleVerify())).Methods(http.MethodGet)
+	auth.Handle("/password", authed(handleChangePassword(guard, d.Store, starter, d.Passwords, d.Audit))).Methods(http.MethodPost)
+	auth.Handle("/sessions", authed(handleListSessions(d.Store, d.Policy, d.Now))).Methods(http.MethodGet)
+	auth.Handle("/sessions/{id}", authed(handleRevokeSession(d.Store, d.Cookies, d.Audit))).Methods(http.MethodDelete)
 
 	r.Handle("/v1/openapi.json", handleOpenAPI()).Methods(http.MethodGet)
 
 	test := r.PathPrefix("/v1/test").Subrouter()
-	test.Handle("", requireLogin(handleTest())).Methods(http.MethodGet)
+	test.Handle("", authed(handleTest())).Methods(http.MethodGet)
 
 	return r
 }

@@ -91,8 +91,9 @@ type Deps struct {
 //  6. withDeadline: one deadline for all of the request's storage calls
 //     and hashing (inside the refusals above, which need no storage);
 //  7. the router, which inside runs recordRoute (route template for the
-//     log) and loadUser (cookie → one _mget → user and session in the
-//     context), then per route limitByIP and requireLogin where needed.
+//     log), then per route limitByIP, and on the routes that need the
+//     user loadUser (cookie → one _mget → user and session in the
+//     context) followed by requireLogin.
 func NewServer(d Deps) (http.Handler, error) {
 	if d.Now == nil {
 		d.Now = time.Now
