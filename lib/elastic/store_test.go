@@ -42,6 +42,10 @@ func TestLoadReturnsTheEpochsOfUserAndSession(t *testing.T) {
 	if gotS != sess {
 		t.Errorf("Load gave session %+v; want what was stored, %+v", gotS, sess)
 	}
+	// The loader reads what a request needs, not the password hash.
+	if gotU.PasswordHash != "" || gotU.Email != u.Email || gotU.FirstName != u.FirstName || !gotU.CreatedAt.Equal(u.CreatedAt) {
+		t.Errorf("Load gave user %+v", gotU)
+	}
 }
 
 func TestARetriedCreateFindingItsOwnDocumentSucceeds(t *testing.T) {
