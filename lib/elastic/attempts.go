@@ -42,11 +42,15 @@ func (s *Store) LookupLogin(ctx context.Context, email string, withAttempts bool
 	if err := s.ensure(ctx); err != nil {
 		return user.User{}, false, user.Attempts{}, err
 	}
-	refs := []map[string]any{{"_index": s.users, "_id": user.NormalizeEmail(email)}}
+	refs := []map[string]string{{"_index": s.users, "_id": user.NormalizeEmail(email)}}
 	if withAttempts {
-		refs = append(refs, map[string]any{"_index": s.attempts, "_id": attemptsID(email)})
+		refs = append(refs, map[string]string{"_index": s.attempts, "_id": attemptsID(email)})
 	}
-	docs, err := s.mget(ctx, "look up login", refs...)
+	body, err := json.Marshal(map[string]any{"docs": refs})
+	if err != nil {
+		return user.User{}, false, user.Attempts{}, err
+	}
+	docs, err := mget[json.RawMessage](ctx, s, "look up login", body, len(refs))
 	if err != nil {
 		return user.User{}, false, user.Attempts{}, err
 	}

@@ -72,6 +72,9 @@ type Store struct {
 	sessions string
 	audit    string
 	attempts string
+	// loadHead and loadMiddle are the fixed parts of the loader's _mget
+	// (see loadBody).
+	loadHead, loadMiddle string
 
 	// ready is set once the indices are known to exist with the right
 	// mappings, and cleared when Elasticsearch says one is gone.
@@ -112,7 +115,7 @@ func New(cfg Config, log *zap.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch client: %w", err)
 	}
-	return &Store{
+	st := &Store{
 		es:       client,
 		log:      log,
 		timeout:  cfg.Timeout,
@@ -120,7 +123,9 @@ func New(cfg Config, log *zap.Logger) (*Store, error) {
 		sessions: cfg.IndexPrefix + "sessions",
 		audit:    cfg.IndexPrefix + "audit",
 		attempts: cfg.IndexPrefix + "attempts",
-	}, nil
+	}
+	st.loadHead, st.loadMiddle = loadParts(st.sessions, st.users)
+	return st, nil
 }
 
 // UsersIndex and SessionsIndex name the indices the store uses (AuditIndex

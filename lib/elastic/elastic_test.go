@@ -409,7 +409,7 @@ func TestFailuresOfElasticsearchBecomeUnavailable(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			_, _, err = s.Load(ctx, "id", "a@example.com")
+			_, _, err = s.Load(ctx, strings.Repeat("a", 64), "a@example.com")
 			if !errs.Is(err, errs.Unavailable) {
 				t.Fatalf("err = %v, want unavailable", err)
 			}

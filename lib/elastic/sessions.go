@@ -1,6 +1,7 @@
 package elastic
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -62,15 +63,16 @@ func (s *Store) CreateSession(ctx context.Context, sess session.Session) error {
 	return unexpected("create session", r)
 }
 
-// mgetDoc is one entry of an _mget answer. An entry can fail on its own
-// (its index closed, missing or unavailable) while the call as a whole
-// answers 200: Error is then set and Found says nothing.
-type mgetDoc struct {
-	ID          string          `json:"_id"`
-	Found       bool            `json:"found"`
-	SeqNo       int64           `json:"_seq_no"`
-	PrimaryTerm int64           `json:"_primary_term"`
-	Source      json.RawMessage `json:"_source"`
+// mgetDoc is one entry of an _mget answer, its source decoded as T. An
+// entry can fail on its own (its index closed, missing or unavailable)
+// while the call as a whole answers 200: Error is then set and Found says
+// nothing.
+type mgetDoc[T any] struct {
+	ID          string `json:"_id"`
+	Found       bool   `json:"found"`
+	SeqNo       int64  `json:"_seq_no"`
+	PrimaryTerm int64  `json:"_primary_term"`
+	Source      T      `json:"_source"`
 	Error       *struct {
 		Type   string `json:"type"`
 		Reason string `json:"reason"`
@@ -84,44 +86,81 @@ var mgetFilter = []string{
 	"docs._id", "docs.found", "docs._seq_no", "docs._primary_term", "docs._source", "docs.error", "error", "status",
 }
 
-// loaderUserFields are the user fields a request needs once its session is
-// proved: the public view and what Policy.Accepts checks.
-var loaderUserFields = []string{
-	"email_address", "first_name", "last_name", "role", "is_active", "created_at", "updated_at", "session_epoch",
-}
-
-type mgetAnswer struct {
-	Docs []mgetDoc `json:"docs"`
-}
-
-// mget reads documents in one realtime round trip. An entry that failed is
-// an unavailable store, never "not found": reading a closed index's
-// session as missing would log users out, or let a logout answer 200
-// without revoking anything.
-func (s *Store) mget(ctx context.Context, op string, refs ...map[string]any) ([]mgetDoc, error) {
-	r, err := s.call(ctx, op, esapi.MgetRequest{Body: jsonBody(map[string]any{"docs": refs}), FilterPath: mgetFilter})
+// mget reads documents in one realtime round trip; body is the request,
+// for n documents whose sources decode as T. An entry that failed is an
+// unavailable store, never "not found": reading a closed index's session
+// as missing would log users out, or let a logout answer 200 without
+// revoking anything.
+func mget[T any](ctx context.Context, s *Store, op string, body []byte, n int) ([]mgetDoc[T], error) {
+	r, err := s.call(ctx, op, esapi.MgetRequest{Body: bytes.NewReader(body), FilterPath: mgetFilter})
 	if err != nil {
 		return nil, err
 	}
 	if r.status != http.StatusOK {
 		return nil, unexpected(op, r)
 	}
-	var a mgetAnswer
+	var a struct {
+		Docs []mgetDoc[T] `json:"docs"`
+	}
 	if err := decode(op, r, &a); err != nil {
 		return nil, err
 	}
-	if len(a.Docs) != len(refs) {
+	if len(a.Docs) != n {
 		return nil, unexpected(op, r)
 	}
-	for i, d := range a.Docs {
+	for _, d := range a.Docs {
 		if d.Error != nil {
 			if d.Error.Type == "index_not_found_exception" {
 				s.ready.Store(false) // set the index up again on the next call
 			}
-			return nil, unavailable(fmt.Errorf("%s: %s: %s", op, refs[i]["_index"], d.Error.Type))
+			return nil, unavailable(fmt.Errorf("%s: %s: %s", op, d.ID, d.Error.Type))
 		}
 	}
 	return a.Docs, nil
+}
+
+// loadSource is the _source of either document the loader reads, so the
+// answer decodes in one pass: a session's fields, and those of a user
+// (email_address and created_at they share).
+type loadSource struct {
+	sessionDoc
+	FirstName    string    `json:"first_name"`
+	LastName     string    `json:"last_name"`
+	Role         string    `json:"role"`
+	IsActive     bool      `json:"is_active"`
+	UpdatedAt    time.Time `json:"updated_at"`
+	SessionEpoch string    `json:"session_epoch"`
+}
+
+func (l loadSource) user() user.User {
+	return user.User{
+		Email: l.Email, FirstName: l.FirstName, LastName: l.LastName, Role: l.Role, IsActive: l.IsActive,
+		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, SessionEpoch: l.SessionEpoch,
+	}
+}
+
+// loadBody is the loader's _mget request: the session by id, then the
+// user by email with only the fields a request needs. The password hash
+// stays in Elasticsearch: every check of a password reads the user afresh.
+// It is assembled from parts made once, as it is on every request.
+func (s *Store) loadBody(sessionID, email string) []byte {
+	quoted, _ := json.Marshal(user.NormalizeEmail(email)) // in JSON the id needs no URL escaping
+	b := make([]byte, 0, len(s.loadHead)+len(sessionID)+len(s.loadMiddle)+len(quoted)+3)
+	b = append(b, s.loadHead...)
+	b = append(b, sessionID...) // hex, or refused below
+	b = append(b, s.loadMiddle...)
+	b = append(b, quoted...)
+	return append(b, "}]}"...)
+}
+
+// loadParts makes the fixed parts of loadBody for the store's indices.
+func loadParts(sessions, users string) (head, middle string) {
+	idx := func(name string) string { b, _ := json.Marshal(name); return string(b) }
+	fields, _ := json.Marshal([]string{
+		"email_address", "first_name", "last_name", "role", "is_active", "created_at", "updated_at", "session_epoch",
+	})
+	return `{"docs":[{"_index":` + idx(sessions) + `,"_id":"`,
+		`"},{"_index":` + idx(users) + `,"_source":` + string(fields) + `,"_id":`
 }
 
 // Load reads a session and its user in ONE round trip (_mget), which is the
@@ -130,27 +169,20 @@ func (s *Store) mget(ctx context.Context, op string, refs ...map[string]any) ([]
 // missing session or user is errs.Unauthenticated; whether the session
 // proves the user (lifetime, epoch, active) is the caller's policy.
 func (s *Store) Load(ctx context.Context, sessionID, email string) (user.User, session.Session, error) {
+	if !validSessionID(sessionID) {
+		return user.User{}, session.Session{}, errs.E(errs.Unauthenticated, "Your session has ended; log in again.")
+	}
 	if err := s.ensure(ctx); err != nil {
 		return user.User{}, session.Session{}, err
 	}
-	docs, err := s.mget(ctx, "load session",
-		map[string]any{"_index": s.sessions, "_id": sessionID},
-		// In JSON the id needs no escaping. The hash stays in Elasticsearch:
-		// every check of a password reads the user afresh.
-		map[string]any{"_index": s.users, "_id": user.NormalizeEmail(email), "_source": loaderUserFields},
-	)
+	docs, err := mget[loadSource](ctx, s, "load session", s.loadBody(sessionID, email), 2)
 	if err != nil {
 		return user.User{}, session.Session{}, err
 	}
 	if !docs[0].Found || !docs[1].Found {
 		return user.User{}, session.Session{}, errs.E(errs.Unauthenticated, "Your session has ended; log in again.")
 	}
-	var sd sessionDoc
-	var ud userDoc
-	if json.Unmarshal(docs[0].Source, &sd) != nil || json.Unmarshal(docs[1].Source, &ud) != nil {
-		return user.User{}, session.Session{}, unavailable(fmt.Errorf("load session: unreadable document"))
-	}
-	return ud.toUser(), sd.toSession(sessionID), nil
+	return docs[1].Source.user(), docs[0].Source.sessionDoc.toSession(sessionID), nil
 }
 
 // TouchSession records that the session was used at t.
