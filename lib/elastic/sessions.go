@@ -159,7 +159,12 @@ func loadParts(sessions, users string) (head, middle string) {
 	fields, _ := json.Marshal([]string{
 		"email_address", "first_name", "last_name", "role", "is_active", "created_at", "updated_at", "session_epoch",
 	})
-	return `{"docs":[{"_index":` + idx(sessions) + `,"_id":"`,
+	// A session's user agent and IP are for session lists, not for
+	// deciding who is asking.
+	sessionFields, _ := json.Marshal([]string{
+		"email_address", "created_at", "expires_at", "last_seen_at", "remember", "user_epoch",
+	})
+	return `{"docs":[{"_index":` + idx(sessions) + `,"_source":` + string(sessionFields) + `,"_id":"`,
 		`"},{"_index":` + idx(users) + `,"_source":` + string(fields) + `,"_id":`
 }
 
