@@ -6,9 +6,9 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-)
 
-type clientIPKey struct{}
+	"go.uber.org/zap"
+)
 
 // withClientIP finds the client's address once per request. It is the
 // socket's peer, unless that peer is a trusted proxy: then it is the
@@ -18,7 +18,13 @@ func withClientIP(trusted []netip.Prefix) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ip := resolveClientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), trusted)
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey{}, ip)))
+			info := infoFrom(r.Context())
+			if info == nil { // without accessLog outside, as in some tests
+				info = &requestInfo{log: zap.NewNop()}
+				r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+			}
+			info.ip, info.hasIP = ip, true
+			next.ServeHTTP(w, r)
 		})
 	}
 }
@@ -97,8 +103,8 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 // clientIP returns the address withClientIP found (the socket's peer when
 // the middleware did not run).
 func clientIP(r *http.Request) string {
-	if ip, ok := r.Context().Value(clientIPKey{}).(string); ok {
-		return ip
+	if info := infoFrom(r.Context()); info != nil && info.hasIP {
+		return info.ip
 	}
 	return resolveClientIP(r.RemoteAddr, nil, nil)
 }

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -294,6 +295,23 @@ func (s *Store) failure(op string, status int, e esError) error {
 	return err
 }
 
+// maxAnswer bounds how much of one answer the store reads.
+const maxAnswer = 32 << 20
+
+// readBody reads an answer whole, in one allocation when Elasticsearch
+// says how long it is (it does for the small answers of the hot path).
+func readBody(body io.Reader, contentLength string) ([]byte, error) {
+	n, err := strconv.Atoi(contentLength)
+	if err != nil || n < 0 || n > maxAnswer {
+		return io.ReadAll(io.LimitReader(body, maxAnswer))
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(body, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
 // call runs one request with the store's timeout and reads the answer whole.
 // It is where every Elasticsearch failure is classified, once: transport
 // failures, timeouts and the cluster failures of clusterFailure come back
@@ -307,7 +325,7 @@ func (s *Store) call(ctx context.Context, op string, req esapi.Request) (result,
 		return result{}, unavailable(fmt.Errorf("%s: %w", op, err))
 	}
 	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, 32<<20))
+	body, err := readBody(res.Body, res.Header.Get("Content-Length"))
 	if err != nil {
 		return result{}, unavailable(fmt.Errorf("%s: reading answer: %w", op, err))
 	}
