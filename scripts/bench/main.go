@@ -197,25 +197,26 @@ func run() error {
 	jsonHdr := http.Header{"Content-Type": {"application/json"}}
 	var signups, logins atomic.Int64
 	targets := []struct {
-		name string
-		want int
-		tr   vegeta.Targeter
+		name   string
+		want   int
+		server *process
+		tr     vegeta.Targeter
 	}{
-		{"Elasticsearch `_mget` (the store's floor)", 200, staticTarget("POST", o.esURL+"/_mget", mget, jsonHdr)},
-		{"minimal Go handler doing that `_mget`", 200, staticTarget("GET", "http://"+minAddr+"/", nil, nil)},
-		{"esauth `GET /v1/test`, valid cookie", 200, staticTarget("GET", base+"/v1/test", nil, hdr)},
-		{"esauth `GET /v1/test`, no cookie (401)", 401, staticTarget("GET", base+"/v1/test", nil, nil)},
+		{"Elasticsearch `_mget` (the store's floor)", 200, nil, staticTarget("POST", o.esURL+"/_mget", mget, jsonHdr)},
+		{"minimal Go handler doing that `_mget`", 200, minimal, staticTarget("GET", "http://"+minAddr+"/", nil, nil)},
+		{"esauth `GET /v1/test`, valid cookie", 200, srv, staticTarget("GET", base+"/v1/test", nil, hdr)},
+		{"esauth `GET /v1/test`, no cookie (401)", 401, srv, staticTarget("GET", base+"/v1/test", nil, nil)},
 		// Logins go round the seeded users, as many people logging in would:
 		// one account hammered by 64 clients at once meets its own
 		// failed-password record's races (429), and the session cap
 		// would end the session the read rows use.
-		{"esauth `POST /v1/auth/login`", 200, func(t *vegeta.Target) error {
+		{"esauth `POST /v1/auth/login`", 200, srv, func(t *vegeta.Target) error {
 			n := logins.Add(1) % int64(o.users-1)
 			t.Method, t.URL, t.Header = "POST", base+"/v1/auth/login", jsonHdr
 			t.Body = []byte(fmt.Sprintf(`{"email_address":"user-%d@example.com","password":%q}`, n, pw))
 			return nil
 		}},
-		{"esauth `POST /v1/users` (signup)", 201, func(t *vegeta.Target) error {
+		{"esauth `POST /v1/users` (signup)", 201, srv, func(t *vegeta.Target) error {
 			n := signups.Add(1)
 			t.Method, t.URL, t.Header = "POST", base+"/v1/users", jsonHdr
 			t.Body = []byte(fmt.Sprintf(`{"email_address":"signup-%d@example.com","password":%q,"first_name":"S","last_name":"U"}`, n, pw))
@@ -234,7 +235,7 @@ func run() error {
 		}
 		for range rounds {
 			for i, t := range targets[:4] {
-				if err := merged[i].attack(t.tr, c, o.duration/rounds, t.want); err != nil {
+				if err := merged[i].attack(t.tr, c, o.duration/rounds, t.want, t.server); err != nil {
 					return fmt.Errorf("%s at c=%d: %w", t.name, c, err)
 				}
 			}
@@ -248,7 +249,7 @@ func run() error {
 	for _, c := range append([]int{1}, o.concurrency...) {
 		for _, t := range targets[4:] {
 			m := &measure{}
-			if err := m.attack(t.tr, c, o.duration, t.want); err != nil {
+			if err := m.attack(t.tr, c, o.duration, t.want, t.server); err != nil {
 				return fmt.Errorf("%s at c=%d: %w", t.name, c, err)
 			}
 			rows = append(rows, row{t.name, c, m})
@@ -266,10 +267,14 @@ func run() error {
 		return &measure{}
 	}
 	fmt.Printf("\n### esauth bench, %d users, %v per row, on %d CPUs\n\n", o.users, o.duration, numCPU())
-	fmt.Println("| target | clients | req/s | p50 | p99 |")
-	fmt.Println("|---|---|---|---|---|")
+	fmt.Println("| target | clients | req/s | p50 | p99 | server CPU per request |")
+	fmt.Println("|---|---|---|---|---|---|")
 	for _, r := range rows {
-		fmt.Printf("| %s | %d | %.0f | %s | %s |\n", r.name, r.concurrency, r.m.perSecond(), ms(r.m.p(0.5)), ms(r.m.p(0.99)))
+		cpu := "—"
+		if d := r.m.cpuPerRequest(); d > 0 {
+			cpu = fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+		}
+		fmt.Printf("| %s | %d | %.0f | %s | %s | %s |\n", r.name, r.concurrency, r.m.perSecond(), ms(r.m.p(0.5)), ms(r.m.p(0.99)), cpu)
 	}
 	fmt.Println()
 	fmt.Printf("argon2id (19 MiB, t=2, p=1) hash, one at a time in this process: %s\n", ms(hashTime))
@@ -284,6 +289,7 @@ func run() error {
 		e, m := find("esauth `GET /v1/test`, valid", c), find("minimal", c)
 		fmt.Printf("| esauth/minimal req/s, c=%d | %.2f | ≥ 0.80 |\n", c, e.perSecond()/m.perSecond())
 		fmt.Printf("| p99 esauth/minimal, c=%d | %.2f | ≤ 1.50 |\n", c, float64(e.p(0.99))/float64(m.p(0.99)))
+		fmt.Printf("| CPU per request esauth/minimal, c=%d | %.2f | |\n", c, float64(e.cpuPerRequest())/float64(m.cpuPerRequest()))
 	}
 
 	if o.scale > o.users {
@@ -298,7 +304,7 @@ func run() error {
 			return err
 		}
 		after := &measure{}
-		if err := after.attack(targets[2].tr, o.concurrency[0], o.duration, http.StatusOK); err != nil {
+		if err := after.attack(targets[2].tr, o.concurrency[0], o.duration, http.StatusOK, srv); err != nil {
 			return err
 		}
 		fmt.Printf("\n%d users loaded in %v (users index %.0f MiB)\n\n", o.scale, took.Round(time.Second), float64(size)/(1<<20))
@@ -320,12 +326,17 @@ type measure struct {
 	m        vegeta.Metrics
 	requests uint64
 	busy     time.Duration
+	// cpu is the CPU time the serving process spent during the attacks
+	// (when known): per request, a measure of the work done that the
+	// machine's other load barely moves, unlike req/s.
+	cpu time.Duration
 }
 
 // attack drives tr with c clients, each sending its next request as soon as
 // the last answered, for d. At least 99 % of the answers must have status
 // want.
-func (ms *measure) attack(tr vegeta.Targeter, c int, d time.Duration, want int) error {
+func (ms *measure) attack(tr vegeta.Targeter, c int, d time.Duration, want int, server *process) error {
+	cpu0 := server.cpuTime()
 	a := vegeta.NewAttacker(vegeta.Workers(uint64(c)), vegeta.MaxWorkers(uint64(c)),
 		vegeta.Connections(c), vegeta.KeepAlive(true), vegeta.MaxBody(0), vegeta.Timeout(10*time.Second))
 	var round vegeta.Metrics
@@ -346,7 +357,17 @@ func (ms *measure) attack(tr vegeta.Targeter, c int, d time.Duration, want int) 
 	}
 	ms.requests += round.Requests
 	ms.busy += round.Duration + round.Wait
+	ms.cpu += server.cpuTime() - cpu0
 	return nil
+}
+
+// cpuPerRequest is the serving process's CPU time per request (0 when
+// unknown).
+func (ms *measure) cpuPerRequest() time.Duration {
+	if ms.requests == 0 {
+		return 0
+	}
+	return ms.cpu / time.Duration(ms.requests)
 }
 
 func (ms *measure) perSecond() float64 { return float64(ms.requests) / ms.busy.Seconds() }
@@ -445,6 +466,30 @@ func (p *process) stop() {
 		_ = p.cmd.Process.Kill()
 	}
 }
+
+// cpuTime is the user and system CPU time the process has used (Linux;
+// 0 for no process).
+func (p *process) cpuTime() time.Duration {
+	if p == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces; the fields after it do not.
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on
+// every Linux platform Go supports.
+const clockTicks = 100
 
 // peakRSS is the process's VmHWM (Linux), in bytes.
 func (p *process) peakRSS() int64 {
