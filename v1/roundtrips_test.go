@@ -2,23 +2,14 @@ package v1
 
 import (
 	"net/http"
-	"sync/atomic"
 	"testing"
 
 	"esauth/lib/elastic/estest"
 )
 
-// countingTransport counts the requests that reach Elasticsearch.
-type countingTransport struct{ n atomic.Int64 }
-
-func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	c.n.Add(1)
-	return http.DefaultTransport.RoundTrip(r)
-}
-
 func TestRoutesThatNeedNoUserCostNoLoaderRoundTrip(t *testing.T) {
 	estest.Require(t)
-	counter := &countingTransport{}
+	counter := &estest.CountingTransport{}
 	cfg := estest.Config()
 	cfg.Transport = counter
 	h := newHarnessOn(t, estest.NewWith(t, cfg))
@@ -27,9 +18,9 @@ func TestRoutesThatNeedNoUserCostNoLoaderRoundTrip(t *testing.T) {
 	c.mustLogin("cookie@example.com", pw) // every request below carries a valid cookie
 
 	calls := func(do func()) int64 {
-		before := counter.n.Load()
+		before := counter.Count()
 		do()
-		return counter.n.Load() - before
+		return counter.Count() - before
 	}
 	tests := []struct {
 		name string

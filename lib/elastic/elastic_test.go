@@ -520,21 +520,13 @@ func TestEmailsWithURLCharactersAddressTheirOwnDocument(t *testing.T) {
 	}
 }
 
-// countingTransport counts the requests that reach the cluster.
-type countingTransport struct{ n atomic.Int64 }
-
-func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	c.n.Add(1)
-	return http.DefaultTransport.RoundTrip(r)
-}
-
 func TestMalformedSessionIDsNeverReachElasticsearch(t *testing.T) {
 	estest.Require(t)
-	counter := &countingTransport{}
+	counter := &estest.CountingTransport{}
 	cfg := estest.Config()
 	cfg.Transport = counter
 	s := estest.NewWith(t, cfg) // sets the indices up: those requests are counted too
-	before := counter.n.Load()
+	before := counter.Count()
 	for _, id := range []string{"x?refresh=true", "../_all", strings.Repeat("g", 64), ""} {
 		if err := s.DeleteSessionOf(context.Background(), "a@example.com", id); !errs.Is(err, errs.NotFound) {
 			t.Errorf("DeleteSessionOf(%q): %v, want not found", id, err)
@@ -543,7 +535,7 @@ func TestMalformedSessionIDsNeverReachElasticsearch(t *testing.T) {
 			t.Errorf("DeleteSession(%q): %v, want nothing to do", id, err)
 		}
 	}
-	if n := counter.n.Load() - before; n != 0 {
+	if n := counter.Count() - before; n != 0 {
 		t.Errorf("%d requests reached Elasticsearch for malformed ids; want none", n)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,3 +125,16 @@ func MustDo(t testing.TB, method, path, body string) string {
 	}
 	return b
 }
+
+// CountingTransport is an HTTP transport that counts the requests that
+// reach Elasticsearch, for tests that prove a path makes none (or one).
+type CountingTransport struct{ n atomic.Int64 }
+
+// RoundTrip counts the request and sends it on.
+func (c *CountingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// Count is how many requests were sent so far.
+func (c *CountingTransport) Count() int64 { return c.n.Load() }
