@@ -34,32 +34,10 @@ func (s *Store) WriteEvents(ctx context.Context, events []audit.Event) error {
 		_ = enc.Encode(map[string]any{"create": map[string]string{"_index": s.audit, "_id": e.ID}})
 		_ = enc.Encode(e)
 	}
-	const op = "write audit events"
-	r, err := s.call(ctx, op, esapi.BulkRequest{Body: strings.NewReader(body.String())})
-	if err != nil {
-		return err
-	}
-	if r.status != http.StatusOK {
-		return unexpected(op, r)
-	}
-	var a struct {
-		Items []map[string]bulkItem `json:"items"`
-	}
-	if err := decode(op, r, &a); err != nil {
-		return err
-	}
-	for _, item := range a.Items {
-		it := item["create"]
-		switch {
-		case it.Status == http.StatusCreated || it.Status == http.StatusOK:
-		case it.Status == http.StatusConflict:
-			// Event ids are random, so an id that exists can only be this
-			// event's, stored by an earlier attempt whose answer was lost.
-		default:
-			return s.itemError(op, it)
-		}
-	}
-	return nil
+	// Event ids are random, so an id that exists can only be this event's,
+	// stored by an earlier attempt whose answer was lost: bulkCreate counts
+	// it as written.
+	return s.bulkCreate(ctx, "write audit events", body.String())
 }
 
 // ListEvents returns up to size events about email at or after since (all

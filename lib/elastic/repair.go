@@ -255,6 +255,9 @@ func (s *Store) copyDocs(ctx context.Context, from, to string, want mapping) (ma
 			_ = enc.Encode(h.Source)
 		}
 		if err := s.bulkCreate(ctx, op, body.String()); err != nil {
+			if errs.Is(err, errs.Internal) {
+				return nil, fmt.Errorf("%w; fix or delete them and run the repair again", err)
+			}
 			return nil, err
 		}
 		seen += len(page.Hits.Hits)
@@ -270,7 +273,9 @@ func (s *Store) copyDocs(ctx context.Context, from, to string, want mapping) (ma
 }
 
 // bulkCreate sends create actions and fails, naming up to five documents,
-// when any was neither created nor there already.
+// when any was neither created nor there already (a conflict is a document
+// there already: ids are random or copied, so it is this write's own,
+// applied by an earlier attempt).
 func (s *Store) bulkCreate(ctx context.Context, op, body string) error {
 	r, err := s.call(ctx, op, esapi.BulkRequest{Body: strings.NewReader(body)})
 	if err != nil {
@@ -305,7 +310,8 @@ func (s *Store) bulkCreate(ctx context.Context, op, body string) error {
 	}
 	if len(failed) > 0 {
 		slices.Sort(failed)
-		return fmt.Errorf("%s: documents the mapping refuses, fix or delete them and run the repair again: %s", op, strings.Join(failed, ", "))
+		return errs.Wrap(errs.Internal, msgUnexpected,
+			fmt.Errorf("%s: documents the mapping refuses: %s", op, strings.Join(failed, ", ")))
 	}
 	return nil
 }
