@@ -128,4 +128,30 @@ func (e *esClient) deleteIndices(prefix string) {
 	}
 }
 
+// cpuTime is the CPU time the node that answers has used, from its own
+// process stats (millisecond resolution; 0 when unknown), so it works for
+// a node the benchmark did not start.
+func (e *esClient) cpuTime() time.Duration {
+	b, err := e.do("GET", "/_nodes/_local/stats/process?filter_path=nodes.*.process.cpu.total_in_millis", nil, "")
+	if err != nil {
+		return 0
+	}
+	var a struct {
+		Nodes map[string]struct {
+			Process struct {
+				CPU struct {
+					Millis int64 `json:"total_in_millis"`
+				} `json:"cpu"`
+			} `json:"process"`
+		} `json:"nodes"`
+	}
+	if json.Unmarshal(b, &a) != nil || len(a.Nodes) != 1 {
+		return 0
+	}
+	for _, n := range a.Nodes {
+		return time.Duration(n.Process.CPU.Millis) * time.Millisecond
+	}
+	return 0
+}
+
 func numCPU() int { return runtime.NumCPU() }

@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -57,6 +58,7 @@ type options struct {
 	scale       int
 	root        string
 	esURL       string
+	writes      bool
 }
 
 func parseFlags() (options, error) {
@@ -67,6 +69,7 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.users, "users", 1000, "users in the index for the main table")
 	flag.IntVar(&o.scale, "scale", 0, "also measure the protected route with this many users (e.g. 1000000); 0 skips it")
 	flag.StringVar(&o.root, "root", "../..", "the esauth source tree")
+	flag.BoolVar(&o.writes, "writes", true, "also measure logins and signups (false: the read rows only, for quick A/B runs)")
 	flag.Parse()
 	for _, s := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -235,7 +238,7 @@ func run() error {
 		}
 		for range rounds {
 			for i, t := range targets[:4] {
-				if err := merged[i].attack(t.tr, c, o.duration/rounds, t.want, t.server); err != nil {
+				if err := merged[i].attack(t.tr, c, o.duration/rounds, t.want, t.server, es); err != nil {
 					return fmt.Errorf("%s at c=%d: %w", t.name, c, err)
 				}
 			}
@@ -247,9 +250,12 @@ func run() error {
 	readRSS := srv.peakRSS()
 	// One client alone shows what a login costs besides its argon2id work.
 	for _, c := range append([]int{1}, o.concurrency...) {
+		if !o.writes {
+			break
+		}
 		for _, t := range targets[4:] {
 			m := &measure{}
-			if err := m.attack(t.tr, c, o.duration, t.want, t.server); err != nil {
+			if err := m.attack(t.tr, c, o.duration, t.want, t.server, es); err != nil {
 				return fmt.Errorf("%s at c=%d: %w", t.name, c, err)
 			}
 			rows = append(rows, row{t.name, c, m})
@@ -267,19 +273,24 @@ func run() error {
 		return &measure{}
 	}
 	fmt.Printf("\n### esauth bench, %d users, %v per row, on %d CPUs\n\n", o.users, o.duration, numCPU())
-	fmt.Println("| target | clients | req/s | p50 | p99 | server CPU per request |")
-	fmt.Println("|---|---|---|---|---|---|")
-	for _, r := range rows {
-		cpu := "—"
-		if d := r.m.cpuPerRequest(); d > 0 {
-			cpu = fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+	fmt.Println("| target | clients | req/s | p50 | p99 | CPU per request: server | Elasticsearch | load generator |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	us := func(d time.Duration) string {
+		if d <= 0 {
+			return "—"
 		}
-		fmt.Printf("| %s | %d | %.0f | %s | %s | %s |\n", r.name, r.concurrency, r.m.perSecond(), ms(r.m.p(0.5)), ms(r.m.p(0.99)), cpu)
+		return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+	}
+	for _, r := range rows {
+		fmt.Printf("| %s | %d | %.0f | %s | %s | %s | %s | %s |\n", r.name, r.concurrency, r.m.perSecond(), ms(r.m.p(0.5)), ms(r.m.p(0.99)),
+			us(r.m.cpuPerRequest()), us(r.m.per(r.m.esCPU)), us(r.m.per(r.m.loadCPU)))
 	}
 	fmt.Println()
 	fmt.Printf("argon2id (19 MiB, t=2, p=1) hash, one at a time in this process: %s\n", ms(hashTime))
-	login1 := find("esauth `POST /v1/auth/login`", 1)
-	fmt.Printf("login p50 with one client, less one hash: %s (target < 5 ms)\n", ms(login1.p(0.5)-hashTime))
+	if o.writes {
+		login1 := find("esauth `POST /v1/auth/login`", 1)
+		fmt.Printf("login p50 with one client, less one hash: %s (target < 5 ms)\n", ms(login1.p(0.5)-hashTime))
+	}
 	fmt.Printf("esauth peak RSS serving the reads above (up to c=%d): %.1f MiB; after the logins and signups too: %.1f MiB\n",
 		o.concurrency[len(o.concurrency)-1], float64(readRSS)/(1<<20), float64(allRSS)/(1<<20))
 	fmt.Println()
@@ -304,7 +315,7 @@ func run() error {
 			return err
 		}
 		after := &measure{}
-		if err := after.attack(targets[2].tr, o.concurrency[0], o.duration, http.StatusOK, srv); err != nil {
+		if err := after.attack(targets[2].tr, o.concurrency[0], o.duration, http.StatusOK, srv, es); err != nil {
 			return err
 		}
 		fmt.Printf("\n%d users loaded in %v (users index %.0f MiB)\n\n", o.scale, took.Round(time.Second), float64(size)/(1<<20))
@@ -328,15 +339,18 @@ type measure struct {
 	busy     time.Duration
 	// cpu is the CPU time the serving process spent during the attacks
 	// (when known): per request, a measure of the work done that the
-	// machine's other load barely moves, unlike req/s.
-	cpu time.Duration
+	// machine's other load barely moves, unlike req/s. esCPU is
+	// Elasticsearch's and loadCPU the load generator's (this process), so
+	// that a gap between two rows can be placed: the server, the store or
+	// the client.
+	cpu, esCPU, loadCPU time.Duration
 }
 
 // attack drives tr with c clients, each sending its next request as soon as
 // the last answered, for d. At least 99 % of the answers must have status
 // want.
-func (ms *measure) attack(tr vegeta.Targeter, c int, d time.Duration, want int, server *process) error {
-	cpu0 := server.cpuTime()
+func (ms *measure) attack(tr vegeta.Targeter, c int, d time.Duration, want int, server *process, es *esClient) error {
+	cpu0, es0, load0 := server.cpuTime(), es.cpuTime(), selfCPU()
 	a := vegeta.NewAttacker(vegeta.Workers(uint64(c)), vegeta.MaxWorkers(uint64(c)),
 		vegeta.Connections(c), vegeta.KeepAlive(true), vegeta.MaxBody(0), vegeta.Timeout(10*time.Second))
 	var round vegeta.Metrics
@@ -358,16 +372,21 @@ func (ms *measure) attack(tr vegeta.Targeter, c int, d time.Duration, want int, 
 	ms.requests += round.Requests
 	ms.busy += round.Duration + round.Wait
 	ms.cpu += server.cpuTime() - cpu0
+	ms.esCPU += es.cpuTime() - es0
+	ms.loadCPU += selfCPU() - load0
 	return nil
 }
 
 // cpuPerRequest is the serving process's CPU time per request (0 when
 // unknown).
-func (ms *measure) cpuPerRequest() time.Duration {
+func (ms *measure) cpuPerRequest() time.Duration { return ms.per(ms.cpu) }
+
+// per is d per request (0 when no request was made).
+func (ms *measure) per(d time.Duration) time.Duration {
 	if ms.requests == 0 {
 		return 0
 	}
-	return ms.cpu / time.Duration(ms.requests)
+	return d / time.Duration(ms.requests)
 }
 
 func (ms *measure) perSecond() float64 { return float64(ms.requests) / ms.busy.Seconds() }
@@ -485,6 +504,16 @@ func (p *process) cpuTime() time.Duration {
 	utime, _ := strconv.ParseInt(fields[11], 10, 64)
 	stime, _ := strconv.ParseInt(fields[12], 10, 64)
 	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// selfCPU is the user and system CPU time this process (the load
+// generator) has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on
