@@ -49,7 +49,7 @@ smoke:
 # Fuzzes each target for FUZZTIME (default 30s). "make test" runs their seed
 # corpora as ordinary tests.
 FUZZTIME ?= 30s
-FUZZ_TARGETS := FuzzDecodeBody:./v1 FuzzCookieDecode:./lib/session FuzzNormalizeEmail:./lib/user
+FUZZ_TARGETS := FuzzDecodeBody:./v1 FuzzCookieDecode:./lib/session FuzzNormalizeEmail:./lib/user FuzzLoadAnswer:./lib/elastic
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 	  name=$${t%%:*}; pkg=$${t#*:}; \

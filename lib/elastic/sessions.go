@@ -79,6 +79,11 @@ type mgetDoc[T any] struct {
 	} `json:"error"`
 }
 
+// mgetAnswer is an _mget answer whose sources decode as T.
+type mgetAnswer[T any] struct {
+	Docs []mgetDoc[T] `json:"docs"`
+}
+
 // mget reads documents in one realtime round trip; body is the request,
 // for n documents whose sources decode as T. An entry that failed is an
 // unavailable store, never "not found": reading a closed index's session
@@ -92,10 +97,8 @@ func mget[T any](ctx context.Context, s *Store, op string, body []byte, n int) (
 	if r.status != http.StatusOK {
 		return nil, unexpected(op, r)
 	}
-	var a struct {
-		Docs []mgetDoc[T] `json:"docs"`
-	}
-	if err := decode(op, r, &a); err != nil {
+	var a mgetAnswer[T]
+	if err := decodeMget(op, r, &a); err != nil {
 		return nil, err
 	}
 	if len(a.Docs) != n {
