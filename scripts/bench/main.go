@@ -273,8 +273,8 @@ func run() error {
 		return &measure{}
 	}
 	fmt.Printf("\n### esauth bench, %d users, %v per row, on %d CPUs\n\n", o.users, o.duration, numCPU())
-	fmt.Println("| target | clients | req/s | p50 | p99 | CPU per request: server | Elasticsearch | load generator |")
-	fmt.Println("|---|---|---|---|---|---|---|---|")
+	fmt.Println("| target | clients | req/s | p50 | p99 | CPU per request: server | Elasticsearch | load generator | server RSS |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	us := func(d time.Duration) string {
 		if d <= 0 {
 			return "—"
@@ -282,8 +282,12 @@ func run() error {
 		return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
 	}
 	for _, r := range rows {
-		fmt.Printf("| %s | %d | %.0f | %s | %s | %s | %s | %s |\n", r.name, r.concurrency, r.m.perSecond(), ms(r.m.p(0.5)), ms(r.m.p(0.99)),
-			us(r.m.cpuPerRequest()), us(r.m.per(r.m.esCPU)), us(r.m.per(r.m.loadCPU)))
+		rss := "—"
+		if r.m.rss > 0 {
+			rss = mib(r.m.rss)
+		}
+		fmt.Printf("| %s | %d | %.0f | %s | %s | %s | %s | %s | %s |\n", r.name, r.concurrency, r.m.perSecond(), ms(r.m.p(0.5)), ms(r.m.p(0.99)),
+			us(r.m.cpuPerRequest()), us(r.m.per(r.m.esCPU)), us(r.m.per(r.m.loadCPU)), rss)
 	}
 	fmt.Println()
 	fmt.Printf("argon2id (19 MiB, t=2, p=1) hash, one at a time in this process: %s\n", ms(hashTime))
@@ -291,8 +295,8 @@ func run() error {
 		login1 := find("esauth `POST /v1/auth/login`", 1)
 		fmt.Printf("login p50 with one client, less one hash: %s (target < 5 ms)\n", ms(login1.p(0.5)-hashTime))
 	}
-	fmt.Printf("esauth peak RSS serving the reads above (up to c=%d): %.1f MiB; after the logins and signups too: %.1f MiB\n",
-		o.concurrency[len(o.concurrency)-1], float64(readRSS)/(1<<20), float64(allRSS)/(1<<20))
+	fmt.Printf("esauth's high-water mark (VmHWM, counting the set-up's signup and login): %s after the reads; %s after the logins and signups too\n",
+		mib(readRSS), mib(allRSS))
 	fmt.Println()
 	fmt.Println("| ratio | value | target |")
 	fmt.Println("|---|---|---|")
@@ -301,6 +305,7 @@ func run() error {
 		fmt.Printf("| esauth/minimal req/s, c=%d | %.2f | ≥ 0.80 |\n", c, e.perSecond()/m.perSecond())
 		fmt.Printf("| p99 esauth/minimal, c=%d | %.2f | ≤ 1.50 |\n", c, float64(e.p(0.99))/float64(m.p(0.99)))
 		fmt.Printf("| CPU per request esauth/minimal, c=%d | %.2f | |\n", c, float64(e.cpuPerRequest())/float64(m.cpuPerRequest()))
+		fmt.Printf("| esauth RSS serving c=%d (largest sample) | %s | < 64 MiB |\n", c, mib(e.rss))
 	}
 
 	if o.scale > o.users {
@@ -327,6 +332,8 @@ func run() error {
 	return nil
 }
 
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
 
 // measure gathers one row's results over one or more attacks. vegeta's
@@ -344,6 +351,12 @@ type measure struct {
 	// that a gap between two rows can be placed: the server, the store or
 	// the client.
 	cpu, esCPU, loadCPU time.Duration
+	// rss is the largest resident set of the serving process sampled
+	// while the row ran (every 50 ms). The process's high-water mark
+	// (VmHWM) would also count what came before the row, such as the
+	// argon2id memory of the set-up's logins that the Go runtime has not
+	// yet handed back.
+	rss int64
 }
 
 // attack drives tr with c clients, each sending its next request as soon as
@@ -351,6 +364,22 @@ type measure struct {
 // want.
 func (ms *measure) attack(tr vegeta.Targeter, c int, d time.Duration, want int, server *process, es *esClient) error {
 	cpu0, es0, load0 := server.cpuTime(), es.cpuTime(), selfCPU()
+	stopRSS := make(chan struct{})
+	rssDone := make(chan int64)
+	go func() {
+		peak := server.rss()
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				peak = max(peak, server.rss())
+			case <-stopRSS:
+				rssDone <- max(peak, server.rss())
+				return
+			}
+		}
+	}()
 	a := vegeta.NewAttacker(vegeta.Workers(uint64(c)), vegeta.MaxWorkers(uint64(c)),
 		vegeta.Connections(c), vegeta.KeepAlive(true), vegeta.MaxBody(0), vegeta.Timeout(10*time.Second))
 	var round vegeta.Metrics
@@ -363,6 +392,8 @@ func (ms *measure) attack(tr vegeta.Targeter, c int, d time.Duration, want int, 
 		}
 	}
 	round.Close()
+	close(stopRSS)
+	ms.rss = max(ms.rss, <-rssDone)
 	if round.Requests == 0 {
 		return errors.New("no request was made")
 	}
@@ -520,14 +551,27 @@ func selfCPU() time.Duration {
 // every Linux platform Go supports.
 const clockTicks = 100
 
-// peakRSS is the process's VmHWM (Linux), in bytes.
-func (p *process) peakRSS() int64 {
+// peakRSS is the process's VmHWM (Linux), in bytes: the largest it has
+// ever been resident.
+func (p *process) peakRSS() int64 { return p.status("VmHWM:") }
+
+// rss is the process's resident set now (VmRSS, Linux), in bytes; 0 for
+// no process.
+func (p *process) rss() int64 {
+	if p == nil {
+		return 0
+	}
+	return p.status("VmRSS:")
+}
+
+// status reads a size in kB from /proc/<pid>/status, in bytes.
+func (p *process) status(field string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb << 10
 		}
