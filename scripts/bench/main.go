@@ -59,6 +59,7 @@ type options struct {
 	root        string
 	esURL       string
 	writes      bool
+	compare     string
 }
 
 func parseFlags() (options, error) {
@@ -69,6 +70,7 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.users, "users", 1000, "users in the index for the main table")
 	flag.IntVar(&o.scale, "scale", 0, "also measure the protected route with this many users (e.g. 1000000); 0 skips it")
 	flag.StringVar(&o.root, "root", "../..", "the esauth source tree")
+	flag.StringVar(&o.compare, "compare", "", "also measure esauth built from this git revision (e.g. HEAD~1) in the same rounds, on the same indices, and print the two side by side")
 	flag.BoolVar(&o.writes, "writes", true, "also measure logins and signups (false: the read rows only, for quick A/B runs)")
 	flag.Parse()
 	for _, s := range strings.Split(conc, ",") {
@@ -127,20 +129,40 @@ func run() error {
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("building esauth: %w", err)
 	}
-	addr := freeAddr()
-	srv, err := startProcess(bin, []string{"serve"}, append(os.Environ(),
-		"ESAUTH_ADDR="+addr, "ELASTICSEARCH_URL="+o.esURL, "ESAUTH_INDEX_PREFIX="+prefix,
+	env := append(os.Environ(),
+		"ELASTICSEARCH_URL="+o.esURL, "ESAUTH_INDEX_PREFIX="+prefix,
 		"ESAUTH_COOKIE_SECURE=false", "ESAUTH_COOKIE_HASH_KEY="+randomKey(32), "ESAUTH_COOKIE_BLOCK_KEY="+randomKey(32),
 		// The per-IP limits would turn a load test from one address into a
 		// test of the limits. Everything else (lockout included) is as
 		// shipped.
 		"ESAUTH_LOGIN_RATE=0", "ESAUTH_LOGIN_BURST=0", "ESAUTH_SIGNUP_RATE=0", "ESAUTH_SIGNUP_BURST=0",
-	), filepath.Join(work, "esauth.log"))
+	)
+	addr := freeAddr()
+	srv, err := startProcess(bin, []string{"serve"}, append(env, "ESAUTH_ADDR="+addr), filepath.Join(work, "esauth.log"))
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
 	base := "http://" + addr
+	// The revision to compare with serves the same indices with the same
+	// cookie keys, so the same cookie is valid on both.
+	var other *process
+	var otherBase string
+	if o.compare != "" {
+		otherBin, err := buildRevision(o.root, o.compare, work)
+		if err != nil {
+			return err
+		}
+		otherAddr := freeAddr()
+		if other, err = startProcess(otherBin, []string{"serve"}, append(env, "ESAUTH_ADDR="+otherAddr), filepath.Join(work, "other.log")); err != nil {
+			return err
+		}
+		defer other.stop()
+		otherBase = "http://" + otherAddr
+		if err := waitFor(otherBase + "/v1/openapi.json"); err != nil {
+			return err
+		}
+	}
 	if err := waitFor(base + "/v1/openapi.json"); err != nil {
 		return err
 	}
@@ -199,16 +221,22 @@ func run() error {
 	hdr := http.Header{"Cookie": {cookie}}
 	jsonHdr := http.Header{"Content-Type": {"application/json"}}
 	var signups, logins atomic.Int64
-	targets := []struct {
+	type target struct {
 		name   string
 		want   int
 		server *process
 		tr     vegeta.Targeter
-	}{
+	}
+	reads := []target{
 		{"Elasticsearch `_mget` (the store's floor)", 200, nil, staticTarget("POST", o.esURL+"/_mget", mget, jsonHdr)},
 		{"minimal Go handler doing that `_mget`", 200, minimal, staticTarget("GET", "http://"+minAddr+"/", nil, nil)},
 		{"esauth `GET /v1/test`, valid cookie", 200, srv, staticTarget("GET", base+"/v1/test", nil, hdr)},
 		{"esauth `GET /v1/test`, no cookie (401)", 401, srv, staticTarget("GET", base+"/v1/test", nil, nil)},
+	}
+	if other != nil {
+		reads = append(reads, target{"esauth@" + o.compare + " `GET /v1/test`, valid cookie", 200, other, staticTarget("GET", otherBase+"/v1/test", nil, hdr)})
+	}
+	writes := []target{
 		// Logins go round the seeded users, as many people logging in would:
 		// one account hammered by 64 clients at once meets its own
 		// failed-password record's races (429), and the session cap
@@ -232,18 +260,18 @@ func run() error {
 	const rounds = 3
 	var rows []row
 	for _, c := range o.concurrency {
-		merged := make([]*measure, 4)
+		merged := make([]*measure, len(reads))
 		for i := range merged {
 			merged[i] = &measure{}
 		}
 		for range rounds {
-			for i, t := range targets[:4] {
+			for i, t := range reads {
 				if err := merged[i].attack(t.tr, c, o.duration/rounds, t.want, t.server, es); err != nil {
 					return fmt.Errorf("%s at c=%d: %w", t.name, c, err)
 				}
 			}
 		}
-		for i, t := range targets[:4] {
+		for i, t := range reads {
 			rows = append(rows, row{t.name, c, merged[i]})
 		}
 	}
@@ -253,7 +281,7 @@ func run() error {
 		if !o.writes {
 			break
 		}
-		for _, t := range targets[4:] {
+		for _, t := range writes {
 			m := &measure{}
 			if err := m.attack(t.tr, c, o.duration, t.want, t.server, es); err != nil {
 				return fmt.Errorf("%s at c=%d: %w", t.name, c, err)
@@ -306,6 +334,11 @@ func run() error {
 		fmt.Printf("| p99 esauth/minimal, c=%d | %.2f | ≤ 1.50 |\n", c, float64(e.p(0.99))/float64(m.p(0.99)))
 		fmt.Printf("| CPU per request esauth/minimal, c=%d | %.2f | |\n", c, float64(e.cpuPerRequest())/float64(m.cpuPerRequest()))
 		fmt.Printf("| esauth RSS serving c=%d (largest sample) | %s | < 64 MiB |\n", c, mib(e.rss))
+		if other != nil {
+			b := find("esauth@", c)
+			fmt.Printf("| CPU per request esauth/esauth@%s, c=%d | %.2f | |\n", o.compare, c, float64(e.cpuPerRequest())/float64(b.cpuPerRequest()))
+			fmt.Printf("| req/s esauth/esauth@%s, c=%d | %.2f | |\n", o.compare, c, e.perSecond()/b.perSecond())
+		}
 	}
 
 	if o.scale > o.users {
@@ -320,7 +353,7 @@ func run() error {
 			return err
 		}
 		after := &measure{}
-		if err := after.attack(targets[2].tr, o.concurrency[0], o.duration, http.StatusOK, srv, es); err != nil {
+		if err := after.attack(reads[2].tr, o.concurrency[0], o.duration, http.StatusOK, srv, es); err != nil {
 			return err
 		}
 		fmt.Printf("\n%d users loaded in %v (users index %.0f MiB)\n\n", o.scale, took.Round(time.Second), float64(size)/(1<<20))
@@ -333,6 +366,27 @@ func run() error {
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// buildRevision builds esauth as it was at rev (git archive into dir) and
+// returns the binary's path.
+func buildRevision(root, rev, dir string) (string, error) {
+	src := filepath.Join(dir, "rev-src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return "", err
+	}
+	archive := exec.Command("sh", "-c", `git -C "$1" archive "$2" | tar -x -C "$3"`, "sh", root, rev, src)
+	archive.Stderr = os.Stderr
+	if err := archive.Run(); err != nil {
+		return "", fmt.Errorf("extracting %s: %w", rev, err)
+	}
+	bin := filepath.Join(dir, "esauth-rev")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir, build.Stdout, build.Stderr = src, os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("building %s: %w", rev, err)
+	}
+	return bin, nil
+}
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
 
