@@ -53,6 +53,61 @@ func BenchmarkUserLoader(b *testing.B) {
 	b.ReportMetric(float64(authedTotal)/float64(anonTotal), "authed/anon")
 }
 
+// BenchmarkLoginWithoutHashing measures what a login costs besides its
+// argon2id work: the harness hashes with tiny parameters (64 KiB, t=1), so
+// what is left is the handler and its calls to Elasticsearch (read the
+// user and the failed-password record, count the attempt, clear it, store
+// the session, trim to the cap). Each iteration makes one anonymous
+// GET /v1/test (the baseline), one password check with the same
+// parameters (timed alone, then subtracted) and one login of one of 20
+// users in turn, and reports the medians and login/anon.
+//
+//	go test -run '^$' -bench LoginWithoutHashing ./v1
+func BenchmarkLoginWithoutHashing(b *testing.B) {
+	h := newHarness(b)
+	const users = 20
+	for i := range users {
+		h.addUser(fmt.Sprintf("login-%d@example.com", i), pw, false)
+	}
+	hash, err := h.hasher.Hash(b.Context(), pw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	anon := &http.Client{}
+	var anonT, loginT, hashT []float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		res, err := anon.Get(h.srv.URL + "/v1/test")
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		anonT = append(anonT, ms(time.Since(start)))
+
+		start = time.Now()
+		if ok, err := h.hasher.Verify(b.Context(), pw, hash); !ok || err != nil {
+			b.Fatalf("verify: %v %v", ok, err)
+		}
+		hashT = append(hashT, ms(time.Since(start)))
+
+		c := h.client()
+		start = time.Now()
+		a := c.login(fmt.Sprintf("login-%d@example.com", i%users), pw)
+		loginT = append(loginT, ms(time.Since(start)))
+		if a.Status != http.StatusOK {
+			b.Fatalf("login: %d %s", a.Status, a.Raw)
+		}
+	}
+	b.StopTimer()
+	ma, ml, mh := median(anonT), median(loginT), median(hashT)
+	b.ReportMetric(ma, "anon-median-ms")
+	b.ReportMetric(ml, "login-median-ms")
+	b.ReportMetric(ml-mh, "login-less-hash-median-ms")
+	b.ReportMetric(ml/ma, "login/anon")
+}
+
 // BenchmarkEnumerationTiming compares the time of a wrong-password login
 // for a real account with one for an unknown email, both fresh, with the
 // production argon2id parameters, alternating which goes first. It reports

@@ -6,13 +6,18 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"runtime"
+	"strings"
 	"time"
 )
 
 // esClient talks to Elasticsearch directly, for what the benchmark does
 // behind esauth's back: seeding users in bulk and cleaning up.
-type esClient struct{ url string }
+type esClient struct {
+	url string
+	pid int // the node's process id when it runs here; -1 when it does not
+}
 
 func (e *esClient) do(method, path string, body []byte, contentType string) ([]byte, error) {
 	req, err := http.NewRequest(method, e.url+path, bytes.NewReader(body))
@@ -128,10 +133,32 @@ func (e *esClient) deleteIndices(prefix string) {
 	}
 }
 
-// cpuTime is the CPU time the node that answers has used, from its own
-// process stats (millisecond resolution; 0 when unknown), so it works for
-// a node the benchmark did not start.
+// cpuTime is the CPU time the node that answers has used. For a node on
+// this machine it is read from /proc, exactly; otherwise from the node's
+// own process stats, which Elasticsearch refreshes only about once a
+// second (0 when unknown).
 func (e *esClient) cpuTime() time.Duration {
+	if e.pid == 0 {
+		e.pid = -1
+		b, err := e.do("GET", "/_nodes/_local/process?filter_path=nodes.*.process.id", nil, "")
+		var a struct {
+			Nodes map[string]struct {
+				Process struct {
+					ID int `json:"id"`
+				} `json:"process"`
+			} `json:"nodes"`
+		}
+		if err == nil && json.Unmarshal(b, &a) == nil && len(a.Nodes) == 1 {
+			for _, n := range a.Nodes {
+				if _, err := os.Stat(fmt.Sprintf("/proc/%d/stat", n.Process.ID)); err == nil && strings.Contains(e.url, "127.0.0.1") {
+					e.pid = n.Process.ID
+				}
+			}
+		}
+	}
+	if e.pid > 0 {
+		return procCPU(e.pid)
+	}
 	b, err := e.do("GET", "/_nodes/_local/stats/process?filter_path=nodes.*.process.cpu.total_in_millis", nil, "")
 	if err != nil {
 		return 0
