@@ -46,7 +46,7 @@ func TestLoadAnswerFastPath(t *testing.T) {
 		{"user missing", `{"docs":[{"_index":"s","_id":"x","found":true,"_source":{"remember":true}},{"_index":"u","_id":"a@b.c","found":false}]}`, true},
 		{"empty", `{"docs":[]}`, true},
 		{"no docs", `{}`, true},
-		{"names with accents and escapes", strings.Replace(sample, `"first_name":"A"`, `"first_name":"Jos\u00e9 \"J\" ` + "Ångström\xff" + `"`, 1), true},
+		{"names with accents and escapes", strings.Replace(sample, `"first_name":"A"`, `"first_name":"Jos\u00e9 \"J\" `+"Ångström\xff"+`"`, 1), true},
 		{"unknown nested values", strings.Replace(sample, `"_version":1`, `"_version":{"a":[1,-2.5e+3,true,false,null,"x\n"],"b":{}}`, 1), true},
 		{"an entry's error", `{"docs":[{"_index":"s","_id":"x","error":{"type":"index_closed_exception","reason":"closed"}},{"_index":"u","_id":"a","found":false}]}`, false},
 		{"repeated key", strings.Replace(sample, `"role":"user"`, `"role":"user","role":"admin"`, 1), false},
