@@ -60,13 +60,10 @@ func (e *esClient) userHash(prefix, email string) (string, error) {
 	return d.Source.Hash, nil
 }
 
-// bulkUsers writes n users (user-<from+i>@example.com) straight into the
+// bulkUsers writes n users (user-<i>@example.com) straight into the
 // users index with _bulk, 5,000 a request, then refreshes it.
-func (e *esClient) bulkUsers(prefix string, n int, hash string, from ...int) error {
-	start := 0
-	if len(from) > 0 {
-		start = from[0]
-	}
+func (e *esClient) bulkUsers(prefix string, n int, hash string) error {
+	const start = 0
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	var buf bytes.Buffer
 	flush := func() error {
@@ -106,6 +103,23 @@ func (e *esClient) bulkUsers(prefix string, n int, hash string, from ...int) err
 	}
 	_, err := e.do("POST", "/"+prefix+"users/_refresh", nil, "")
 	return err
+}
+
+// waitForMerges waits (up to 10 minutes) until the node runs no merge,
+// so that a bulk load's background work is over before measuring.
+func (e *esClient) waitForMerges() error {
+	deadline := time.Now().Add(10 * time.Minute)
+	for time.Now().Before(deadline) {
+		b, err := e.do("GET", "/_nodes/_local/stats/indices/merge?filter_path=nodes.*.indices.merges.current", nil, "")
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte(`"current":0`)) {
+			return nil
+		}
+		time.Sleep(time.Second)
+	}
+	return fmt.Errorf("merges still running after 10 minutes")
 }
 
 // indexBytes is the store size of index.

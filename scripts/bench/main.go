@@ -103,6 +103,15 @@ func parseFlags() (options, error) {
 	return o, nil
 }
 
+// target is what one row drives: requests, the status they must get, and
+// the process whose CPU and memory are measured (nil: none of ours).
+type target struct {
+	name   string
+	want   int
+	server *process
+	tr     vegeta.Targeter
+}
+
 // row is one measured line of the table.
 type row struct {
 	name        string
@@ -172,23 +181,7 @@ func run() error {
 	// One real user through the API, logged in: the cookie and the
 	// session id the loader's _mget reads.
 	const email, pw = "ada@example.com", "a long load-test passphrase 1"
-	if err := postJSON(base+"/v1/users", map[string]string{
-		"email_address": email, "password": pw, "first_name": "Bench", "last_name": "Mark",
-	}, http.StatusCreated, nil); err != nil {
-		return err
-	}
-	var cookie string
-	loginBody, _ := json.Marshal(map[string]string{"email_address": email, "password": pw})
-	if err := postJSON(base+"/v1/auth/login", json.RawMessage(loginBody), http.StatusOK, func(res *http.Response) {
-		for _, c := range res.Cookies() {
-			if c.Name == "session" {
-				cookie = c.Name + "=" + c.Value
-			}
-		}
-	}); err != nil {
-		return err
-	}
-	sessionID, err := sessionIDOf(base+"/v1/test", cookie)
+	cookie, sessionID, err := signUpAndLogIn(base, email, pw)
 	if err != nil {
 		return err
 	}
@@ -223,12 +216,6 @@ func run() error {
 	hdr := http.Header{"Cookie": {cookie}}
 	jsonHdr := http.Header{"Content-Type": {"application/json"}}
 	var signups, logins atomic.Int64
-	type target struct {
-		name   string
-		want   int
-		server *process
-		tr     vegeta.Targeter
-	}
 	reads := []target{
 		{"Elasticsearch `_mget` (the store's floor)", 200, nil, staticTarget("POST", o.esURL+"/_mget", mget, jsonHdr)},
 		{"minimal Go handler doing that `_mget`", 200, minimal, staticTarget("GET", "http://"+minAddr+"/", nil, nil)},
@@ -364,30 +351,102 @@ func run() error {
 	}
 
 	if o.scale > o.users {
-		before := find("esauth `GET /v1/test`, valid", o.concurrency[0])
-		start := time.Now()
-		if err := es.bulkUsers(prefix, o.scale-o.users, hash, o.users); err != nil {
-			return err
-		}
-		took := time.Since(start)
-		size, err := es.indexBytes(prefix + "users")
-		if err != nil {
-			return err
-		}
-		after := &measure{}
-		if err := after.attack(reads[2].tr, o.concurrency[0], o.duration, http.StatusOK, srv, es); err != nil {
-			return err
-		}
-		fmt.Printf("\n%d users loaded in %v (users index %.0f MiB)\n\n", o.scale, took.Round(time.Second), float64(size)/(1<<20))
-		fmt.Println("| users | `GET /v1/test` req/s | p50 | p99 |")
-		fmt.Println("|---|---|---|---|")
-		fmt.Printf("| %d | %.0f | %s | %s |\n", o.users, before.perSecond(), ms(before.p(0.5)), ms(before.p(0.99)))
-		fmt.Printf("| %d | %.0f | %s | %s |\n", o.scale, after.perSecond(), ms(after.p(0.5)), ms(after.p(0.99)))
+		return measureScale(o, es, bin, env, work, pw, hash, reads[2])
 	}
 	return nil
 }
 
+// measureScale compares the protected route on the main indices (o.users
+// users) with the same route of a second esauth on indices holding
+// o.scale users. Both are measured in the same interleaved rounds, after
+// Elasticsearch has finished merging the bulk-loaded segments, so neither
+// side meets the other's background work alone.
+func measureScale(o options, es *esClient, bin string, env []string, work, pw, hash string, small target) error {
+	prefix := fmt.Sprintf("esauth-bench-%d-big-", os.Getpid())
+	defer es.deleteIndices(prefix)
+	addr := freeAddr()
+	big, err := startProcess(bin, []string{"serve"}, append(env, "ESAUTH_ADDR="+addr, "ESAUTH_INDEX_PREFIX="+prefix), filepath.Join(work, "big.log"))
+	if err != nil {
+		return err
+	}
+	defer big.stop()
+	base := "http://" + addr
+	if err := waitFor(base + "/v1/openapi.json"); err != nil {
+		return err
+	}
+	cookie, _, err := signUpAndLogIn(base, "ada@example.com", pw)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := es.bulkUsers(prefix, o.scale-1, hash); err != nil {
+		return err
+	}
+	took := time.Since(start)
+	if err := es.waitForMerges(); err != nil {
+		return err
+	}
+	size, err := es.indexBytes(prefix + "users")
+	if err != nil {
+		return err
+	}
+	large := target{"esauth, " + strconv.Itoa(o.scale) + " users", http.StatusOK, big,
+		staticTarget("GET", base+"/v1/test", nil, http.Header{"Cookie": {cookie}})}
+	both := []target{small, large}
+	c := o.concurrency[0]
+	for _, t := range both {
+		if err := (&measure{}).attack(t.tr, c, o.warmup, t.want, t.server, es); err != nil {
+			return fmt.Errorf("warming up %s: %w", t.name, err)
+		}
+	}
+	m := []*measure{{}, {}}
+	const rounds = 3
+	for range rounds {
+		for i, t := range both {
+			if err := m[i].attack(t.tr, c, o.duration/rounds, t.want, t.server, es); err != nil {
+				return fmt.Errorf("%s: %w", t.name, err)
+			}
+		}
+	}
+	fmt.Printf("\n%d users loaded in %v (users index %.0f MiB); measured beside the %d-user indices in the same rounds, %d clients\n\n",
+		o.scale, took.Round(time.Second), float64(size)/(1<<20), o.users, c)
+	fmt.Println("| users | `GET /v1/test` req/s | p50 | p99 | server CPU per request |")
+	fmt.Println("|---|---|---|---|---|")
+	for i, n := range []int{o.users, o.scale} {
+		fmt.Printf("| %d | %.0f | %s | %s | %.0f µs |\n", n, m[i].perSecond(), ms(m[i].p(0.5)), ms(m[i].p(0.99)),
+			float64(m[i].cpuPerRequest())/float64(time.Microsecond))
+	}
+	fmt.Println()
+	fmt.Println("| ratio | value | target |")
+	fmt.Println("|---|---|---|")
+	fmt.Printf("| p50, %d users / %d users | %.2f | ≤ 1.10 |\n", o.scale, o.users, float64(m[1].p(0.5))/float64(m[0].p(0.5)))
+	fmt.Printf("| p99, %d users / %d users | %.2f | |\n", o.scale, o.users, float64(m[1].p(0.99))/float64(m[0].p(0.99)))
+	return nil
+}
+
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// signUpAndLogIn makes a user through esauth's API at base, logs in, and
+// returns the session cookie ("session=...") and the session's id.
+func signUpAndLogIn(base, email, pw string) (cookie, sessionID string, err error) {
+	if err := postJSON(base+"/v1/users", map[string]string{
+		"email_address": email, "password": pw, "first_name": "Bench", "last_name": "Mark",
+	}, http.StatusCreated, nil); err != nil {
+		return "", "", err
+	}
+	loginBody, _ := json.Marshal(map[string]string{"email_address": email, "password": pw})
+	if err := postJSON(base+"/v1/auth/login", json.RawMessage(loginBody), http.StatusOK, func(res *http.Response) {
+		for _, c := range res.Cookies() {
+			if c.Name == "session" {
+				cookie = c.Name + "=" + c.Value
+			}
+		}
+	}); err != nil {
+		return "", "", err
+	}
+	sessionID, err = sessionIDOf(base+"/v1/test", cookie)
+	return cookie, sessionID, err
+}
 
 // buildRevision builds esauth as it was at rev (git archive into dir) and
 // returns the binary's path.
