@@ -20,7 +20,7 @@ func record(rec audit.Recorder, r *http.Request, event, email, outcome string) {
 	// hostile one cannot make the event unstorable.
 	email = session.Clip(email, 320)
 	actor := email
-	if cur, ok := session.FromContext(r.Context()); ok {
+	if cur, ok := currentOf(r.Context()); ok {
 		actor = cur.User.Email
 	}
 	rec.Record(audit.Event{Event: event, Email: email, Actor: actor, IP: clientIP(r), UserAgent: session.Clip(r.UserAgent(), 512), Outcome: outcome})

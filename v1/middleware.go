@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
 	"go.uber.org/zap"
+
+	"esauth/lib/session"
 )
 
 // Middleware wraps a handler.
@@ -22,10 +25,27 @@ type Middleware func(http.Handler) http.Handler
 // allocations under load): the logger carrying the request id, the route
 // template recordRoute finds, the client IP withClientIP finds.
 type requestInfo struct {
-	log      *zap.Logger
+	base     *zap.Logger // the server's logger
+	id       string      // the request id
+	logOnce  sync.Once
+	log      *zap.Logger // base with the request id, made by logger when first asked
 	template string
 	ip       string
 	hasIP    bool
+	// cur is what the user loader found: a valid session and its user.
+	cur    session.Current
+	hasCur bool
+}
+
+// logger returns the request's logger. It is made on first use: most
+// requests log only their access line, which takes the id as a field.
+func (i *requestInfo) logger() *zap.Logger {
+	i.logOnce.Do(func() {
+		if i.log == nil {
+			i.log = i.base.With(zap.String("request_id", i.id))
+		}
+	})
+	return i.log
 }
 
 type requestInfoKey struct{}
@@ -38,7 +58,7 @@ func infoFrom(ctx context.Context) *requestInfo {
 // loggerFrom returns the request's logger (carrying its request id).
 func loggerFrom(ctx context.Context) *zap.Logger {
 	if info := infoFrom(ctx); info != nil {
-		return info.log
+		return info.logger()
 	}
 	return zap.NewNop()
 }
@@ -80,13 +100,14 @@ func accessLog(log *zap.Logger) Middleware {
 				id = hex.EncodeToString(b[:])
 			}
 			w.Header().Set("X-Request-Id", id)
-			info := &requestInfo{log: log.With(zap.String("request_id", id))}
+			info := &requestInfo{base: log, id: id}
 			rec := &statusRecorder{ResponseWriter: w}
 			next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
 			if info.template == "" {
 				info.template = "(unmatched)"
 			}
-			info.log.Info("request",
+			log.Info("request",
+				zap.String("request_id", id),
 				zap.String("method", r.Method),
 				zap.String("route", info.template),
 				zap.Int("status", rec.status),
@@ -98,10 +119,19 @@ func accessLog(log *zap.Logger) Middleware {
 
 var templateVar = regexp.MustCompile(`\{([^:}]+):[^}]*\}`)
 
+// plainTemplates remembers plainTemplate's answers: the routes are few
+// and fixed.
+var plainTemplates sync.Map
+
 // plainTemplate drops the patterns from a route template:
 // "/v1/users/{email:[^/]*@[^/]*}" becomes "/v1/users/{email}".
 func plainTemplate(t string) string {
-	return templateVar.ReplaceAllString(t, "{$1}")
+	if p, ok := plainTemplates.Load(t); ok {
+		return p.(string)
+	}
+	p := templateVar.ReplaceAllString(t, "{$1}")
+	plainTemplates.Store(t, p)
+	return p
 }
 
 // recordRoute runs inside the router (mux.Router.Use) and tells accessLog

@@ -318,8 +318,13 @@ func readBody(body io.Reader, contentLength string) ([]byte, error) {
 // as errs.Unavailable; every other answer, errors included, goes to the
 // caller to read.
 func (s *Store) call(ctx context.Context, op string, req esapi.Request) (result, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
+	// Requests to esauth already carry a deadline (ESAUTH_REQUEST_TIMEOUT);
+	// a second timer is made only when the store's own ends sooner.
+	if d, ok := ctx.Deadline(); !ok || time.Until(d) > s.timeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
 	res, err := req.Do(ctx, s.es)
 	if err != nil {
 		return result{}, unavailable(fmt.Errorf("%s: %w", op, err))
