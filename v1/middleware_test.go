@@ -90,7 +90,7 @@ func TestLogsNeverCarrySecrets(t *testing.T) {
 		}
 		if e.Message == "request" {
 			routes[e.ContextMap()["route"].(string)] = true
-			if e.ContextMap()["request_id"] == "" {
+			if id, _ := e.ContextMap()["request_id"].(string); id == "" {
 				t.Errorf("access line without request id: %s", line)
 			}
 		}
@@ -98,6 +98,33 @@ func TestLogsNeverCarrySecrets(t *testing.T) {
 	for _, want := range []string{"/v1/users", "/v1/auth/login", "/v1/test", "/v1/auth/password"} {
 		if !routes[want] {
 			t.Errorf("no access line for route %s (got %v)", want, routes)
+		}
+	}
+}
+
+// TestEveryLogLineOfARequestCarriesItsID checks that what a handler logs
+// (here the loader refusing a tampered cookie, logged through the
+// request's logger, which is made on first use) and the access line both
+// carry the request id the client got in X-Request-Id.
+func TestEveryLogLineOfARequestCarriesItsID(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+	a := c.doWith("GET", "/v1/test", nil, http.Header{"Cookie": {"session=not-a-valid-cookie"}})
+	expectStatus(t, a, http.StatusUnauthorized)
+	id := a.Header.Get("X-Request-Id")
+	if id == "" {
+		t.Fatal("no X-Request-Id in the answer")
+	}
+	seen := map[string]bool{}
+	for _, e := range h.logs.All() {
+		got, _ := e.ContextMap()["request_id"].(string)
+		if got == id {
+			seen[e.Message] = true
+		}
+	}
+	for _, want := range []string{"session cookie refused", "request"} {
+		if !seen[want] {
+			t.Errorf("no %q log line with request id %s (lines with it: %v)", want, id, seen)
 		}
 	}
 }
