@@ -60,6 +60,7 @@ type options struct {
 	esURL       string
 	writes      bool
 	compare     string
+	compareEnv  []string
 	warmup      time.Duration
 }
 
@@ -72,6 +73,8 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.scale, "scale", 0, "also measure the protected route with this many users (e.g. 1000000); 0 skips it")
 	flag.StringVar(&o.root, "root", "../..", "the esauth source tree")
 	flag.StringVar(&o.compare, "compare", "", "also measure esauth built from this git revision (e.g. HEAD~1) in the same rounds, on the same indices, and print the two side by side")
+	var compareEnv string
+	flag.StringVar(&compareEnv, "compare-env", "", "comma-separated NAME=VALUE settings for the -compare process only (e.g. ESAUTH_ES_GZIP=true with -compare HEAD: one setting against the other in the same rounds)")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "how long each target is driven, unmeasured, before the rows")
 	flag.BoolVar(&o.writes, "writes", true, "also measure logins and signups (false: the read rows only, for quick A/B runs)")
 	flag.Parse()
@@ -90,6 +93,17 @@ func parseFlags() (options, error) {
 		return o, err
 	}
 	o.root = root
+	if compareEnv != "" {
+		if o.compare == "" {
+			return o, errors.New("-compare-env needs -compare")
+		}
+		for _, kv := range strings.Split(compareEnv, ",") {
+			if !strings.Contains(kv, "=") {
+				return o, fmt.Errorf("-compare-env: %q is not NAME=VALUE", kv)
+			}
+			o.compareEnv = append(o.compareEnv, strings.TrimSpace(kv))
+		}
+	}
 	o.esURL = os.Getenv("ELASTICSEARCH_URL")
 	if o.esURL == "" {
 		o.esURL = "http://127.0.0.1:9200"
@@ -165,7 +179,8 @@ func run() error {
 			return err
 		}
 		otherAddr := freeAddr()
-		if other, err = startProcess(otherBin, []string{"serve"}, append(env, "ESAUTH_ADDR="+otherAddr), filepath.Join(work, "other.log")); err != nil {
+		otherEnv := append(append(env[:len(env):len(env)], "ESAUTH_ADDR="+otherAddr), o.compareEnv...)
+		if other, err = startProcess(otherBin, []string{"serve"}, otherEnv, filepath.Join(work, "other.log")); err != nil {
 			return err
 		}
 		defer other.stop()
@@ -223,7 +238,11 @@ func run() error {
 		{"esauth `GET /v1/test`, no cookie (401)", 401, srv, staticTarget("GET", base+"/v1/test", nil, nil)},
 	}
 	if other != nil {
-		reads = append(reads, target{"esauth@" + o.compare + " `GET /v1/test`, valid cookie", 200, other, staticTarget("GET", otherBase+"/v1/test", nil, hdr)})
+		label := "esauth@" + o.compare
+		if len(o.compareEnv) > 0 {
+			label += " (" + strings.Join(o.compareEnv, ", ") + ")"
+		}
+		reads = append(reads, target{label + " `GET /v1/test`, valid cookie", 200, other, staticTarget("GET", otherBase+"/v1/test", nil, hdr)})
 	}
 	writes := []target{
 		// Logins go round the seeded users, as many people logging in would:
