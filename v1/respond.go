@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -64,17 +65,36 @@ func errorLabel(status int) string {
 	return fmt.Sprintf("%d: %s", status, http.StatusText(status))
 }
 
+// answerBuffers holds the buffers answers are encoded into, sparing the
+// garbage collector json.Marshal's copy and the second one that appending
+// the newline made.
+var answerBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledAnswer is the largest buffer put back in the pool, so that one
+// long session list does not stay in memory for good.
+const maxPooledAnswer = 64 << 10
+
 // writeJSON encodes v before writing anything, so an encoding failure is
-// still a clean 500 envelope rather than a half-written 200.
+// still a clean 500 envelope rather than a half-written 200. The bytes are
+// json.Marshal's followed by a newline (json.Encoder writes exactly that,
+// escaping HTML as Marshal does).
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	buf := answerBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledAnswer {
+			buf.Reset()
+			answerBuffers.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
 		status = http.StatusInternalServerError
-		b, _ = json.Marshal(envelope{Error: errorLabel(status), Message: "Internal server error."})
+		buf.Reset()
+		_ = json.NewEncoder(buf).Encode(envelope{Error: errorLabel(status), Message: "Internal server error."})
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(buf.Bytes())
 }
 
 // writeOK writes a success envelope.

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -164,6 +165,28 @@ var errIndexMissing = errors.New("index does not exist")
 type result struct {
 	status int
 	body   []byte
+	// pooled is the buffer body was read into, when it came from
+	// answerBuffers: release gives it back.
+	pooled *[]byte
+}
+
+// answerBuffers holds buffers for the loader's answers (Store.Load), one
+// of which every request with a cookie reads: reusing them spares the
+// garbage collector about a kilobyte per request.
+var answerBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2<<10); return &b }}
+
+// maxPooledAnswer is the largest answer read into a pooled buffer.
+const maxPooledAnswer = 16 << 10
+
+// release gives a pooled body back. Nothing may hold the body, or anything
+// sliced from it, afterwards: decoders copy what they keep.
+func (r result) release() {
+	if r.pooled != nil {
+		if cap(r.body) > 0 {
+			*r.pooled = r.body[:0]
+		}
+		answerBuffers.Put(r.pooled)
+	}
 }
 
 // esError is the "error" object of an Elasticsearch answer, or of one item
@@ -299,17 +322,29 @@ func (s *Store) failure(op string, status int, e esError) error {
 const maxAnswer = 32 << 20
 
 // readBody reads an answer whole, in one allocation when Elasticsearch
-// says how long it is (it does for the small answers of the hot path).
-func readBody(body io.Reader, contentLength string) ([]byte, error) {
+// says how long it is (it does for the small answers of the hot path), or
+// into the pooled buffer *pool when one is given and the answer fits; it
+// reports whether it did.
+func readBody(body io.Reader, contentLength string, pool *[]byte) ([]byte, bool, error) {
 	n, err := strconv.Atoi(contentLength)
 	if err != nil || n < 0 || n > maxAnswer {
-		return io.ReadAll(io.LimitReader(body, maxAnswer))
+		b, err := io.ReadAll(io.LimitReader(body, maxAnswer))
+		return b, false, err
 	}
-	b := make([]byte, n)
+	var b []byte
+	pooled := pool != nil && n <= maxPooledAnswer
+	if pooled {
+		if cap(*pool) < n {
+			*pool = make([]byte, 0, n)
+		}
+		b = (*pool)[:n]
+	} else {
+		b = make([]byte, n)
+	}
 	if _, err := io.ReadFull(body, b); err != nil {
-		return nil, err
+		return nil, pooled, err
 	}
-	return b, nil
+	return b, pooled, nil
 }
 
 // call runs one request with the store's timeout and reads the answer whole.
@@ -318,6 +353,16 @@ func readBody(body io.Reader, contentLength string) ([]byte, error) {
 // as errs.Unavailable; every other answer, errors included, goes to the
 // caller to read.
 func (s *Store) call(ctx context.Context, op string, req esapi.Request) (result, error) {
+	return s.callWith(ctx, op, req, false)
+}
+
+// callPooled is call reading the answer into a pooled buffer: the caller
+// must release the result once it has decoded it.
+func (s *Store) callPooled(ctx context.Context, op string, req esapi.Request) (result, error) {
+	return s.callWith(ctx, op, req, true)
+}
+
+func (s *Store) callWith(ctx context.Context, op string, req esapi.Request, usePool bool) (result, error) {
 	// Requests to esauth already carry a deadline (ESAUTH_REQUEST_TIMEOUT);
 	// a second timer is made only when the store's own ends sooner.
 	if d, ok := ctx.Deadline(); !ok || time.Until(d) > s.timeout {
@@ -330,11 +375,22 @@ func (s *Store) call(ctx context.Context, op string, req esapi.Request) (result,
 		return result{}, unavailable(fmt.Errorf("%s: %w", op, err))
 	}
 	defer res.Body.Close()
-	body, err := readBody(res.Body, res.Header.Get("Content-Length"))
+	var pool *[]byte
+	if usePool {
+		pool = answerBuffers.Get().(*[]byte)
+	}
+	body, pooled, err := readBody(res.Body, res.Header.Get("Content-Length"), pool)
+	r := result{status: res.StatusCode, body: body}
+	switch {
+	case pooled:
+		r.pooled = pool
+	case pool != nil:
+		answerBuffers.Put(pool) // unused
+	}
 	if err != nil {
+		r.release()
 		return result{}, unavailable(fmt.Errorf("%s: reading answer: %w", op, err))
 	}
-	r := result{status: res.StatusCode, body: body}
 	if r.status >= 400 {
 		if err := s.failure(op, r.status, r.esError()); err != nil {
 			return r, err

@@ -3,6 +3,7 @@ package elastic
 import (
 	"encoding/json"
 	"strconv"
+	"time"
 )
 
 // The loader's _mget answer is decoded on every request with a cookie, and
@@ -22,11 +23,37 @@ import (
 // when the caller must use encoding/json instead.
 func decodeLoadAnswer(b []byte, a *mgetAnswer[loadSource]) bool {
 	d := loadDecoder{b: b}
-	if d.answer(a) && d.end() {
-		return true
+	var docs []mgetDoc[loadSource] // nil unless the answer has "docs", as with encoding/json
+	ok := d.answer(&docs, func() *mgetDoc[loadSource] {
+		docs = append(docs, mgetDoc[loadSource]{})
+		return &docs[len(docs)-1]
+	}) && d.end()
+	if !ok {
+		*a = mgetAnswer[loadSource]{}
+		return false
 	}
-	*a = mgetAnswer[loadSource]{}
-	return false
+	a.Docs = docs
+	return true
+}
+
+// decodeLoadDocs decodes an answer of exactly two entries (the loader's)
+// into docs, reporting false (with docs left zero) when the caller must
+// use encoding/json instead.
+func decodeLoadDocs(b []byte, docs *[2]mgetDoc[loadSource]) bool {
+	d := loadDecoder{b: b}
+	n := 0
+	var none []mgetDoc[loadSource]
+	ok := d.answer(&none, func() *mgetDoc[loadSource] {
+		if n == len(docs) {
+			return nil
+		}
+		n++
+		return &docs[n-1]
+	}) && d.end() && n == len(docs)
+	if !ok {
+		*docs = [2]mgetDoc[loadSource]{}
+	}
+	return ok
 }
 
 // maxDepth bounds the nesting the decoder follows in values it skips; an
@@ -304,7 +331,12 @@ func (d *loadDecoder) text(dst *string) bool {
 		*dst = string(raw)
 		return true
 	}
-	return json.Unmarshal(d.b[start:d.i], dst) == nil
+	var v string // not dst itself, which would then escape on every call
+	if json.Unmarshal(d.b[start:d.i], &v) != nil {
+		return false
+	}
+	*dst = v
+	return true
 }
 
 func (d *loadDecoder) boolean(dst *bool) bool {
@@ -330,7 +362,7 @@ func (d *loadDecoder) int64(dst *int64) bool {
 }
 
 // time decodes a timestamp as time.Time's own UnmarshalJSON does.
-func (d *loadDecoder) time(dst interface{ UnmarshalJSON([]byte) error }) bool {
+func (d *loadDecoder) time(dst *time.Time) bool {
 	d.ws()
 	start := d.i
 	if _, plain, ok := d.str(); !ok || !plain {
@@ -348,7 +380,10 @@ var (
 	}
 )
 
-func (d *loadDecoder) answer(a *mgetAnswer[loadSource]) bool {
+// answer walks the answer's object; next gives the entry to decode each
+// doc into (nil: no room, give up). An empty "docs" array sets *empty to
+// an empty slice, as encoding/json does.
+func (d *loadDecoder) answer(empty *[]mgetDoc[loadSource], next func() *mgetDoc[loadSource]) bool {
 	var keys uint32
 	return d.object(func(key []byte) bool {
 		if string(key) != "docs" {
@@ -357,13 +392,15 @@ func (d *loadDecoder) answer(a *mgetAnswer[loadSource]) bool {
 		if !seen(&keys, 0) || !d.eat('[') {
 			return false
 		}
-		a.Docs = make([]mgetDoc[loadSource], 0, 2)
 		if d.eat(']') {
+			if *empty == nil {
+				*empty = []mgetDoc[loadSource]{}
+			}
 			return true
 		}
 		for {
-			a.Docs = append(a.Docs, mgetDoc[loadSource]{})
-			if !d.doc(&a.Docs[len(a.Docs)-1]) {
+			doc := next()
+			if doc == nil || !d.doc(doc) {
 				return false
 			}
 			if d.eat(']') {
@@ -434,13 +471,4 @@ func (d *loadDecoder) source(s *loadSource) bool {
 		}
 		return d.unknown(key, sourceKeys)
 	})
-}
-
-// decodeMget decodes an _mget answer, through the fast path when it is
-// the loader's.
-func decodeMget[T any](op string, r result, a *mgetAnswer[T]) error {
-	if la, ok := any(a).(*mgetAnswer[loadSource]); ok && decodeLoadAnswer(r.body, la) {
-		return nil
-	}
-	return decode(op, r, a)
 }

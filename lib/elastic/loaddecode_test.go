@@ -24,6 +24,13 @@ func checkLoadAnswer(t *testing.T, b []byte) bool {
 		if !reflect.DeepEqual(fast, mgetAnswer[loadSource]{}) {
 			t.Fatalf("gave up on %q but left %+v behind", b, fast)
 		}
+		var arr [2]mgetDoc[loadSource]
+		if decodeLoadDocs(b, &arr) {
+			t.Fatalf("decodeLoadDocs took %q, which the slice variant gives up on", b)
+		}
+		if arr != ([2]mgetDoc[loadSource]{}) {
+			t.Fatalf("decodeLoadDocs gave up on %q but left %+v behind", b, arr)
+		}
 		return false
 	}
 	if err != nil {
@@ -31,6 +38,16 @@ func checkLoadAnswer(t *testing.T, b []byte) bool {
 	}
 	if !reflect.DeepEqual(fast, slow) {
 		t.Fatalf("fast path and encoding/json disagree on %q:\nfast %+v\nslow %+v", b, fast, slow)
+	}
+	// The loader's own variant decodes into an array of exactly two, and
+	// must take every answer of two entries the slice variant takes.
+	var arr [2]mgetDoc[loadSource]
+	okArr := decodeLoadDocs(b, &arr)
+	if okArr != (len(slow.Docs) == 2) {
+		t.Fatalf("decodeLoadDocs took %q: %v, with %d entries", b, okArr, len(slow.Docs))
+	}
+	if okArr && !reflect.DeepEqual(arr[:], slow.Docs) {
+		t.Fatalf("decodeLoadDocs and encoding/json disagree on %q:\narray %+v\nslow %+v", b, arr, slow.Docs)
 	}
 	return true
 }

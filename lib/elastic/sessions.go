@@ -98,21 +98,29 @@ func mget[T any](ctx context.Context, s *Store, op string, body []byte, n int) (
 		return nil, unexpected(op, r)
 	}
 	var a mgetAnswer[T]
-	if err := decodeMget(op, r, &a); err != nil {
+	if err := decode(op, r, &a); err != nil {
 		return nil, err
 	}
 	if len(a.Docs) != n {
 		return nil, unexpected(op, r)
 	}
-	for _, d := range a.Docs {
+	if err := docErrors(s, op, a.Docs); err != nil {
+		return nil, err
+	}
+	return a.Docs, nil
+}
+
+// docErrors is the error of the first _mget entry that failed, if any.
+func docErrors[T any](s *Store, op string, docs []mgetDoc[T]) error {
+	for _, d := range docs {
 		if d.Error != nil {
 			if d.Error.Type == "index_not_found_exception" {
 				s.ready.Store(false) // set the index up again on the next call
 			}
-			return nil, unavailable(fmt.Errorf("%s: %s: %s", op, d.ID, d.Error.Type))
+			return unavailable(fmt.Errorf("%s: %s: %s", op, d.ID, d.Error.Type))
 		}
 	}
-	return a.Docs, nil
+	return nil
 }
 
 // loadSource is the _source of either document the loader reads, so the
@@ -174,7 +182,7 @@ func (s *Store) Load(ctx context.Context, sessionID, email string) (user.User, s
 	if err := s.ensure(ctx); err != nil {
 		return user.User{}, session.Session{}, err
 	}
-	docs, err := mget[loadSource](ctx, s, "load session", s.loadBody(sessionID, email), 2)
+	docs, err := s.loadDocs(ctx, s.loadBody(sessionID, email))
 	if err != nil {
 		return user.User{}, session.Session{}, err
 	}
@@ -182,6 +190,33 @@ func (s *Store) Load(ctx context.Context, sessionID, email string) (user.User, s
 		return user.User{}, session.Session{}, errs.E(errs.Unauthenticated, "Your session has ended; log in again.")
 	}
 	return docs[1].Source.user(), docs[0].Source.sessionDoc.toSession(sessionID), nil
+}
+
+// loadDocs is the loader's _mget: mget for exactly its two documents,
+// with the answer read into a pooled buffer and decoded by the fast path
+// into an array, so a request with a cookie leaves little garbage.
+func (s *Store) loadDocs(ctx context.Context, body []byte) ([2]mgetDoc[loadSource], error) {
+	const op = "load session"
+	var docs [2]mgetDoc[loadSource]
+	r, err := s.callPooled(ctx, op, esapi.MgetRequest{Body: bytes.NewReader(body)})
+	defer r.release()
+	if err != nil {
+		return docs, err
+	}
+	if r.status != http.StatusOK {
+		return docs, unexpected(op, r)
+	}
+	if !decodeLoadDocs(r.body, &docs) {
+		var a mgetAnswer[loadSource]
+		if err := decode(op, r, &a); err != nil {
+			return docs, err
+		}
+		if len(a.Docs) != len(docs) {
+			return docs, unexpected(op, r)
+		}
+		copy(docs[:], a.Docs)
+	}
+	return docs, docErrors(s, op, docs[:])
 }
 
 // TouchSession records that the session was used at t.
