@@ -62,6 +62,7 @@ type options struct {
 	compare     string
 	compareEnv  []string
 	warmup      time.Duration
+	rounds      int
 }
 
 func parseFlags() (options, error) {
@@ -75,6 +76,7 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.compare, "compare", "", "also measure esauth built from this git revision (e.g. HEAD~1) in the same rounds, on the same indices, and print the two side by side")
 	var compareEnv string
 	flag.StringVar(&compareEnv, "compare-env", "", "comma-separated NAME=VALUE settings for the -compare process only (e.g. ESAUTH_ES_GZIP=true with -compare HEAD: one setting against the other in the same rounds)")
+	flag.IntVar(&o.rounds, "rounds", 3, "interleaved rounds the read rows are split into (more rounds, shorter each: less weight on one slow moment)")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "how long each target is driven, unmeasured, before the rows")
 	flag.BoolVar(&o.writes, "writes", true, "also measure logins and signups (false: the read rows only, for quick A/B runs)")
 	flag.Parse()
@@ -84,6 +86,9 @@ func parseFlags() (options, error) {
 			return o, fmt.Errorf("-concurrency: %q is not a positive number", s)
 		}
 		o.concurrency = append(o.concurrency, n)
+	}
+	if o.rounds < 1 {
+		return o, errors.New("-rounds: at least 1")
 	}
 	if o.users < 2 {
 		return o, errors.New("-users: at least 2 (the logins go round the seeded users)")
@@ -265,7 +270,7 @@ func run() error {
 	// The read rows run in rounds, the targets taking turns within each
 	// round, so a slow moment of the shared machine (Elasticsearch's GC,
 	// say) falls on all of them alike rather than on one row.
-	const rounds = 3
+	rounds := o.rounds
 	var rows []row
 	// Elasticsearch's JIT compiles its hot paths in the first seconds of
 	// load: a warm-up of every target, measured nowhere, keeps that out of
@@ -288,7 +293,7 @@ func run() error {
 		}
 		for range rounds {
 			for i, t := range reads {
-				if err := merged[i].attack(t.tr, c, o.duration/rounds, t.want, t.server, es); err != nil {
+				if err := merged[i].attack(t.tr, c, o.duration/time.Duration(rounds), t.want, t.server, es); err != nil {
 					return fmt.Errorf("%s at c=%d: %w", t.name, c, err)
 				}
 			}
@@ -419,10 +424,9 @@ func measureScale(o options, es *esClient, bin string, env []string, work, pw, h
 		}
 	}
 	m := []*measure{{}, {}}
-	const rounds = 3
-	for range rounds {
+	for range o.rounds {
 		for i, t := range both {
-			if err := m[i].attack(t.tr, c, o.duration/rounds, t.want, t.server, es); err != nil {
+			if err := m[i].attack(t.tr, c, o.duration/time.Duration(o.rounds), t.want, t.server, es); err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
 		}
