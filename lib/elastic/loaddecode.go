@@ -9,8 +9,8 @@ import (
 // The loader's _mget answer is decoded on every request with a cookie, and
 // encoding/json (which validates the whole answer, then walks it again by
 // reflection) was the largest piece of esauth's own CPU on that path. This
-// file decodes exactly that answer, mgetAnswer[loadSource], in one pass
-// without reflection.
+// file decodes exactly that answer, two entries of mgetDoc[loadSource], in
+// one pass without reflection.
 //
 // It is a fast path, not a second JSON decoder: whatever it is not sure
 // of (a null, a key with escapes, a repeated or case-folded key, an
@@ -19,37 +19,13 @@ import (
 // its result is what encoding/json would have produced, and it accepts
 // only valid JSON; FuzzLoadAnswer checks both against encoding/json.
 
-// decodeLoadAnswer decodes b into a, reporting false (with a left zero)
-// when the caller must use encoding/json instead.
-func decodeLoadAnswer(b []byte, a *mgetAnswer[loadSource]) bool {
-	d := loadDecoder{b: b}
-	var docs []mgetDoc[loadSource] // nil unless the answer has "docs", as with encoding/json
-	ok := d.answer(&docs, func() *mgetDoc[loadSource] {
-		docs = append(docs, mgetDoc[loadSource]{})
-		return &docs[len(docs)-1]
-	}) && d.end()
-	if !ok {
-		*a = mgetAnswer[loadSource]{}
-		return false
-	}
-	a.Docs = docs
-	return true
-}
-
 // decodeLoadDocs decodes an answer of exactly two entries (the loader's)
 // into docs, reporting false (with docs left zero) when the caller must
 // use encoding/json instead.
 func decodeLoadDocs(b []byte, docs *[2]mgetDoc[loadSource]) bool {
 	d := loadDecoder{b: b}
-	n := 0
-	var none []mgetDoc[loadSource]
-	ok := d.answer(&none, func() *mgetDoc[loadSource] {
-		if n == len(docs) {
-			return nil
-		}
-		n++
-		return &docs[n-1]
-	}) && d.end() && n == len(docs)
+	n, _, ok := d.answer(docs[:])
+	ok = ok && d.end() && n == len(docs)
 	if !ok {
 		*docs = [2]mgetDoc[loadSource]{}
 	}
@@ -380,12 +356,12 @@ var (
 	}
 )
 
-// answer walks the answer's object; next gives the entry to decode each
-// doc into (nil: no room, give up). An empty "docs" array sets *empty to
-// an empty slice, as encoding/json does.
-func (d *loadDecoder) answer(empty *[]mgetDoc[loadSource], next func() *mgetDoc[loadSource]) bool {
+// answer walks the answer's object, decoding its entries into slots and
+// giving up when there are more. It returns how many it decoded and
+// whether the answer had a "docs" key.
+func (d *loadDecoder) answer(slots []mgetDoc[loadSource]) (n int, hasDocs, ok bool) {
 	var keys uint32
-	return d.object(func(key []byte) bool {
+	ok = d.object(func(key []byte) bool {
 		if string(key) != "docs" {
 			return d.unknown(key, answerKeys)
 		}
@@ -393,16 +369,13 @@ func (d *loadDecoder) answer(empty *[]mgetDoc[loadSource], next func() *mgetDoc[
 			return false
 		}
 		if d.eat(']') {
-			if *empty == nil {
-				*empty = []mgetDoc[loadSource]{}
-			}
 			return true
 		}
 		for {
-			doc := next()
-			if doc == nil || !d.doc(doc) {
+			if n == len(slots) || !d.doc(&slots[n]) {
 				return false
 			}
+			n++
 			if d.eat(']') {
 				return true
 			}
@@ -411,6 +384,7 @@ func (d *loadDecoder) answer(empty *[]mgetDoc[loadSource], next func() *mgetDoc[
 			}
 		}
 	})
+	return n, keys&1 != 0, ok
 }
 
 func (d *loadDecoder) doc(doc *mgetDoc[loadSource]) bool {

@@ -12,6 +12,25 @@ import (
 // 8.19), session first, then user.
 const loadAnswerSample = `{"docs":[{"_index":"esauth-sessions","_id":"ceb57d009f73f41c4cac3e649d09688cf32c8f33cab3f09034d2a142ec6c517c","_version":1,"_seq_no":0,"_primary_term":1,"found":true,"_source":{"id":"ceb57d009f73f41c4cac3e649d09688cf32c8f33cab3f09034d2a142ec6c517c","email_address":"ada@example.com","created_at":"2026-12-01T10:05:08.828570924Z","expires_at":"2026-12-01T22:05:08.828570924Z","last_seen_at":"2026-12-01T10:05:08.828570924Z","remember":false,"user_agent":"curl/7.88.1","ip":"127.0.0.1","user_epoch":"981035e0b4f0bbc3ea9d1947c52ff9cb"}},{"_index":"esauth-users","_id":"ada@example.com","_version":1,"_seq_no":0,"_primary_term":1,"found":true,"_source":{"email_address":"ada@example.com","first_name":"A","last_name":"L","password_hash":"$argon2id$v=19$m=19456,t=2,p=1$sZBKFuvv9A+wtAln73X/fQ$rXlF28DVAPX4eMFVvMwf0iYU8uQn7reYY1R9+PrBEKo","role":"user","is_active":true,"created_at":"2026-12-01T10:05:08.75421692Z","updated_at":"2026-12-01T10:05:08.75421692Z","password_changed_at":"2026-12-01T10:05:08.75421692Z","session_epoch":"981035e0b4f0bbc3ea9d1947c52ff9cb"}}]}`
 
+// decodeLoadAnswer is the fast path over answers of up to 64 entries,
+// decoding into a slice as encoding/json does (nil without "docs", empty
+// for "docs":[]), so that answers of any length, not only the loader's
+// two, can be compared with encoding/json. It reports false (with a left
+// zero) when the fast path gives up.
+func decodeLoadAnswer(b []byte, a *mgetAnswer[loadSource]) bool {
+	d := loadDecoder{b: b}
+	slots := make([]mgetDoc[loadSource], 64)
+	n, hasDocs, ok := d.answer(slots)
+	if !ok || !d.end() {
+		*a = mgetAnswer[loadSource]{}
+		return false
+	}
+	if hasDocs {
+		a.Docs = slots[:n:n]
+	}
+	return true
+}
+
 // checkLoadAnswer decodes b both ways and fails when the fast path
 // succeeds where encoding/json fails or disagrees with it. It returns
 // whether the fast path took b.

@@ -94,6 +94,11 @@ func mget[T any](ctx context.Context, s *Store, op string, body []byte, n int) (
 	if err != nil {
 		return nil, err
 	}
+	return mgetDocs[T](s, op, r, n)
+}
+
+// mgetDocs reads an _mget answer of n entries with encoding/json.
+func mgetDocs[T any](s *Store, op string, r result, n int) ([]mgetDoc[T], error) {
 	if r.status != http.StatusOK {
 		return nil, unexpected(op, r)
 	}
@@ -104,23 +109,15 @@ func mget[T any](ctx context.Context, s *Store, op string, body []byte, n int) (
 	if len(a.Docs) != n {
 		return nil, unexpected(op, r)
 	}
-	if err := docErrors(s, op, a.Docs); err != nil {
-		return nil, err
-	}
-	return a.Docs, nil
-}
-
-// docErrors is the error of the first _mget entry that failed, if any.
-func docErrors[T any](s *Store, op string, docs []mgetDoc[T]) error {
-	for _, d := range docs {
+	for _, d := range a.Docs {
 		if d.Error != nil {
 			if d.Error.Type == "index_not_found_exception" {
 				s.ready.Store(false) // set the index up again on the next call
 			}
-			return unavailable(fmt.Errorf("%s: %s: %s", op, d.ID, d.Error.Type))
+			return nil, unavailable(fmt.Errorf("%s: %s: %s", op, d.ID, d.Error.Type))
 		}
 	}
-	return nil
+	return a.Docs, nil
 }
 
 // loadSource is the _source of either document the loader reads, so the
@@ -194,7 +191,9 @@ func (s *Store) Load(ctx context.Context, sessionID, email string) (user.User, s
 
 // loadDocs is the loader's _mget: mget for exactly its two documents,
 // with the answer read into a pooled buffer and decoded by the fast path
-// into an array, so a request with a cookie leaves little garbage.
+// into an array, so a request with a cookie leaves little garbage. The
+// fast path gives up on an entry with an error, so such an answer, like
+// anything else unusual, is read by mgetDocs.
 func (s *Store) loadDocs(ctx context.Context, body []byte) ([2]mgetDoc[loadSource], error) {
 	const op = "load session"
 	var docs [2]mgetDoc[loadSource]
@@ -203,20 +202,12 @@ func (s *Store) loadDocs(ctx context.Context, body []byte) ([2]mgetDoc[loadSourc
 	if err != nil {
 		return docs, err
 	}
-	if r.status != http.StatusOK {
-		return docs, unexpected(op, r)
+	if r.status == http.StatusOK && decodeLoadDocs(r.body, &docs) {
+		return docs, nil
 	}
-	if !decodeLoadDocs(r.body, &docs) {
-		var a mgetAnswer[loadSource]
-		if err := decode(op, r, &a); err != nil {
-			return docs, err
-		}
-		if len(a.Docs) != len(docs) {
-			return docs, unexpected(op, r)
-		}
-		copy(docs[:], a.Docs)
-	}
-	return docs, docErrors(s, op, docs[:])
+	slow, err := mgetDocs[loadSource](s, op, r, len(docs))
+	copy(docs[:], slow)
+	return docs, err
 }
 
 // TouchSession records that the session was used at t.
