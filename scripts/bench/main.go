@@ -272,18 +272,7 @@ func run() error {
 	// say) falls on all of them alike rather than on one row.
 	rounds := o.rounds
 	var rows []row
-	// Elasticsearch's JIT compiles its hot paths in the first seconds of
-	// load: a warm-up of every target, measured nowhere, keeps that out of
-	// the first rows.
-	warm := func(ts []target) error {
-		for _, t := range ts {
-			if err := (&measure{}).attack(t.tr, o.concurrency[0], o.warmup, t.want, t.server, es); err != nil {
-				return fmt.Errorf("warming up %s: %w", t.name, err)
-			}
-		}
-		return nil
-	}
-	if err := warm(reads); err != nil {
+	if err := warm(o, es, reads); err != nil {
 		return err
 	}
 	for _, c := range o.concurrency {
@@ -305,7 +294,7 @@ func run() error {
 	readRSS := srv.peakRSS()
 	// One client alone shows what a login costs besides its argon2id work.
 	if o.writes {
-		if err := warm(writes); err != nil {
+		if err := warm(o, es, writes); err != nil {
 			return err
 		}
 	}
@@ -380,6 +369,18 @@ func run() error {
 	return nil
 }
 
+// warm drives each target, measured nowhere, for o.warmup: Elasticsearch's
+// JIT compiles its hot paths in the first seconds of load, which would
+// otherwise fall on the first rows.
+func warm(o options, es *esClient, ts []target) error {
+	for _, t := range ts {
+		if err := (&measure{}).attack(t.tr, o.concurrency[0], o.warmup, t.want, t.server, es); err != nil {
+			return fmt.Errorf("warming up %s: %w", t.name, err)
+		}
+	}
+	return nil
+}
+
 // measureScale compares the protected route on the main indices (o.users
 // users) with the same route of a second esauth on indices holding
 // o.scale users. Both are measured in the same interleaved rounds, after
@@ -418,10 +419,8 @@ func measureScale(o options, es *esClient, bin string, env []string, work, pw, h
 		staticTarget("GET", base+"/v1/test", nil, http.Header{"Cookie": {cookie}})}
 	both := []target{small, large}
 	c := o.concurrency[0]
-	for _, t := range both {
-		if err := (&measure{}).attack(t.tr, c, o.warmup, t.want, t.server, es); err != nil {
-			return fmt.Errorf("warming up %s: %w", t.name, err)
-		}
+	if err := warm(o, es, both); err != nil {
+		return err
 	}
 	m := []*measure{{}, {}}
 	for range o.rounds {
