@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -178,6 +179,10 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
+	// The runtime has already read GOGC from the environment; this also
+	// applies esauth's own default when it is unset (see config). The
+	// previous value comes back when serve returns, for tests that call run.
+	defer debug.SetGCPercent(debug.SetGCPercent(a.cfg.GCPercent))
 	codec, err := a.cookieCodec()
 	if err != nil {
 		return err

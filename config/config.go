@@ -60,6 +60,8 @@ type Config struct {
 	PwnedURL            string
 	LogLevel            string
 	ShutdownGracePeriod time.Duration
+	// GCPercent is the garbage collector's target (GOGC); -1 is off.
+	GCPercent int
 }
 
 // setting is one environment variable.
@@ -164,6 +166,19 @@ var settings = []setting{
 		}},
 	{"ESAUTH_SHUTDOWN_TIMEOUT", "15s", "On SIGTERM/SIGINT, how long in-flight requests may take to finish.", false,
 		durationSetter(func(c *Config) *time.Duration { return &c.ShutdownGracePeriod })},
+	{"GOGC", "200", "Go's garbage-collector target (the runtime's own variable; `off` turns collection off). esauth's default is 200, not Go's 100: its live heap is a few MiB, so at 100 it collects every few hundred requests (README, Performance).", false,
+		func(c *Config, v string) error {
+			if v == "off" {
+				c.GCPercent = -1
+				return nil
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("not a whole number of at least 1, or off")
+			}
+			c.GCPercent = n
+			return nil
+		}},
 }
 
 // Load reads every setting through getenv, applying defaults, and checks them.

@@ -70,6 +70,7 @@ func TestLoadWithAnEmptyEnvironmentGivesTheDefaults(t *testing.T) {
 		{"LockoutThreshold", c.LockoutThreshold, 5},
 		{"LockoutBase", c.LockoutBase, time.Second},
 		{"LockoutMax", c.LockoutMax, 15 * time.Minute},
+		{"GCPercent", c.GCPercent, 200},
 	}
 	for _, ck := range checks {
 		if !reflect.DeepEqual(ck.got, ck.want) {
@@ -116,6 +117,7 @@ func TestLoadReadsEverySetting(t *testing.T) {
 		"ESAUTH_PWNED_URL":                 "https://pwned.example",
 		"ESAUTH_LOG_LEVEL":                 "debug",
 		"ESAUTH_SHUTDOWN_TIMEOUT":          "1m",
+		"GOGC":                             "150",
 	})
 	want := config.Config{
 		Addr: ":9000", ESURLs: []string{"https://es.example:9200"}, ESUsername: "elastic", ESPassword: "changeme",
@@ -131,7 +133,7 @@ func TestLoadReadsEverySetting(t *testing.T) {
 		},
 		LoginPerMinute: 2.5, LoginBurst: 4,
 		LockoutThreshold: 3, LockoutBase: 2 * time.Second, LockoutMax: time.Hour,
-		PwnedURL: "https://pwned.example",
+		PwnedURL: "https://pwned.example", GCPercent: 150,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load = %+v;\nwant %+v", c, want)
@@ -185,6 +187,8 @@ func TestBadValuesGiveAnErrorNamingTheVariable(t *testing.T) {
 		{"an IPv6 prefix longer than an address", map[string]string{"ESAUTH_IPV6_PREFIX": "129"}, []string{"ESAUTH_IPV6_PREFIX"}},
 		{"an IPv6 prefix of zero", map[string]string{"ESAUTH_IPV6_PREFIX": "0"}, []string{"ESAUTH_IPV6_PREFIX"}},
 		{"no idle connections", map[string]string{"ESAUTH_ES_IDLE_CONNS": "0"}, []string{"ESAUTH_ES_IDLE_CONNS"}},
+		{"a GOGC that is not a number", map[string]string{"GOGC": "fast"}, []string{"GOGC"}},
+		{"a GOGC of zero", map[string]string{"GOGC": "0"}, []string{"GOGC"}},
 		{"a gzip flag that is not a boolean", map[string]string{"ESAUTH_ES_GZIP": "sometimes"}, []string{"ESAUTH_ES_GZIP"}},
 		{"a zero hash wait", map[string]string{"ESAUTH_HASH_WAIT": "0s"}, []string{"ESAUTH_HASH_WAIT"}},
 		{"a negative session cap", map[string]string{"ESAUTH_MAX_SESSIONS": "-1"}, []string{"ESAUTH_MAX_SESSIONS"}},
@@ -360,5 +364,11 @@ func TestCookieKeysOfTheWrongSizeAreRefusedNamingTheVariable(t *testing.T) {
 		return map[string]string{"ESAUTH_COOKIE_HASH_KEY": k32, "ESAUTH_COOKIE_BLOCK_KEY": k32}[k]
 	}); err != nil {
 		t.Errorf("32-byte keys refused: %v", err)
+	}
+}
+
+func TestGOGCOffTurnsCollectionOff(t *testing.T) {
+	if c := load(t, map[string]string{"GOGC": "off"}); c.GCPercent != -1 {
+		t.Errorf("GOGC=off gave GCPercent %d; want -1 (debug.SetGCPercent's off)", c.GCPercent)
 	}
 }
