@@ -285,3 +285,38 @@ func TestRedactKeepsOnlySchemeHostAndPort(t *testing.T) {
 		})
 	}
 }
+
+// A call made with a distant deadline (a request's) is still bounded by the
+// store's timeout when Elasticsearch never begins to answer: the transport
+// gives up waiting for the answer, since the store arms no timer of its own
+// for calls that already have a deadline.
+func TestAnAnswerThatNeverBeginsIsBoundedByTheStoreTimeout(t *testing.T) {
+	release := make(chan struct{})
+	f := newFakeES(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	t.Cleanup(func() { close(release) })
+	s := f.store(t, 300*time.Millisecond)
+	if err := s.EnsureIndices(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := s.Load(ctx, strings.Repeat("a", 64), "a@example.com")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errs.Is(err, errs.Unavailable) {
+			t.Errorf("err = %v, want unavailable", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Load still waiting for an answer that never began, 20s into a call whose store timeout is 300ms")
+	}
+}
