@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -13,7 +14,7 @@ import (
 
 func TestAPanicBecomesA500EnvelopeWithoutTheStack(t *testing.T) {
 	core, logs := observer.New(zap.DebugLevel)
-	h := accessLog(zap.New(core))(recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := accessLog(zap.New(core), 0)(recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		panic("secret internal state")
 	})))
 	rec := httptest.NewRecorder()
@@ -37,6 +38,43 @@ func TestAPanicBecomesA500EnvelopeWithoutTheStack(t *testing.T) {
 	}
 }
 
+// Every request carries ESAUTH_REQUEST_TIMEOUT as its context's deadline
+// (what bounds all of its storage calls and hashing together), and the
+// request info the inner middleware use; without a timeout it carries no
+// deadline.
+func TestEveryRequestCarriesItsDeadline(t *testing.T) {
+	tests := []struct {
+		name    string
+		timeout time.Duration
+	}{
+		{"a timeout gives a deadline", 3 * time.Second},
+		{"no timeout gives none", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var deadline time.Time
+			var hasDeadline, hasInfo bool
+			h := accessLog(zap.NewNop(), tt.timeout)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				deadline, hasDeadline = r.Context().Deadline()
+				hasInfo = infoFrom(r.Context()) != nil
+			}))
+			before := time.Now()
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+			after := time.Now()
+			if !hasInfo {
+				t.Error("the request carries no request info")
+			}
+			if hasDeadline != (tt.timeout > 0) {
+				t.Fatalf("deadline %v (set: %v) with timeout %v", deadline, hasDeadline, tt.timeout)
+			}
+			if hasDeadline && (deadline.Before(before.Add(tt.timeout)) || deadline.After(after.Add(tt.timeout))) {
+				t.Errorf("deadline %v, want the request's start plus %v (between %v and %v)",
+					deadline, tt.timeout, before.Add(tt.timeout), after.Add(tt.timeout))
+			}
+		})
+	}
+}
+
 func TestRequestIDIsKeptWhenSaneAndReplacedOtherwise(t *testing.T) {
 	tests := []struct {
 		name, given string
@@ -49,7 +87,7 @@ func TestRequestIDIsKeptWhenSaneAndReplacedOtherwise(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := accessLog(zap.NewNop())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+			h := accessLog(zap.NewNop(), 0)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 			req := httptest.NewRequest("GET", "/", nil)
 			if tt.given != "" {
 				req.Header["X-Request-Id"] = []string{tt.given}

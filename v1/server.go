@@ -82,15 +82,14 @@ type Deps struct {
 // NewServer returns the whole HTTP handler of esauth.
 //
 // Middleware order, outermost first:
-//  1. accessLog: request id, request logger, one access line (outermost, so
-//     it records the final status even of a recovered panic);
+//  1. accessLog: request id, request logger, the request's one deadline for
+//     all of its storage calls and hashing, one access line (outermost,
+//     so it records the final status even of a recovered panic);
 //  2. recoverPanics: a panic becomes a logged 500 envelope;
 //  3. securityHeaders: on every answer, refusals included;
 //  4. withClientIP: the client's address, for rate limits and sessions;
 //  5. crossOrigin: CSRF refusals before any route or storage work;
-//  6. withDeadline: one deadline for all of the request's storage calls
-//     and hashing (inside the refusals above, which need no storage);
-//  7. the router, which inside runs recordRoute (route template for the
+//  6. the router, which inside runs recordRoute (route template for the
 //     log), then per route limitByIP, and on the routes that need the
 //     user loadUser (cookie → one _mget → user and session in the
 //     context) followed by requireLogin.
@@ -106,11 +105,10 @@ func NewServer(d Deps) (http.Handler, error) {
 		return nil, err
 	}
 	var h http.Handler = newRouter(d)
-	h = withDeadline(d.RequestTimeout)(h)
 	h = csrf(h)
 	h = withClientIP(d.TrustedProxies)(h)
 	h = securityHeaders(h)
 	h = recoverPanics(h)
-	h = accessLog(d.Log)(h)
+	h = accessLog(d.Log, d.RequestTimeout)(h)
 	return h, nil
 }
