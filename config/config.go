@@ -86,7 +86,7 @@ var settings = []setting{
 		func(c *Config, v string) error { c.ESAPIKey = v; return nil }},
 	{"ELASTICSEARCH_CA_CERT", "", "Path to a PEM CA certificate that signed the cluster's TLS certificate.", false,
 		func(c *Config, v string) error { c.ESCACert = v; return nil }},
-	{"ESAUTH_ES_TIMEOUT", "5s", "Longest wait for Elasticsearch to begin answering one call (for background work: for the whole call); past it the request gets 503.", false,
+	{"ESAUTH_ES_TIMEOUT", "5s", "Longest wait to connect to Elasticsearch and for it to begin answering one call (for background work: for the whole call); past it the request gets 503.", false,
 		durationSetter(func(c *Config) *time.Duration { return &c.ESTimeout })},
 	{"ESAUTH_ES_IDLE_CONNS", "256", "Idle keep-alive connections kept open to each Elasticsearch node; about the most concurrent requests you expect per instance.", false,
 		func(c *Config, v string) error {

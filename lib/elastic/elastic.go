@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -53,9 +54,12 @@ type Config struct {
 
 // newTransport is the HTTP transport for the store: Go's defaults, with
 // keep-alive connections sized for a server's concurrency, and the store's
-// timeout as the longest wait for an answer to begin (see callWith).
+// timeout as the longest wait for a connection, a TLS handshake and an
+// answer to begin (see callWith).
 func newTransport(cfg Config) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = cfg.Timeout
 	t.ResponseHeaderTimeout = cfg.Timeout
 	idle := cfg.IdleConns
 	if idle <= 0 {
