@@ -83,6 +83,7 @@ type Store struct {
 	sessions      string
 	audit         string
 	attempts      string
+	identities    string
 	// loadHead and loadMiddle are the fixed parts of the loader's _mget
 	// (see loadBody).
 	loadHead, loadMiddle string
@@ -136,6 +137,7 @@ func New(cfg Config, log *zap.Logger) (*Store, error) {
 		sessions:      cfg.IndexPrefix + "sessions",
 		audit:         cfg.IndexPrefix + "audit",
 		attempts:      cfg.IndexPrefix + "attempts",
+		identities:    cfg.IndexPrefix + "identities",
 	}
 	st.loadHead, st.loadMiddle = loadParts(st.sessions, st.users)
 	return st, nil
@@ -148,6 +150,9 @@ func (s *Store) SessionsIndex() string { return s.sessions }
 
 // AttemptsIndex names the index of failed-login counts.
 func (s *Store) AttemptsIndex() string { return s.attempts }
+
+// IdentitiesIndex names the index of linked provider accounts.
+func (s *Store) IdentitiesIndex() string { return s.identities }
 
 // Redact returns an Elasticsearch URL as scheme://host[:port], without the
 // user:password@ it may carry, its path or its query, so it can be logged.

@@ -384,7 +384,7 @@ func (s *Store) DeleteIndices(ctx context.Context) error {
 		}
 	}
 	r, err := s.call(ctx, "delete indices", esapi.IndicesDeleteRequest{
-		Index:             []string{s.users, s.sessions, s.audit, s.attempts},
+		Index:             s.IndexNames(),
 		IgnoreUnavailable: boolPtr(true),
 	})
 	if err != nil {

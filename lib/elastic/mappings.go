@@ -14,6 +14,7 @@ func (s *Store) indices() []indexDef {
 		{s.sessions, sessionsMapping},
 		{s.audit, auditMapping},
 		{s.attempts, attemptsMapping},
+		{s.identities, identitiesMapping},
 	}
 }
 
@@ -104,6 +105,24 @@ const attemptsMapping = `{
       "locked_until": {"type": "date"},
       "updated_at":   {"type": "date"},
       "expires_at":   {"type": "date"}
+    }
+  }
+}`
+
+// identitiesMapping: one document per account at an external provider
+// linked to a user, with id "<provider>:<subject>" (created with op_type
+// create, so one provider account links to at most one user).
+const identitiesMapping = `{
+  "settings": {"number_of_shards": 1, "number_of_replicas": 0, "auto_expand_replicas": "0-1"},
+  "mappings": {
+    "dynamic": "strict",
+    "properties": {
+      "provider":        {"type": "keyword"},
+      "subject":         {"type": "keyword"},
+      "email_address":   {"type": "keyword"},
+      "user_created_at": {"type": "date"},
+      "provider_email":  {"type": "keyword", "index": false, "doc_values": false},
+      "created_at":      {"type": "date"}
     }
   }
 }`

@@ -154,7 +154,8 @@ func (s *Store) UpdateUser(ctx context.Context, email string, change func(*user.
 	return user.User{}, errs.E(errs.Conflict, "The user was changed concurrently; try again.")
 }
 
-// DeleteUser removes the user, then every session of theirs. The user
+// DeleteUser removes the user, then every session and linked identity of
+// theirs. The user
 // goes first, and removing the sessions is only housekeeping: the loader
 // refuses a session whose user is missing, and an account signed up again
 // with the same email gets a new session epoch, so no old session ever
@@ -175,6 +176,7 @@ func (s *Store) DeleteUser(ctx context.Context, email string) error {
 		return unexpected("delete user", r)
 	}
 	s.sweepSessions(ctx, email)
+	s.sweepIdentities(ctx, email)
 	return nil
 }
 

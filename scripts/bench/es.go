@@ -141,7 +141,7 @@ func (e *esClient) indexBytes(index string) (int64, error) {
 
 // deleteIndices removes what the run made: esauth's indices and templates.
 func (e *esClient) deleteIndices(prefix string) {
-	for _, name := range []string{"users", "sessions", "audit", "attempts"} {
+	for _, name := range []string{"users", "sessions", "audit", "attempts", "identities"} {
 		_, _ = e.do("DELETE", "/_index_template/"+prefix+name, nil, "")
 		_, _ = e.do("DELETE", "/"+prefix+name+"?ignore_unavailable=true", nil, "")
 	}
