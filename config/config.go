@@ -62,6 +62,12 @@ type Config struct {
 	ShutdownGracePeriod time.Duration
 	// GCPercent is the garbage collector's target (GOGC); -1 is off.
 	GCPercent int
+
+	// PublicURL is esauth's external base URL (OAuth redirects).
+	PublicURL string
+	// OAuthNames lists ESAUTH_OAUTH_PROVIDERS; OAuth is each one's settings.
+	OAuthNames []string
+	OAuth      []OAuthProvider
 }
 
 // setting is one environment variable.
@@ -166,6 +172,10 @@ var settings = []setting{
 		}},
 	{"ESAUTH_SHUTDOWN_TIMEOUT", "15s", "On SIGTERM/SIGINT, how long in-flight requests may take to finish.", false,
 		durationSetter(func(c *Config) *time.Duration { return &c.ShutdownGracePeriod })},
+	{"ESAUTH_PUBLIC_URL", "", "esauth's external base URL (`https://auth.example.com`, with a path prefix if it is served under one): a provider sends the browser back to `<ESAUTH_PUBLIC_URL>/v1/auth/oauth/<provider>/callback`. Required with `ESAUTH_OAUTH_PROVIDERS`.", false,
+		func(c *Config, v string) error { c.PublicURL = strings.TrimRight(v, "/"); return checkPublicURL(v) }},
+	{"ESAUTH_OAUTH_PROVIDERS", "", "Comma-separated names of the OAuth 2.0 / OpenID Connect providers to log in with. `facebook`, `github` and `google` are those providers; any other name is an OpenID Connect provider found by its `ESAUTH_OAUTH_<P>_ISSUER`. Each needs the variables below, with P the name upper-cased and `-` written `_`.", false,
+		func(c *Config, v string) error { c.OAuthNames = splitList(v); return nil }},
 	{"GOGC", "200", "Go's garbage-collector target (the runtime's own variable; `off` turns collection off). esauth's default is 200, not Go's 100: its live heap is a few MiB, so at 100 it collects every few hundred requests (README, Performance).", false,
 		func(c *Config, v string) error {
 			if v == "off" {
@@ -199,6 +209,7 @@ func Load(getenv func(string) string) (Config, error) {
 			problems = append(problems, fmt.Sprintf("%s=%s: %v", s.name, shown, err))
 		}
 	}
+	problems = append(problems, loadProviders(&c, getenv)...)
 	if len(problems) == 0 {
 		problems = c.check()
 	}
@@ -276,6 +287,7 @@ func Markdown() string {
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", s.name, def, s.help)
 	}
+	b.WriteString(providerMarkdown())
 	return b.String()
 }
 
