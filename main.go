@@ -28,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/term"
@@ -37,6 +38,7 @@ import (
 	"esauth/lib/breached"
 	"esauth/lib/elastic"
 	"esauth/lib/errs"
+	"esauth/lib/oauth"
 	"esauth/lib/password"
 	"esauth/lib/session"
 	"esauth/lib/user"
@@ -157,8 +159,9 @@ func (a *app) hasher() *password.Hasher {
 }
 
 // cookieCodec builds the cookie codec from the configured keys, or from
-// random keys with a warning when none are configured.
-func (a *app) cookieCodec() (*session.Codec, error) {
+// random keys with a warning when none are configured. It also returns the
+// current keys, which sign and encrypt the OAuth state cookie too.
+func (a *app) cookieCodec() (*session.Codec, session.Keys, error) {
 	cur := session.Keys{Hash: a.cfg.CookieHashKey, Block: a.cfg.CookieBlockKey}
 	if cur.Hash == nil {
 		a.log.Warn("ESAUTH_COOKIE_HASH_KEY and ESAUTH_COOKIE_BLOCK_KEY are not set: using random keys, so sessions will not survive a restart and instances will not accept each other's cookies")
@@ -169,7 +172,35 @@ func (a *app) cookieCodec() (*session.Codec, error) {
 		prev = append(prev, session.Keys{Hash: a.cfg.CookiePrevHashKey, Block: a.cfg.CookiePrevBlockKey})
 	}
 	maxAge := max(a.cfg.RememberTTL, a.cfg.SessionTTL)
-	return session.NewCodec(a.cfg.CookieName, maxAge, cur, prev...)
+	c, err := session.NewCodec(a.cfg.CookieName, maxAge, cur, prev...)
+	return c, cur, err
+}
+
+// oauthProviders builds the configured login providers. Their state cookie
+// is signed and encrypted with the session cookie's keys under its own
+// name (securecookie binds the name into the MAC, so neither cookie can
+// stand for the other), and lives v1.StateTTL.
+func (a *app) oauthProviders(keys session.Keys) v1.OAuth {
+	if len(a.cfg.OAuth) == 0 {
+		return v1.OAuth{}
+	}
+	state := securecookie.New(keys.Hash, keys.Block).MaxAge(int(v1.StateTTL / time.Second))
+	state.SetSerializer(securecookie.JSONEncoder{})
+	out := v1.OAuth{Providers: map[string]oauth.Provider{}, State: state}
+	client := &http.Client{Timeout: 10 * time.Second}
+	for _, p := range a.cfg.OAuth {
+		opts := oauth.Options{RedirectURL: a.cfg.PublicURL + "/v1/auth/oauth/" + p.Name + "/callback", Client: client}
+		ep := oauth.Endpoints{AuthURL: p.AuthURL, TokenURL: p.TokenURL, UserInfoURL: p.UserInfoURL}
+		switch p.Kind {
+		case config.KindGitHub:
+			out.Providers[p.Name] = oauth.NewGitHub(p.Name, p.ClientID, p.ClientSecret, ep, opts)
+		case config.KindFacebook:
+			out.Providers[p.Name] = oauth.NewFacebook(p.Name, p.ClientID, p.ClientSecret, ep, opts)
+		default: // google and any OpenID Connect provider
+			out.Providers[p.Name] = oauth.NewOIDC(p.Name, p.Issuer, p.ClientID, p.ClientSecret, p.Scopes, opts)
+		}
+	}
+	return out
 }
 
 func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -183,7 +214,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	// applies esauth's own default when it is unset (see config). The
 	// previous value comes back when serve returns, for tests that call run.
 	defer debug.SetGCPercent(debug.SetGCPercent(a.cfg.GCPercent))
-	codec, err := a.cookieCodec()
+	codec, keys, err := a.cookieCodec()
 	if err != nil {
 		return err
 	}
@@ -222,6 +253,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		Audit:          auditLog,
 		Passwords:      screen,
 		Lockout:        user.Lockout{Threshold: a.cfg.LockoutThreshold, Base: a.cfg.LockoutBase, Max: a.cfg.LockoutMax},
+		OAuth:          a.oauthProviders(keys),
 	})
 	if err != nil {
 		return err

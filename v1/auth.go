@@ -272,9 +272,8 @@ type passwordRequest struct {
 
 func (p passwordRequest) Valid() map[string]string {
 	f := map[string]string{}
-	if p.OldPassword == "" {
-		f["old_password"] = "Current password is required."
-	}
+	// old_password may be left out only by a user who has none (one made
+	// by a login with a provider); the handler checks that.
 	if m := user.ValidatePassword(p.NewPassword); m != "" {
 		f["new_password"] = m
 	} else if p.NewPassword == p.OldPassword {
@@ -283,18 +282,33 @@ func (p passwordRequest) Valid() map[string]string {
 	return f
 }
 
+// passwordChanger is what a password change needs from storage.
+type passwordChanger interface {
+	epochChanger
+	GetUser(ctx context.Context, email string) (user.User, error)
+}
+
+// FirstPasswordMaxAge is how recent the login of a user without a
+// password must be for that user to set one without giving an old one:
+// a stolen session cookie alone is not enough to give an account a
+// password of the thief's choosing, unless it is that fresh.
+const FirstPasswordMaxAge = 15 * time.Minute
+
 // handleChangePassword changes the password and ends every session of the
 // user. The request's own session is replaced by a new one (a new cookie in
 // the answer), made in the new epoch and stored before the user document
 // changes: if the change fails, nothing changed; if it succeeds, every
 // older session, including one a racing login is about to store, is over.
-func handleChangePassword(guard passwordGuard, store epochChanger, starter sessionStarter, screen PasswordScreen, rec audit.Recorder) http.Handler {
+func handleChangePassword(guard passwordGuard, store passwordChanger, starter sessionStarter, screen PasswordScreen, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		req, err := decode[passwordRequest](r)
 		if err != nil {
 			return err
 		}
 		cur := current(r)
+		if req.OldPassword == "" {
+			return setFirstPassword(w, r, req, guard, store, starter, screen, rec)
+		}
 		res, err := guard.checkSession(r, req.OldPassword)
 		if err != nil {
 			if errs.Is(err, errs.TooMany) {
@@ -316,39 +330,71 @@ func handleChangePassword(guard passwordGuard, store epochChanger, starter sessi
 		if err := busy(err); err != nil {
 			return err
 		}
-		next := res.User
-		next.SessionEpoch = user.NewEpoch()
-		s, err := starter.start(w, r, next, cur.Session.Remember)
-		if err != nil {
-			return err
+		return commitPassword(w, r, store, starter, rec, res.User, hash, "Password changed; your other sessions were logged out.")
+	})
+}
+
+// setFirstPassword gives a user who has no password (one made by a login
+// with a provider) a first one, without an old one, from a recent login.
+func setFirstPassword(w http.ResponseWriter, r *http.Request, req passwordRequest, guard passwordGuard, store passwordChanger, starter sessionStarter, screen PasswordScreen, rec audit.Recorder) error {
+	cur := current(r)
+	u, err := store.GetUser(r.Context(), cur.User.Email)
+	if err != nil {
+		return err
+	}
+	if u.PasswordHash != "" {
+		return errs.InvalidFields(map[string]string{"old_password": "Current password is required."})
+	}
+	if starter.now().Sub(cur.Session.CreatedAt) > FirstPasswordMaxAge {
+		return errs.E(errs.Forbidden, "Log in again with your provider, then set a password within 15 minutes.")
+	}
+	if err := screen.check(r, "new_password", req.NewPassword, cur.User.Email); err != nil {
+		return err
+	}
+	hash, err := guard.hasher.Hash(r.Context(), req.NewPassword)
+	if err := busy(err); err != nil {
+		return err
+	}
+	return commitPassword(w, r, store, starter, rec, u, hash, "Password set; your other sessions were logged out.")
+}
+
+// commitPassword stores hash as the password of before's user, if it is
+// still before's password (a concurrent change makes it 409), and ends
+// every other session of the user.
+func commitPassword(w http.ResponseWriter, r *http.Request, store epochChanger, starter sessionStarter, rec audit.Recorder, before user.User, hash, message string) error {
+	cur := current(r)
+	next := before
+	next.SessionEpoch = user.NewEpoch()
+	s, err := starter.start(w, r, next, cur.Session.Remember)
+	if err != nil {
+		return err
+	}
+	t := starter.now().UTC()
+	_, err = store.UpdateUser(r.Context(), cur.User.Email, func(u *user.User) error {
+		// The old password was checked against this hash (or there was
+		// none); if another request changed it since, that no longer holds.
+		if u.PasswordHash != before.PasswordHash {
+			return errs.E(errs.Conflict, "The password was changed meanwhile; try again.")
 		}
-		t := starter.now().UTC()
-		_, err = store.UpdateUser(r.Context(), cur.User.Email, func(u *user.User) error {
-			// The old password was checked against this hash; if another
-			// request changed it since, that check no longer holds.
-			if u.PasswordHash != res.User.PasswordHash {
-				return errs.E(errs.Conflict, "The password was changed meanwhile; try again.")
-			}
-			u.PasswordHash, u.PasswordChangedAt, u.UpdatedAt, u.SessionEpoch = hash, t, t, next.SessionEpoch
-			return nil
-		})
-		if err != nil {
-			// The new session's epoch never came to be: it is dead. Keep
-			// the request's own cookie, which still works.
-			w.Header().Del("Set-Cookie")
-			if derr := starter.sessions.DeleteSession(r.Context(), s.ID); derr != nil {
-				loggerFrom(r.Context()).Warn("could not delete an unused session", zap.Error(derr))
-			}
-			return err
-		}
-		record(rec, r, audit.PasswordChanged, cur.User.Email, audit.Success)
-		n, err := store.RevokeSessions(r.Context(), cur.User.Email, s.ID)
-		if err != nil {
-			loggerFrom(r.Context()).Warn("sessions ended, but their documents could not all be deleted; they are refused and purged when they expire", zap.Error(err))
-		}
-		writeOK(w, http.StatusOK, "Password changed; your other sessions were logged out.", revokedView{n})
+		u.PasswordHash, u.PasswordChangedAt, u.UpdatedAt, u.SessionEpoch = hash, t, t, next.SessionEpoch
 		return nil
 	})
+	if err != nil {
+		// The new session's epoch never came to be: it is dead. Keep
+		// the request's own cookie, which still works.
+		w.Header().Del("Set-Cookie")
+		if derr := starter.sessions.DeleteSession(r.Context(), s.ID); derr != nil {
+			loggerFrom(r.Context()).Warn("could not delete an unused session", zap.Error(derr))
+		}
+		return err
+	}
+	record(rec, r, audit.PasswordChanged, cur.User.Email, audit.Success)
+	n, err := store.RevokeSessions(r.Context(), cur.User.Email, s.ID)
+	if err != nil {
+		loggerFrom(r.Context()).Warn("sessions ended, but their documents could not all be deleted; they are refused and purged when they expire", zap.Error(err))
+	}
+	writeOK(w, http.StatusOK, message, revokedView{n})
+	return nil
 }
 
 type sessionView struct {

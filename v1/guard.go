@@ -87,9 +87,11 @@ func (g passwordGuard) check(ctx context.Context, email, pw string) (checked, er
 			return checked{}, err
 		}
 	}
-	if found {
+	if found && u.PasswordHash != "" {
 		res.OK, err = verify(ctx, g.hasher, pw, u.PasswordHash)
 	} else {
+		// No account, or one without a password (made by a login with a
+		// provider): the same work and the same "wrong password".
 		err = busy(g.hasher.VerifyDummy(ctx, pw))
 	}
 	if err != nil {

@@ -65,6 +65,16 @@ func newRouter(d Deps) *mux.Router {
 	auth.Handle("/sessions", authed(handleListSessions(d.Store, d.Policy, d.Now))).Methods(http.MethodGet)
 	auth.Handle("/sessions/{id}", authed(handleRevokeSession(d.Store, d.Cookies, d.Audit))).Methods(http.MethodDelete)
 
+	// Login with external providers. The callback is a login attempt, so
+	// it shares the login's per-IP budget; it runs the loader because a
+	// link needs the logged-in user.
+	flow := oauthFlow{cfg: d.OAuth, secure: d.Cookies.Secure, users: d.Store, ids: d.Store, starter: starter, rec: d.Audit, now: d.Now}
+	auth.Handle("/oauth/{provider}", handleOAuthStart(flow)).Methods(http.MethodGet)
+	auth.Handle("/oauth/{provider}/callback", limitByIP(d.LoginLimit, d.IPv6Prefix, d.Now)(load(handleOAuthCallback(flow)))).Methods(http.MethodGet)
+	auth.Handle("/oauth/{provider}/link", authed(handleOAuthLink(flow))).Methods(http.MethodPost)
+	auth.Handle("/identities", authed(handleListIdentities(flow))).Methods(http.MethodGet)
+	auth.Handle("/identities/{provider}", authed(handleUnlink(flow))).Methods(http.MethodDelete)
+
 	r.Handle("/v1/openapi.json", handleOpenAPI()).Methods(http.MethodGet)
 
 	test := r.PathPrefix("/v1/test").Subrouter()

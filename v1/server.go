@@ -26,6 +26,7 @@ type Store interface {
 	SessionLoader
 	AuditLister
 	attemptStore
+	IdentityStore
 }
 
 // UserStore reads and writes users.
@@ -77,6 +78,8 @@ type Deps struct {
 	Audit audit.Recorder
 	// Passwords screens new passwords; its zero value screens nothing.
 	Passwords PasswordScreen
+	// OAuth is login with external providers; its zero value has none.
+	OAuth OAuth
 }
 
 // NewServer returns the whole HTTP handler of esauth.

@@ -32,6 +32,14 @@ const (
 	UserUpdated     = "user_updated"
 	UserDisabled    = "user_disabled"
 	UserDeleted     = "user_deleted"
+	// OAuthLogin and OAuthSignup are logins with an external provider (the
+	// second made the account); OAuthRefused is a callback that logged
+	// nobody in, its outcome "refused: <reason>".
+	OAuthLogin       = "oauth_login"
+	OAuthSignup      = "oauth_signup"
+	OAuthRefused     = "oauth_refused"
+	IdentityLinked   = "identity_linked"
+	IdentityUnlinked = "identity_unlinked"
 )
 
 // Outcomes.
