@@ -223,6 +223,9 @@ func handleOAuthCallback(f oauthFlow) http.Handler {
 			reason = "unavailable"
 		}
 		email := done.email
+		if email == "" {
+			email = "<unknown>" // refused before the provider said who it was
+		}
 		record(f.rec, r, audit.OAuthRefused, email, audit.Refused+": "+reason)
 		loggerFrom(r.Context()).Info("login with a provider refused", zap.String("provider", mux.Vars(r)["provider"]), zap.String("reason", reason), zap.Error(err))
 		if wantsJSON(r) {

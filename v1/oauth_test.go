@@ -1,0 +1,354 @@
+package v1
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/securecookie"
+
+	"esauth/lib/errs"
+	"esauth/lib/oauth"
+	"esauth/lib/oauth/oauthtest"
+)
+
+// The provider sends the browser to this address; the tests stop the
+// browser there and hand its query to the harness's callback themselves.
+const oauthRedirect = "http://esauth.test/v1/auth/oauth/acme/callback"
+
+var oauthPeople = []oauthtest.User{
+	{Username: "ada", FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com", EmailVerified: true},
+	{Username: "grace", FirstName: "Grace", LastName: "Hopper", Email: "grace@example.com", EmailVerified: true},
+	{Username: "eve", FirstName: "Eve", LastName: "Unverified", Email: "eve@example.com", EmailVerified: false},
+	{Username: "mallory", FirstName: "Mal", LastName: "Lory", Email: "bob@example.com", EmailVerified: true},
+}
+
+// withOIDC gives the server one OpenID Connect provider, "acme": a real
+// provider running in the test process.
+func withOIDC(t testing.TB) harnessOption {
+	op := oauthtest.Start(t, oauthPeople, oauthtest.Client{ID: "web", Secret: "web-secret", RedirectURI: oauthRedirect})
+	keys := securecookie.GenerateRandomKey(32)
+	state := securecookie.New(keys, securecookie.GenerateRandomKey(32)).MaxAge(int(StateTTL / time.Second))
+	state.SetSerializer(securecookie.JSONEncoder{})
+	return func(d *Deps) {
+		d.OAuth = OAuth{
+			Providers: map[string]oauth.Provider{
+				"acme": oauth.NewOIDC("acme", op.URL, "web", "web-secret", nil, oauth.Options{RedirectURL: oauthRedirect}),
+			},
+			State: state,
+		}
+	}
+}
+
+var asJSON = http.Header{"Accept": {"application/json"}}
+
+// oauthStart starts a login (or, with link, a link) with acme in c's
+// browser and returns the provider's address.
+func (c *client) oauthStart(path string) string {
+	c.t.Helper()
+	method := http.MethodGet
+	if strings.HasSuffix(path, "/link") {
+		method = http.MethodPost
+	}
+	a := c.doWith(method, path, nil, asJSON)
+	if a.Status != http.StatusOK {
+		c.t.Fatalf("%s: %d %s", path, a.Status, a.Raw)
+	}
+	var v struct {
+		URL string `json:"authorization_url"`
+	}
+	if err := jsonUnmarshal(string(a.Data), &v); err != nil || v.URL == "" {
+		c.t.Fatalf("%s: no authorization_url in %s", path, a.Raw)
+	}
+	return v.URL
+}
+
+// atProvider logs username in at the provider and returns the callback
+// query it sends the browser back with.
+func atProvider(t testing.TB, authURL, username string) string {
+	t.Helper()
+	return oauthtest.LogIn(t, oauthtest.Browser(oauthRedirect), authURL, username).RawQuery
+}
+
+// oauthLogin runs the whole login with acme as username in c's browser.
+func (c *client) oauthLogin(username string) answer {
+	c.t.Helper()
+	q := atProvider(c.t, c.oauthStart("/v1/auth/oauth/acme"), username)
+	return c.doWith(http.MethodGet, "/v1/auth/oauth/acme/callback?"+q, nil, asJSON)
+}
+
+type oauthLoginAnswer struct {
+	Email    string `json:"email_address"`
+	Provider string `json:"provider"`
+	Created  bool   `json:"created"`
+}
+
+func TestOIDCSignupLoginAndLogout(t *testing.T) {
+	h := newHarness(t, withOIDC(t))
+	c := h.client()
+	a := c.oauthLogin("ada")
+	expectStatus(t, a, http.StatusOK)
+	var got oauthLoginAnswer
+	a.data(t, &got)
+	if got != (oauthLoginAnswer{"ada@example.com", "acme", true}) {
+		t.Errorf("first login = %+v; want the account made for ada@example.com", got)
+	}
+	if a := c.do("GET", "/v1/test", nil); a.Status != http.StatusOK || !strings.Contains(a.Raw, "ada@example.com") {
+		t.Fatalf("/v1/test with the cookie of a provider login: %d %s", a.Status, a.Raw)
+	}
+	u, err := h.store.GetUser(context.Background(), "ada@example.com")
+	if err != nil || u.PasswordHash != "" || u.FirstName != "Ada" || u.LastName != "Lovelace" {
+		t.Errorf("the account made = %+v, %v; want Ada Lovelace without a password", u, err)
+	}
+	// No password logs in to it: the same 401 as a wrong one.
+	if a := h.client().login("ada@example.com", "any password at all"); a.Status != http.StatusUnauthorized {
+		t.Errorf("password login to an account without a password: %d", a.Status)
+	}
+	expectStatus(t, c.do("POST", "/v1/auth/logout", nil), http.StatusOK)
+	expectStatus(t, c.do("GET", "/v1/test", nil), http.StatusUnauthorized)
+
+	again := h.client()
+	a = again.oauthLogin("ada")
+	expectStatus(t, a, http.StatusOK)
+	a.data(t, &got)
+	if got.Created || got.Email != "ada@example.com" {
+		t.Errorf("second login = %+v; want the same account, not a new one", got)
+	}
+	expectStatus(t, again.do("GET", "/v1/test", nil), http.StatusOK)
+}
+
+func TestOAuthCallbacksThatMustNotLogIn(t *testing.T) {
+	h := newHarness(t, withOIDC(t))
+	h.addUser("grace@example.com", pw, false) // a password account with the provider's email
+
+	t.Run("a state cookie from another browser", func(t *testing.T) {
+		victim, attacker := h.client().in(t), h.client().in(t)
+		q := atProvider(t, victim.oauthStart("/v1/auth/oauth/acme"), "ada")
+		attacker.oauthStart("/v1/auth/oauth/acme") // the attacker's own, other state
+		a := attacker.doWith("GET", "/v1/auth/oauth/acme/callback?"+q, nil, asJSON)
+		expectStatus(t, a, http.StatusUnauthorized)
+		// Refused for the state, before the code is even redeemed (PKCE
+		// would refuse it next).
+		if !strings.Contains(a.Message, "does not match the one this browser started") {
+			t.Errorf("message %q; want the state mismatch", a.Message)
+		}
+	})
+	t.Run("no state cookie", func(t *testing.T) {
+		q := atProvider(t, h.client().in(t).oauthStart("/v1/auth/oauth/acme"), "ada")
+		expectStatus(t, h.client().in(t).doWith("GET", "/v1/auth/oauth/acme/callback?"+q, nil, asJSON), http.StatusUnauthorized)
+	})
+	t.Run("a wrong or missing state", func(t *testing.T) {
+		c := h.client().in(t)
+		q, _ := url.ParseQuery(atProvider(t, c.oauthStart("/v1/auth/oauth/acme"), "ada"))
+		for _, bad := range []string{"not-the-state", ""} {
+			c2 := h.client().in(t)
+			q2, _ := url.ParseQuery(atProvider(t, c2.oauthStart("/v1/auth/oauth/acme"), "ada"))
+			q2.Set("state", bad)
+			q2.Set("code", q.Get("code"))
+			a := c2.doWith("GET", "/v1/auth/oauth/acme/callback?"+q2.Encode(), nil, asJSON)
+			expectStatus(t, a, http.StatusUnauthorized)
+			if !strings.Contains(a.Message, "does not match the one this browser started") {
+				t.Errorf("state %q: message %q; want the state mismatch", bad, a.Message)
+			}
+		}
+	})
+	t.Run("a replayed callback and a replayed code", func(t *testing.T) {
+		c := h.client().in(t)
+		q := atProvider(t, c.oauthStart("/v1/auth/oauth/acme"), "ada")
+		expectStatus(t, c.doWith("GET", "/v1/auth/oauth/acme/callback?"+q, nil, asJSON), http.StatusOK)
+		// The state cookie was used up.
+		expectStatus(t, c.doWith("GET", "/v1/auth/oauth/acme/callback?"+q, nil, asJSON), http.StatusUnauthorized)
+		// The old code with a new attempt's state: the provider refuses it.
+		old, _ := url.ParseQuery(q)
+		fresh, _ := url.ParseQuery(atProvider(t, c.oauthStart("/v1/auth/oauth/acme"), "ada"))
+		fresh.Set("code", old.Get("code"))
+		expectStatus(t, c.doWith("GET", "/v1/auth/oauth/acme/callback?"+fresh.Encode(), nil, asJSON), http.StatusUnauthorized)
+	})
+	t.Run("an email the provider did not verify", func(t *testing.T) {
+		a := h.client().in(t).oauthLogin("eve")
+		expectStatus(t, a, http.StatusForbidden)
+		if _, err := h.store.GetUser(context.Background(), "eve@example.com"); !errs.Is(err, errs.NotFound) {
+			t.Errorf("an account was made for an unverified email: %v", err)
+		}
+	})
+	t.Run("an existing user's email: no login, nothing linked", func(t *testing.T) {
+		c := h.client().in(t)
+		a := c.oauthLogin("grace")
+		expectStatus(t, a, http.StatusConflict)
+		if !strings.Contains(a.Message, "password") {
+			t.Errorf("message %q does not tell the user to log in with the password", a.Message)
+		}
+		expectStatus(t, c.do("GET", "/v1/test", nil), http.StatusUnauthorized)
+		if _, err := h.store.GetIdentity(context.Background(), "acme", oauthtest.Subject("grace")); !errs.Is(err, errs.NotFound) {
+			t.Errorf("the provider account was linked: %v", err)
+		}
+		if u, err := h.store.GetUser(context.Background(), "grace@example.com"); err != nil || u.PasswordHash == "" {
+			t.Errorf("the password account changed: %+v %v", u, err)
+		}
+		// The refusal is in grace's trail, with its reason.
+		h.flushAudit()
+		events, _, err := h.store.ListEvents(context.Background(), "grace@example.com", time.Time{}, nil, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, e := range events {
+			found = found || e.Event == "oauth_refused" && e.Outcome == "refused: account_exists"
+		}
+		if !found {
+			t.Errorf("no oauth_refused event with its reason in %+v", events)
+		}
+	})
+	t.Run("return_to off this site", func(t *testing.T) {
+		for _, bad := range []string{"https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)", "evil", "/ok\r\nSet-Cookie: x=1"} {
+			a := h.client().in(t).doWith("GET", "/v1/auth/oauth/acme?return_to="+url.QueryEscape(bad), nil, asJSON)
+			if a.Status != http.StatusUnprocessableEntity || a.Fields["return_to"] == "" {
+				t.Errorf("return_to=%q: %d %s", bad, a.Status, a.Raw)
+			}
+		}
+	})
+	t.Run("an unknown provider", func(t *testing.T) {
+		expectStatus(t, h.client().in(t).doWith("GET", "/v1/auth/oauth/nope", nil, asJSON), http.StatusNotFound)
+		expectStatus(t, h.client().in(t).doWith("GET", "/v1/auth/oauth/nope/callback?state=x&code=y", nil, asJSON), http.StatusNotFound)
+	})
+}
+
+// A browser (no Accept: application/json) is redirected: to return_to
+// with the cookie on success, to /?error=<reason> on failure.
+func TestOAuthRedirectsBrowsers(t *testing.T) {
+	h := newHarness(t, withOIDC(t))
+	c := h.client()
+	c.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	get := func(path string) *http.Response {
+		res, err := c.c.Get(h.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	res := get("/v1/auth/oauth/acme?return_to=" + url.QueryEscape("/dashboard?tab=sessions"))
+	if res.StatusCode != http.StatusFound || !strings.HasPrefix(res.Header.Get("Location"), oauthtestIssuerPrefix(res)) {
+		t.Fatalf("start: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	q := atProvider(t, res.Header.Get("Location"), "ada")
+	res = get("/v1/auth/oauth/acme/callback?" + q)
+	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/dashboard?tab=sessions" {
+		t.Fatalf("callback: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	expectStatus(t, c.do("GET", "/v1/test", nil), http.StatusOK)
+	res = get("/v1/auth/oauth/acme/callback?" + q) // replayed: the state cookie is gone
+	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/?error=state_missing" {
+		t.Errorf("replayed callback: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+}
+
+// oauthtestIssuerPrefix is the scheme and host of the provider the start
+// redirected to (any http URL that is not esauth's own).
+func oauthtestIssuerPrefix(res *http.Response) string {
+	if u, err := url.Parse(res.Header.Get("Location")); err == nil && u.Host != "" && u.Host != res.Request.URL.Host {
+		return u.Scheme + "://" + u.Host + "/"
+	}
+	return "(not another host)"
+}
+
+func TestLinkListAndUnlink(t *testing.T) {
+	h := newHarness(t, withOIDC(t))
+	h.addUser("bob@example.com", pw, false)
+	bob := h.client()
+	bob.mustLogin("bob@example.com", pw)
+	// Bob links his account at the provider (whose address there is ada's).
+	q := atProvider(t, bob.oauthStart("/v1/auth/oauth/acme/link"), "ada")
+	expectStatus(t, bob.doWith("GET", "/v1/auth/oauth/acme/callback?"+q, nil, asJSON), http.StatusOK)
+	var ids []identityView
+	bob.do("GET", "/v1/auth/identities", nil).data(t, &ids)
+	if len(ids) != 1 || ids[0].Provider != "acme" || ids[0].Subject != oauthtest.Subject("ada") || ids[0].ProviderEmail != "ada@example.com" {
+		t.Fatalf("identities = %+v", ids)
+	}
+	// The provider login now logs in to bob's account, and makes none.
+	other := h.client()
+	a := other.oauthLogin("ada")
+	expectStatus(t, a, http.StatusOK)
+	var got oauthLoginAnswer
+	a.data(t, &got)
+	if got.Email != "bob@example.com" || got.Created {
+		t.Errorf("login with the linked account = %+v; want bob's account", got)
+	}
+	if _, err := h.store.GetUser(context.Background(), "ada@example.com"); !errs.Is(err, errs.NotFound) {
+		t.Errorf("a second account was made: %v", err)
+	}
+
+	// Another user cannot link the same provider account.
+	h.addUser("carol@example.com", pw, false)
+	carol := h.client()
+	carol.mustLogin("carol@example.com", pw)
+	q = atProvider(t, carol.oauthStart("/v1/auth/oauth/acme/link"), "ada")
+	expectStatus(t, carol.doWith("GET", "/v1/auth/oauth/acme/callback?"+q, nil, asJSON), http.StatusConflict)
+	// Nor can bob link a second account at the same provider.
+	q = atProvider(t, bob.oauthStart("/v1/auth/oauth/acme/link"), "grace")
+	expectStatus(t, bob.doWith("GET", "/v1/auth/oauth/acme/callback?"+q, nil, asJSON), http.StatusConflict)
+
+	// A link started in a session that ended meanwhile is refused.
+	authURL := carol.oauthStart("/v1/auth/oauth/acme/link")
+	expectStatus(t, carol.do("POST", "/v1/auth/logout", nil), http.StatusOK)
+	expectStatus(t, carol.doWith("GET", "/v1/auth/oauth/acme/callback?"+atProvider(t, authURL, "grace"), nil, asJSON), http.StatusUnauthorized)
+
+	// Bob has a password, so he may unlink his only identity.
+	expectStatus(t, bob.do("DELETE", "/v1/auth/identities/acme", nil), http.StatusOK)
+	expectStatus(t, bob.do("DELETE", "/v1/auth/identities/acme", nil), http.StatusNotFound)
+	bob.do("GET", "/v1/auth/identities", nil).data(t, &ids)
+	if len(ids) != 0 {
+		t.Errorf("after unlink: %+v", ids)
+	}
+}
+
+func TestTheLastWayInCannotBeUnlinked(t *testing.T) {
+	h := newHarness(t, withOIDC(t))
+	c := h.client()
+	expectStatus(t, c.oauthLogin("grace"), http.StatusOK) // an account without a password
+	a := c.do("DELETE", "/v1/auth/identities/acme", nil)
+	expectStatus(t, a, http.StatusConflict)
+	if _, err := h.store.GetIdentity(context.Background(), "acme", oauthtest.Subject("grace")); err != nil {
+		t.Fatalf("the identity is gone after a refused unlink: %v", err)
+	}
+	// With a first password set, it may go.
+	expectStatus(t, c.do("POST", "/v1/auth/password", map[string]any{"new_password": "correct horse battery 41"}), http.StatusOK)
+	expectStatus(t, c.do("DELETE", "/v1/auth/identities/acme", nil), http.StatusOK)
+	h.client().mustLogin("grace@example.com", "correct horse battery 41")
+}
+
+func TestAFirstPasswordNeedsAFreshLoginAndNoOldOne(t *testing.T) {
+	clock := newFakeClock()
+	h := newHarness(t, withOIDC(t), withClock(clock))
+	c := h.client()
+	expectStatus(t, c.oauthLogin("ada"), http.StatusOK)
+	clock.Advance(FirstPasswordMaxAge + time.Minute)
+	expectStatus(t, c.do("POST", "/v1/auth/password", map[string]any{"new_password": "correct horse battery 42"}), http.StatusForbidden)
+	// A fresh login may.
+	fresh := h.client()
+	expectStatus(t, fresh.oauthLogin("ada"), http.StatusOK)
+	expectStatus(t, fresh.do("POST", "/v1/auth/password", map[string]any{"new_password": "correct horse battery 42"}), http.StatusOK)
+	// Now that there is one, leaving old_password out is refused.
+	a := fresh.do("POST", "/v1/auth/password", map[string]any{"new_password": "correct horse battery 43"})
+	if a.Status != http.StatusUnprocessableEntity || a.Fields["old_password"] == "" {
+		t.Errorf("a second first password: %d %s", a.Status, a.Raw)
+	}
+	h.client().mustLogin("ada@example.com", "correct horse battery 42")
+}
+
+// A user deleted and signed up again under the same email is another
+// account: the provider login makes a new one instead of entering it.
+func TestADeletedAccountsIdentityDoesNotEnterItsSuccessor(t *testing.T) {
+	h := newHarness(t, withOIDC(t))
+	c := h.client()
+	expectStatus(t, c.oauthLogin("ada"), http.StatusOK)
+	if err := h.store.DeleteUser(context.Background(), "ada@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	h.addUser("ada@example.com", pw, false) // someone else signs up with the address
+	a := h.client().oauthLogin("ada")
+	expectStatus(t, a, http.StatusConflict) // an existing user's email: no login
+}
