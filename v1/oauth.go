@@ -39,6 +39,11 @@ type StateCodec interface {
 // StateTTL is how long a browser has to come back from the provider.
 const StateTTL = 10 * time.Minute
 
+// identityGrace is how long an identity without its user may be a first
+// login still under way (it writes the identity, then the user, within
+// one request's deadline) rather than one left behind.
+const identityGrace = time.Minute
+
 // IdentityStore reads and writes the links between provider accounts and users.
 type IdentityStore interface {
 	CreateIdentity(ctx context.Context, id user.Identity) error
@@ -309,8 +314,14 @@ func (f oauthFlow) login(w http.ResponseWriter, r *http.Request, st oauthState, 
 		if err != nil && !errs.Is(err, errs.NotFound) {
 			return done, err
 		}
-		// Its account is gone, or was deleted and made again: the link is
-		// stale and goes, and the provider account is unknown again.
+		// No user, or another account with its email. A first login that
+		// writes the identity and then the user may be between the two
+		// writes: an identity that young is left alone.
+		if err != nil && f.now().Sub(id.CreatedAt) < identityGrace {
+			return done, refuse("login_raced", errs.Conflict, "Another login with this account is under way; try again.")
+		}
+		// Otherwise the link is stale (its account is gone, or was deleted
+		// and made again): it goes, and the provider account is unknown.
 		if err := f.ids.DeleteIdentity(ctx, id.Provider, id.Subject); err != nil && !errs.Is(err, errs.NotFound) {
 			return done, err
 		}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +18,10 @@ import (
 
 // The provider sends the browser to this address; the tests stop the
 // browser there and hand its query to the harness's callback themselves.
-const oauthRedirect = "http://esauth.test/v1/auth/oauth/acme/callback"
+const (
+	oauthRedirect  = "http://esauth.test/v1/auth/oauth/acme/callback"
+	oauthRedirect2 = "http://esauth.test/v1/auth/oauth/acme2/callback"
+)
 
 var oauthPeople = []oauthtest.User{
 	{Username: "ada", FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com", EmailVerified: true},
@@ -26,17 +30,20 @@ var oauthPeople = []oauthtest.User{
 	{Username: "mallory", FirstName: "Mal", LastName: "Lory", Email: "bob@example.com", EmailVerified: true},
 }
 
-// withOIDC gives the server one OpenID Connect provider, "acme": a real
-// provider running in the test process.
+// withOIDC gives the server two OpenID Connect providers, "acme" and
+// "acme2": two clients of one real provider running in the test process.
 func withOIDC(t testing.TB) harnessOption {
-	op := oauthtest.Start(t, oauthPeople, oauthtest.Client{ID: "web", Secret: "web-secret", RedirectURI: oauthRedirect})
+	op := oauthtest.Start(t, oauthPeople,
+		oauthtest.Client{ID: "web", Secret: "web-secret", RedirectURI: oauthRedirect},
+		oauthtest.Client{ID: "web2", Secret: "web2-secret", RedirectURI: oauthRedirect2})
 	keys := securecookie.GenerateRandomKey(32)
 	state := securecookie.New(keys, securecookie.GenerateRandomKey(32)).MaxAge(int(StateTTL / time.Second))
 	state.SetSerializer(securecookie.JSONEncoder{})
 	return func(d *Deps) {
 		d.OAuth = OAuth{
 			Providers: map[string]oauth.Provider{
-				"acme": oauth.NewOIDC("acme", op.URL, "web", "web-secret", nil, oauth.Options{RedirectURL: oauthRedirect}),
+				"acme":  oauth.NewOIDC("acme", op.URL, "web", "web-secret", nil, oauth.Options{RedirectURL: oauthRedirect}),
+				"acme2": oauth.NewOIDC("acme2", op.URL, "web2", "web2-secret", nil, oauth.Options{RedirectURL: oauthRedirect2}),
 			},
 			State: state,
 		}
@@ -70,7 +77,7 @@ func (c *client) oauthStart(path string) string {
 // query it sends the browser back with.
 func atProvider(t testing.TB, authURL, username string) string {
 	t.Helper()
-	return oauthtest.LogIn(t, oauthtest.Browser(oauthRedirect), authURL, username).RawQuery
+	return oauthtest.LogIn(t, oauthtest.Browser("http://esauth.test/"), authURL, username).RawQuery
 }
 
 // oauthLogin runs the whole login with acme as username in c's browser.
@@ -351,4 +358,114 @@ func TestADeletedAccountsIdentityDoesNotEnterItsSuccessor(t *testing.T) {
 	h.addUser("ada@example.com", pw, false) // someone else signs up with the address
 	a := h.client().oauthLogin("ada")
 	expectStatus(t, a, http.StatusConflict) // an existing user's email: no login
+}
+
+// Many first logins of one new provider account at once make one account;
+// each of the others is refused (409) or logs in to that account.
+func TestConcurrentFirstLoginsMakeOneAccount(t *testing.T) {
+	h := newHarness(t, withOIDC(t))
+	const n = 6
+	browsers := make([]*client, n)
+	queries := make([]string, n)
+	for i := range browsers {
+		browsers[i] = h.client()
+		queries[i] = atProvider(t, browsers[i].oauthStart("/v1/auth/oauth/acme"), "grace")
+	}
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range browsers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("GET", h.srv.URL+"/v1/auth/oauth/acme/callback?"+queries[i], nil)
+			req.Header.Set("Accept", "application/json")
+			res, err := browsers[i].c.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			res.Body.Close()
+			statuses[i] = res.StatusCode
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for _, s := range statuses {
+		switch s {
+		case http.StatusOK:
+			ok++
+		case http.StatusConflict:
+		default:
+			t.Errorf("a racing first login answered %d", s)
+		}
+	}
+	if ok == 0 {
+		t.Errorf("no racing first login succeeded: %v", statuses)
+	}
+	u, err := h.store.GetUser(context.Background(), "grace@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := h.store.GetIdentity(context.Background(), "acme", oauthtest.Subject("grace"))
+	if err != nil || !id.Belongs(u) {
+		t.Errorf("the identity %+v (%v) does not belong to the one account %+v", id, err, u)
+	}
+	// And every browser that got 200 is logged in to that account.
+	for i, s := range statuses {
+		if s == http.StatusOK {
+			if a := browsers[i].do("GET", "/v1/test", nil); a.Status != http.StatusOK || !strings.Contains(a.Raw, "grace@example.com") {
+				t.Errorf("browser %d: %d %s", i, a.Status, a.Raw)
+			}
+		}
+	}
+}
+
+// Two unlinks racing, of the two accounts of a user without a password,
+// never leave the user without a way in.
+func TestRacingUnlinksLeaveAWayIn(t *testing.T) {
+	h := newHarness(t, withOIDC(t))
+	for trial := range 4 {
+		c := h.client()
+		// Each trial deletes its account at the end, so a person can come
+		// back as a new account.
+		username := []string{"ada", "grace", "mallory", "ada"}[trial]
+		a := c.oauthLogin(username)
+		expectStatus(t, a, http.StatusOK)
+		var who oauthLoginAnswer
+		a.data(t, &who)
+		q := atProvider(t, c.oauthStart("/v1/auth/oauth/acme2/link"), username)
+		expectStatus(t, c.doWith("GET", "/v1/auth/oauth/acme2/callback?"+q, nil, asJSON), http.StatusOK)
+		var wg sync.WaitGroup
+		for _, p := range []string{"acme", "acme2"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := c.try("DELETE", "/v1/auth/identities/"+p, nil); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		u, err := h.store.GetUser(context.Background(), who.Email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, err := h.store.ListIdentities(context.Background(), who.Email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		left := 0
+		for _, id := range ids {
+			if id.Belongs(u) {
+				left++
+			}
+		}
+		if left == 0 {
+			t.Fatalf("trial %d: the racing unlinks left %s no way in", trial, who.Email)
+		}
+		// Clean up for the next trial that reuses a person.
+		if err := h.store.DeleteUser(context.Background(), who.Email); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
