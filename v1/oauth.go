@@ -17,6 +17,7 @@ import (
 	"esauth/lib/audit"
 	"esauth/lib/errs"
 	"esauth/lib/oauth"
+	"esauth/lib/session"
 	"esauth/lib/user"
 )
 
@@ -379,6 +380,13 @@ func (f oauthFlow) startLogin(w http.ResponseWriter, r *http.Request, st oauthSt
 	done := callbackDone{email: u.Email}
 	if !u.IsActive {
 		return done, refuse("account_disabled", errs.Forbidden, "This account is disabled.")
+	}
+	// As a password login: the session the request came with ends, so a
+	// cookie planted before the login is never the one valid after it.
+	if prev, ok := f.starter.cookies.payload(r); ok {
+		if err := f.starter.sessions.DeleteSession(r.Context(), session.IDOf(prev.Token)); err != nil {
+			return done, err
+		}
 	}
 	if _, err := f.starter.start(w, r, u, st.Remember); err != nil {
 		return done, err

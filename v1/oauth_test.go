@@ -14,6 +14,7 @@ import (
 	"esauth/lib/errs"
 	"esauth/lib/oauth"
 	"esauth/lib/oauth/oauthtest"
+	"esauth/lib/user"
 )
 
 // The provider sends the browser to this address; the tests stop the
@@ -468,4 +469,54 @@ func TestRacingUnlinksLeaveAWayIn(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// A provider login replaces the session the browser came with, as a
+// password login does; and a disabled account is refused.
+func TestAProviderLoginReplacesTheBrowsersSessionAndRefusesDisabledUsers(t *testing.T) {
+	h := newHarness(t, withOIDC(t))
+	h.addUser("planted@example.com", pw, false)
+	c := h.client()
+	c.mustLogin("planted@example.com", pw)
+	planted := c.cookie()
+	expectStatus(t, c.oauthLogin("ada"), http.StatusOK)
+	if c.cookie() == planted {
+		t.Fatal("the provider login kept the browser's old cookie")
+	}
+	replay := h.client()
+	replay.setCookie(planted)
+	expectStatus(t, replay.do("GET", "/v1/test", nil), http.StatusUnauthorized)
+
+	if _, err := h.store.UpdateUser(context.Background(), "ada@example.com", func(u *user.User) error {
+		u.IsActive = false
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	a := h.client().oauthLogin("ada")
+	expectStatus(t, a, http.StatusForbidden)
+}
+
+// Elasticsearch refusing writes fails a first login with 503 and leaves
+// neither a user nor an identity behind.
+func TestAFirstLoginThatCannotBeStoredLeavesNothing(t *testing.T) {
+	h := newHarness(t, withOIDC(t))
+	ctx := context.Background()
+	t.Run("identities index write-blocked", func(t *testing.T) {
+		blockWrites(t, h.store.IdentitiesIndex())
+		expectStatus(t, h.client().in(t).oauthLogin("ada"), http.StatusServiceUnavailable)
+		if _, err := h.store.GetUser(ctx, "ada@example.com"); !errs.Is(err, errs.NotFound) {
+			t.Errorf("a user was made: %v", err)
+		}
+	})
+	t.Run("users index write-blocked", func(t *testing.T) {
+		blockWrites(t, h.store.UsersIndex())
+		expectStatus(t, h.client().in(t).oauthLogin("grace"), http.StatusServiceUnavailable)
+		if _, err := h.store.GetIdentity(ctx, "acme", oauthtest.Subject("grace")); !errs.Is(err, errs.NotFound) {
+			t.Errorf("the identity of the user that was not made is left: %v", err)
+		}
+	})
+	// Unblocked, the same people log in and get their accounts.
+	expectStatus(t, h.client().oauthLogin("ada"), http.StatusOK)
+	expectStatus(t, h.client().oauthLogin("grace"), http.StatusOK)
 }
