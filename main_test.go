@@ -18,6 +18,7 @@ import (
 
 	"esauth/lib/elastic"
 	"esauth/lib/elastic/estest"
+	"esauth/lib/oauth/oauthtest"
 )
 
 // env returns a getenv over the given variables.
@@ -358,5 +359,51 @@ func TestTheHTTPServerBoundsEveryPhase(t *testing.T) {
 	}
 	if srv.MaxHeaderBytes <= 0 || srv.MaxHeaderBytes > 64<<10 {
 		t.Errorf("MaxHeaderBytes = %d", srv.MaxHeaderBytes)
+	}
+}
+
+func TestServeWiresTheOAuthProviders(t *testing.T) {
+	vars := testEnv(t)
+	op := oauthtest.Start(t, nil, oauthtest.Client{ID: "web", Secret: "web-secret", RedirectURI: "https://auth.example.com/v1/auth/oauth/acme/callback"})
+	vars["ESAUTH_PUBLIC_URL"] = "https://auth.example.com/"
+	vars["ESAUTH_OAUTH_PROVIDERS"] = "acme,github"
+	vars["ESAUTH_OAUTH_ACME_CLIENT_ID"] = "web"
+	vars["ESAUTH_OAUTH_ACME_CLIENT_SECRET"] = "web-secret"
+	vars["ESAUTH_OAUTH_ACME_ISSUER"] = op.URL
+	vars["ESAUTH_OAUTH_GITHUB_CLIENT_ID"] = "gh"
+	vars["ESAUTH_OAUTH_GITHUB_CLIENT_SECRET"] = "gh-secret"
+	base, _ := startServe(t, vars)
+	for name, wantPrefix := range map[string]string{"acme": op.URL + "/", "github": "https://github.com/login/oauth/authorize?"} {
+		req, _ := http.NewRequest("GET", base+"/v1/auth/oauth/"+name, nil)
+		req.Header.Set("Accept", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env struct {
+			Data struct {
+				URL string `json:"authorization_url"`
+			} `json:"data"`
+		}
+		err = json.NewDecoder(res.Body).Decode(&env)
+		res.Body.Close()
+		if err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %v", name, res.StatusCode, err)
+		}
+		if !strings.HasPrefix(env.Data.URL, wantPrefix) ||
+			!strings.Contains(env.Data.URL, "redirect_uri="+url.QueryEscape("https://auth.example.com/v1/auth/oauth/"+name+"/callback")) {
+			t.Errorf("%s: authorization URL %s", name, env.Data.URL)
+		}
+	}
+}
+
+func TestServeRefusesIncompleteOAuthSettings(t *testing.T) {
+	vars := testEnv(t)
+	vars["ESAUTH_PUBLIC_URL"] = "https://auth.example.com"
+	vars["ESAUTH_OAUTH_PROVIDERS"] = "github"
+	vars["ESAUTH_OAUTH_GITHUB_CLIENT_SECRET"] = "gh-secret"
+	err := run(context.Background(), []string{"esauth", "serve"}, env(vars), strings.NewReader(""), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "ESAUTH_OAUTH_GITHUB_CLIENT_ID") || strings.Contains(err.Error(), "gh-secret") {
+		t.Errorf("serve with no client id: %v; want an error naming ESAUTH_OAUTH_GITHUB_CLIENT_ID, without the secret", err)
 	}
 }
