@@ -16,7 +16,7 @@ SERVER_PID=""
 serve_cleanup() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true; fi
   local index
-  for index in users sessions audit attempts; do
+  for index in users sessions audit attempts identities; do
     curl -fsS -XDELETE "$ES_URL/_index_template/${PREFIX}$index" >/dev/null 2>&1 || true
     curl -fsS -XDELETE "$ES_URL/${PREFIX}$index?ignore_unavailable=true" >/dev/null 2>&1 || true
   done

@@ -32,7 +32,19 @@ expect() {
   passed=$((passed + 1))
 }
 
+# A real OpenID Provider on loopback (scripts/oidc-provider), for the
+# login with a provider at the end.
+OP_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+OP="http://127.0.0.1:$OP_PORT"
+(cd "$ROOT" && go build -o "$WORK/oidc-provider" ./scripts/oidc-provider)
+"$WORK/oidc-provider" -addr "127.0.0.1:$OP_PORT" -redirect "$BASE/v1/auth/oauth/local/callback" 2>"$WORK/op.log" &
+OP_PID=$!
+trap 'kill $OP_PID 2>/dev/null || true; serve_cleanup' EXIT
+for _ in $(seq 1 100); do curl -fsS -o /dev/null "$OP/.well-known/openid-configuration" 2>/dev/null && break; sleep 0.1; done
+
 echo "smoke: building and starting esauth"
+export ESAUTH_PUBLIC_URL="$BASE" ESAUTH_OAUTH_PROVIDERS=local ESAUTH_OAUTH_LOCAL_ISSUER="$OP" \
+  ESAUTH_OAUTH_LOCAL_CLIENT_ID=esauth-smoke ESAUTH_OAUTH_LOCAL_CLIENT_SECRET=esauth-smoke-secret
 ESAUTH_COOKIE_SECURE=false serve_start
 
 cd "$WORK"
@@ -66,6 +78,39 @@ expect 401 "replay the old cookies.txt after logout" -b old-cookies.txt "$BASE/v
 expect 401 "/v1/test after logout" -b cookies.txt "$BASE/v1/test"
 expect 404 "unknown route" "$BASE/v1/nope"
 expect 405 "wrong method" -X PUT "$BASE/v1/test"
+
+# Log in with the provider as a browser would: esauth → provider's login
+# page → form → back to esauth's callback → session cookie.
+redirect_of() { curl -sS -o /dev/null -w '%{http_code} %{redirect_url}\n' "$@"; }
+read -r code auth_url < <(redirect_of -c browser.txt "$BASE/v1/auth/oauth/local?return_to=/welcome")
+[ "$code" = 302 ] && [[ "$auth_url" == "$OP/"* ]] || fail "start a provider login: $code to $auth_url"
+login_page=$(curl -sS -L -c op.txt -b op.txt -o /dev/null -w '%{url_effective}' "$auth_url")
+request_id=$(python3 -c 'import sys, urllib.parse as u; print(u.parse_qs(u.urlparse(sys.argv[1]).query)["authRequestID"][0])' "$login_page") ||
+  fail "the provider showed no login page: $login_page"
+read -r code next < <(redirect_of -b op.txt -c op.txt --data-urlencode "id=$request_id" --data-urlencode username=smoke \
+  --data-urlencode password=provider-password-1 "$OP/login/username")
+[ "$code" = 302 ] || fail "log in at the provider: $code"
+read -r code callback < <(redirect_of -b op.txt -c op.txt "$next")
+[[ "$callback" == "$BASE/v1/auth/oauth/local/callback?"* ]] || fail "the provider did not send the browser back: $code to $callback"
+read -r code landing < <(redirect_of -b browser.txt -c browser.txt "$callback")
+[ "$code" = 302 ] && [ "$landing" = "$BASE/welcome" ] || fail "the callback: $code to $landing"
+echo "smoke: ok   302 log in with an OpenID Connect provider, back to return_to"
+passed=$((passed + 1))
+expect 200 "/v1/test with the provider login's cookie" -b browser.txt "$BASE/v1/test"
+grep -q oidc-smoke@example.com "$WORK/body" || fail "/v1/test is not the provider's user: $(cat "$WORK/body")"
+expect 200 "the linked identity" -b browser.txt "$BASE/v1/auth/identities"
+# Replayed: a browser has dropped the used-up state cookie (state_missing);
+# curl 7.88 keeps it in its jar despite Max-Age=0, and then the provider
+# refuses the used code (code_refused). Either way, nobody is logged in.
+read -r code landing < <(redirect_of -b browser.txt "$callback")
+case "$landing" in
+"$BASE/?error=state_missing" | "$BASE/?error=code_refused") ;;
+*) fail "a replayed callback: $code to $landing" ;;
+esac
+echo "smoke: ok   302 a replayed callback is refused"
+oauth_code=$(python3 -c 'import sys, urllib.parse as u; print(u.parse_qs(u.urlparse(sys.argv[1]).query)["code"][0])' "$callback")
+if grep -q -F -e "$oauth_code" -e "esauth-smoke-secret" "$WORK/server.log"; then fail "the server log carries the provider's code or the client secret"; fi
+passed=$((passed + 1))
 
 # The stored user has a hash and no password.
 doc=$(curl -fsS "$ES_URL/${PREFIX}users/_doc/smoke@example.com")

@@ -56,6 +56,13 @@ func Start(t testing.TB, people []User, clients ...Client) *OP {
 	var h http.Handler
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(srv.Close)
+	h = Handler(srv.URL, people, clients...)
+	return &OP{URL: srv.URL}
+}
+
+// Handler is a provider whose issuer is the URL it is served at, knowing
+// people and clients (scripts/oidc-provider serves one for the smoke test).
+func Handler(issuer string, people []User, clients ...Client) http.Handler {
 	us := users{}
 	for _, p := range people {
 		id := Subject(p.Username)
@@ -71,8 +78,7 @@ func Start(t testing.TB, people []User, clients ...Client) *OP {
 	st := storage.NewStorageWithClients(us, cs)
 	// The example server logs every request through slog's default
 	// logger, which it replaces with this one.
-	h = exampleop.SetupServer(srv.URL, st, slog.New(slog.NewTextHandler(io.Discard, nil)), false)
-	return &OP{URL: srv.URL}
+	return exampleop.SetupServer(issuer, st, slog.New(slog.NewTextHandler(io.Discard, nil)), false)
 }
 
 // Subject is the provider's subject for a username (see Start).
