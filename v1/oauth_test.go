@@ -33,7 +33,10 @@ var oauthPeople = []oauthtest.User{
 
 // withOIDC gives the server two OpenID Connect providers, "acme" and
 // "acme2": two clients of one real provider running in the test process.
-func withOIDC(t testing.TB) harnessOption {
+func withOIDC(t testing.TB) harnessOption { return withOIDCClock(t, nil) }
+
+// withOIDCClock is withOIDC with the clock that checks ID-token expiry.
+func withOIDCClock(t testing.TB, now func() time.Time) harnessOption {
 	op := oauthtest.Start(t, oauthPeople,
 		oauthtest.Client{ID: "web", Secret: "web-secret", RedirectURI: oauthRedirect},
 		oauthtest.Client{ID: "web2", Secret: "web2-secret", RedirectURI: oauthRedirect2})
@@ -43,8 +46,8 @@ func withOIDC(t testing.TB) harnessOption {
 	return func(d *Deps) {
 		d.OAuth = OAuth{
 			Providers: map[string]oauth.Provider{
-				"acme":  oauth.NewOIDC("acme", op.URL, "web", "web-secret", nil, oauth.Options{RedirectURL: oauthRedirect}),
-				"acme2": oauth.NewOIDC("acme2", op.URL, "web2", "web2-secret", nil, oauth.Options{RedirectURL: oauthRedirect2}),
+				"acme":  oauth.NewOIDC("acme", op.URL, "web", "web-secret", nil, oauth.Options{RedirectURL: oauthRedirect, Now: now}),
+				"acme2": oauth.NewOIDC("acme2", op.URL, "web2", "web2-secret", nil, oauth.Options{RedirectURL: oauthRedirect2, Now: now}),
 			},
 			State: state,
 		}
@@ -519,4 +522,17 @@ func TestAFirstLoginThatCannotBeStoredLeavesNothing(t *testing.T) {
 	// Unblocked, the same people log in and get their accounts.
 	expectStatus(t, h.client().oauthLogin("ada"), http.StatusOK)
 	expectStatus(t, h.client().oauthLogin("grace"), http.StatusOK)
+}
+
+// An ID token that expired before esauth saw it logs nobody in (the
+// provider's tokens live an hour; esauth's clock is two hours ahead).
+func TestAnExpiredIDTokenLogsNobodyIn(t *testing.T) {
+	h := newHarness(t, withOIDCClock(t, func() time.Time { return time.Now().Add(2 * time.Hour) }))
+	c := h.client()
+	a := c.oauthLogin("ada")
+	expectStatus(t, a, http.StatusUnauthorized)
+	expectStatus(t, c.do("GET", "/v1/test", nil), http.StatusUnauthorized)
+	if _, err := h.store.GetUser(context.Background(), "ada@example.com"); !errs.Is(err, errs.NotFound) {
+		t.Errorf("an account was made from an expired ID token: %v", err)
+	}
 }
