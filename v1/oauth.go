@@ -157,16 +157,25 @@ func wantsJSON(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "application/json")
 }
 
+// startParams reads what both starts take: the provider and return_to.
+func (f oauthFlow) startParams(r *http.Request) (oauth.Provider, string, error) {
+	p, err := f.provider(r)
+	if err != nil {
+		return nil, "", err
+	}
+	returnTo, ok := safeReturnTo(r.URL.Query().Get("return_to"))
+	if !ok {
+		return nil, "", errs.InvalidFields(map[string]string{"return_to": "return_to must be a path on this site, such as /dashboard."})
+	}
+	return p, returnTo, nil
+}
+
 // handleOAuthStart: GET /v1/auth/oauth/{provider}?return_to=&remember=.
 func handleOAuthStart(f oauthFlow) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		p, err := f.provider(r)
+		p, returnTo, err := f.startParams(r)
 		if err != nil {
 			return err
-		}
-		returnTo, ok := safeReturnTo(r.URL.Query().Get("return_to"))
-		if !ok {
-			return errs.InvalidFields(map[string]string{"return_to": "return_to must be a path on this site, such as /dashboard."})
 		}
 		remember := r.URL.Query().Get("remember") == "true"
 		return f.begin(w, r, p, oauthState{ReturnTo: returnTo, Remember: remember})
@@ -177,13 +186,9 @@ func handleOAuthStart(f oauthFlow) http.Handler {
 // the same flow; its callback links the provider account to this user.
 func handleOAuthLink(f oauthFlow) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		p, err := f.provider(r)
+		p, returnTo, err := f.startParams(r)
 		if err != nil {
 			return err
-		}
-		returnTo, ok := safeReturnTo(r.URL.Query().Get("return_to"))
-		if !ok {
-			return errs.InvalidFields(map[string]string{"return_to": "return_to must be a path on this site, such as /dashboard."})
 		}
 		cur := current(r)
 		return f.begin(w, r, p, oauthState{ReturnTo: returnTo, LinkTo: cur.User.Email, LinkEpoch: cur.User.SessionEpoch})
