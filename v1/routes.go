@@ -47,6 +47,7 @@ func newRouter(d Deps) *mux.Router {
 	// One budget for both signup paths.
 	signup := limitByIP(d.SignupLimit, d.IPv6Prefix, d.Now)(handleCreateUser(accounts, d.Audit))
 	users.Handle("", signup).Methods(http.MethodPost)
+	users.Handle("", authed(handleSearchUsers(d.Store))).Methods(http.MethodGet)
 	users.Handle("/new", signup).Methods(http.MethodPost) // the Flask app's path
 	// {email} must hold an "@", so "/v1/users/new" is only ever the
 	// signup path and never a user called "new".

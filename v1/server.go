@@ -27,6 +27,7 @@ type Store interface {
 	AuditLister
 	attemptStore
 	IdentityStore
+	UserSearcher
 }
 
 // UserStore reads and writes users.

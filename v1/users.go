@@ -11,6 +11,7 @@ import (
 
 	"esauth/lib/audit"
 	"esauth/lib/errs"
+	"esauth/lib/page"
 	"esauth/lib/password"
 	"esauth/lib/session"
 	"esauth/lib/user"
@@ -125,6 +126,36 @@ func authorizeSelfOrAdmin(r *http.Request) (string, session.Current, error) {
 		return "", cur, errs.E(errs.NotFound, "No user has this email address.")
 	}
 	return target, cur, nil
+}
+
+// UserSearcher pages through the users matching a search.
+type UserSearcher interface {
+	SearchUsers(ctx context.Context, q string, after *page.Cursor, size int) ([]user.User, *page.Cursor, error)
+}
+
+// handleSearchUsers (admins): GET /v1/users?q=&cursor=&limit=, the users
+// whose email contains q or whose first or last name has words starting
+// with it, newest first; no q lists everyone.
+func handleSearchUsers(store UserSearcher) http.Handler {
+	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if !current(r).User.IsAdmin() {
+			return errs.E(errs.Forbidden, "Only admins may list users.")
+		}
+		limit, after, err := pageParams(r)
+		if err != nil {
+			return err
+		}
+		list, next, err := store.SearchUsers(r.Context(), r.URL.Query().Get("q"), after, limit)
+		if err != nil {
+			return err
+		}
+		out := make([]user.Public, 0, len(list))
+		for _, u := range list {
+			out = append(out, u.Public())
+		}
+		writeJSON(w, http.StatusOK, envelope{Success: true, Message: "Users, newest first.", Data: out, NextCursor: page.Encode(next)})
+		return nil
+	})
 }
 
 type userGetter interface {

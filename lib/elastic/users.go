@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	"esauth/lib/errs"
+	"esauth/lib/page"
 	"esauth/lib/user"
 )
 
@@ -184,4 +186,86 @@ func (s *Store) DeleteUser(ctx context.Context, email string) error {
 // exist, as opposed to its index (which is a broken store, not an answer).
 func docMissing(r result) bool {
 	return r.status == http.StatusNotFound && r.errorType() == ""
+}
+
+// maxUserQuery bounds the text of a user search, in bytes.
+const maxUserQuery = 256
+
+// newestUsersFirst sorts users by creation, newest first; the email (the
+// document id) breaks ties, so search_after pages have no gaps or repeats.
+var newestUsersFirst = []any{
+	map[string]any{"created_at": "desc"},
+	map[string]any{"email_address": "asc"},
+}
+
+// userQuery matches q anywhere in the email (normalized, so
+// case-insensitive), or as words or word beginnings of the first or last
+// name; an empty q matches every user.
+func userQuery(q string) map[string]any {
+	q = strings.TrimSpace(q)
+	if q == "" {
+		return map[string]any{"match_all": map[string]any{}}
+	}
+	email := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`).Replace(user.NormalizeEmail(q))
+	should := []any{
+		map[string]any{"wildcard": map[string]any{"email_address": map[string]any{"value": "*" + email + "*"}}},
+	}
+	for _, f := range []string{"first_name", "last_name"} {
+		should = append(should,
+			map[string]any{"match": map[string]any{f: map[string]any{"query": q, "operator": "and"}}},
+			map[string]any{"match_phrase_prefix": map[string]any{f: map[string]any{"query": q}}},
+		)
+	}
+	return map[string]any{"bool": map[string]any{"should": should, "minimum_should_match": 1}}
+}
+
+// SearchUsers pages through the users matching q (see userQuery), newest
+// first. Search is near-real-time: a user made in the last second (the
+// refresh interval) may not be found yet.
+func (s *Store) SearchUsers(ctx context.Context, q string, after *page.Cursor, size int) ([]user.User, *page.Cursor, error) {
+	if len(q) > maxUserQuery {
+		return nil, nil, errs.InvalidFields(map[string]string{"q": "The search is too long."})
+	}
+	if err := s.ensure(ctx); err != nil {
+		return nil, nil, err
+	}
+	body := map[string]any{
+		"size": size + 1, "sort": newestUsersFirst, "query": userQuery(q),
+		"_source": map[string]any{"excludes": []string{"password_hash"}}, // the hash never travels
+	}
+	if after != nil {
+		body["search_after"] = []any{after.AtMillis, after.ID}
+	}
+	r, err := s.call(ctx, "search users", esapi.SearchRequest{Index: []string{s.users}, Body: jsonBody(body)})
+	if err != nil {
+		return nil, nil, err
+	}
+	if r.status == http.StatusBadRequest && after != nil {
+		return nil, nil, errs.E(errs.BadRequest, "The cursor is not valid.")
+	}
+	if r.status != http.StatusOK {
+		return nil, nil, unexpected("search users", r)
+	}
+	var a struct {
+		Hits struct {
+			Hits []struct {
+				Source userDoc `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := decode("search users", r, &a); err != nil {
+		return nil, nil, err
+	}
+	hits := a.Hits.Hits
+	var next *page.Cursor
+	if len(hits) > size {
+		hits = hits[:size]
+		last := hits[len(hits)-1].Source
+		next = &page.Cursor{AtMillis: last.CreatedAt.UnixMilli(), ID: last.Email}
+	}
+	out := make([]user.User, 0, len(hits))
+	for _, h := range hits {
+		out = append(out, h.Source.toUser())
+	}
+	return out, next, nil
 }
