@@ -88,63 +88,91 @@ type rehasher interface {
 	UpdateUser(ctx context.Context, email string, change func(*user.User) error) (user.User, error)
 }
 
-// handleLogin checks the credentials and starts a new session. Every email
-// goes through the same passwordGuard (one read, one counted attempt, one
-// argon2id verification), so an unknown email and a wrong password get the
-// same 401 after the same work, and lock out alike. A locked address gets
-// 429 before its password is even checked, so the lock does not reveal
-// whether a guess was right. Only after the password proves right does a
-// disabled account learn it is disabled (403).
-func handleLogin(guard passwordGuard, users rehasher, starter sessionStarter, screen PasswordScreen, rec audit.Recorder) http.Handler {
+// Logins owns the rule for logging in with a password: the API's login
+// and the login page both call LogIn, so neither can skip a check.
+//
+// Every email goes through the same passwordGuard (one read, one counted
+// attempt, one argon2id verification), so an unknown email and a wrong
+// password get the same 401 after the same work, and lock out alike. A
+// locked address gets 429 before its password is even checked, so the
+// lock does not reveal whether a guess was right. Only after the password
+// proves right does a disabled account learn it is disabled (403).
+type Logins struct {
+	guard   passwordGuard
+	users   rehasher
+	starter sessionStarter
+	screen  PasswordScreen
+	rec     audit.Recorder
+}
+
+// LoggedIn is a login that succeeded: the user, and whether the password
+// is common enough that the user should change it.
+type LoggedIn struct {
+	User                   user.User
+	PasswordChangeRequired bool
+}
+
+// LogIn checks the credentials and starts a new session, setting its
+// cookie on w; the session r came with, if any, ends.
+func (l Logins) LogIn(w http.ResponseWriter, r *http.Request, email, password string, remember bool) (LoggedIn, error) {
+	email = user.NormalizeEmail(email)
+	if user.ValidateEmail(email) != "" {
+		// No account can have it: looked up nowhere, but it costs the
+		// same verification and gets the same 401.
+		if err := busy(l.guard.hasher.VerifyDummy(r.Context(), password)); err != nil {
+			return LoggedIn{}, err
+		}
+		record(l.rec, r, audit.LoginFailure, invalidEmail, audit.Failure)
+		return LoggedIn{}, errBadCredentials
+	}
+	res, err := l.guard.check(r.Context(), email, password)
+	if err != nil {
+		if errs.Is(err, errs.TooMany) {
+			record(l.rec, r, audit.LoginFailure, email, audit.Refused)
+		}
+		return LoggedIn{}, err
+	}
+	if !res.OK {
+		record(l.rec, r, audit.LoginFailure, email, audit.Failure)
+		if res.Locked {
+			record(l.rec, r, audit.Lockout, email, audit.Success)
+		}
+		return LoggedIn{}, errBadCredentials
+	}
+	u := res.User
+	if !u.IsActive {
+		record(l.rec, r, audit.LoginFailure, u.Email, audit.Refused)
+		return LoggedIn{}, errs.E(errs.Forbidden, "This account is disabled.")
+	}
+	if l.guard.hasher.NeedsRehash(u.PasswordHash) {
+		upgradeHash(r, l.users, l.guard.hasher, u, password)
+	}
+	// A login replaces the session the request came with, if any, so a
+	// cookie planted before login is never the one valid after it.
+	if prev, ok := l.starter.cookies.payload(r); ok {
+		if err := l.starter.sessions.DeleteSession(r.Context(), session.IDOf(prev.Token)); err != nil {
+			return LoggedIn{}, err
+		}
+	}
+	if _, err := l.starter.start(w, r, u, remember); err != nil {
+		return LoggedIn{}, err
+	}
+	record(l.rec, r, audit.LoginSuccess, u.Email, audit.Success)
+	return LoggedIn{User: u, PasswordChangeRequired: l.screen.changeRequired(password)}, nil
+}
+
+// handleLogin: POST /v1/auth/login.
+func handleLogin(l Logins) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		req, err := decode[loginRequest](r)
 		if err != nil {
 			return err
 		}
-		email := user.NormalizeEmail(req.Email)
-		if user.ValidateEmail(email) != "" {
-			// No account can have it: looked up nowhere, but it costs the
-			// same verification and gets the same 401.
-			if err := busy(guard.hasher.VerifyDummy(r.Context(), req.Password)); err != nil {
-				return err
-			}
-			record(rec, r, audit.LoginFailure, invalidEmail, audit.Failure)
-			return errBadCredentials
-		}
-		res, err := guard.check(r.Context(), email, req.Password)
+		in, err := l.LogIn(w, r, req.Email, req.Password, req.RememberMe)
 		if err != nil {
-			if errs.Is(err, errs.TooMany) {
-				record(rec, r, audit.LoginFailure, email, audit.Refused)
-			}
 			return err
 		}
-		if !res.OK {
-			record(rec, r, audit.LoginFailure, email, audit.Failure)
-			if res.Locked {
-				record(rec, r, audit.Lockout, email, audit.Success)
-			}
-			return errBadCredentials
-		}
-		u := res.User
-		if !u.IsActive {
-			record(rec, r, audit.LoginFailure, u.Email, audit.Refused)
-			return errs.E(errs.Forbidden, "This account is disabled.")
-		}
-		if guard.hasher.NeedsRehash(u.PasswordHash) {
-			upgradeHash(r, users, guard.hasher, u, req.Password)
-		}
-		// A login replaces the session the request came with, if any, so a
-		// cookie planted before login is never the one valid after it.
-		if prev, ok := starter.cookies.payload(r); ok {
-			if err := starter.sessions.DeleteSession(r.Context(), session.IDOf(prev.Token)); err != nil {
-				return err
-			}
-		}
-		if _, err := starter.start(w, r, u, req.RememberMe); err != nil {
-			return err
-		}
-		record(rec, r, audit.LoginSuccess, u.Email, audit.Success)
-		writeOK(w, http.StatusOK, "Logged in.", loginView{u.Public(), screen.changeRequired(req.Password)})
+		writeOK(w, http.StatusOK, "Logged in.", loginView{in.User.Public(), in.PasswordChangeRequired})
 		return nil
 	})
 }

@@ -58,7 +58,8 @@ func newRouter(d Deps) *mux.Router {
 	users.Handle(email, authed(handleDeleteUser(d.Store, guard, d.Cookies, d.Audit))).Methods(http.MethodDelete)
 
 	auth := r.PathPrefix("/v1/auth").Subrouter()
-	auth.Handle("/login", limitByIP(d.LoginLimit, d.IPv6Prefix, d.Now)(handleLogin(guard, d.Store, starter, d.Passwords, d.Audit))).Methods(http.MethodPost)
+	logins := Logins{guard: guard, users: d.Store, starter: starter, screen: d.Passwords, rec: d.Audit}
+	auth.Handle("/login", limitByIP(d.LoginLimit, d.IPv6Prefix, d.Now)(handleLogin(logins))).Methods(http.MethodPost)
 	auth.Handle("/logout", handleLogout(d.Store, d.Cookies, d.Audit)).Methods(http.MethodPost)
 	auth.Handle("/logout/all", authed(handleLogoutAll(d.Store, d.Cookies, d.Now, d.Audit))).Methods(http.MethodPost)
 	auth.Handle("/verify", authed(handleVerify())).Methods(http.MethodGet)
