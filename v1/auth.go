@@ -205,16 +205,24 @@ type sessionDeleter interface {
 // answers 200 when there is no session, so clients can call it blindly.
 func handleLogout(sessions sessionDeleter, cookies Cookies, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		if p, ok := cookies.payload(r); ok {
-			if err := sessions.DeleteSession(r.Context(), session.IDOf(p.Token)); err != nil {
-				return err
-			}
-			record(rec, r, audit.Logout, p.Email, audit.Success)
+		if err := logOut(w, r, sessions, cookies, rec); err != nil {
+			return err
 		}
-		cookies.clear(w)
 		writeOK(w, http.StatusOK, "Logged out.", nil)
 		return nil
 	})
+}
+
+// logOut revokes the request's session, if any, and expires its cookie.
+func logOut(w http.ResponseWriter, r *http.Request, sessions sessionDeleter, cookies Cookies, rec audit.Recorder) error {
+	if p, ok := cookies.payload(r); ok {
+		if err := sessions.DeleteSession(r.Context(), session.IDOf(p.Token)); err != nil {
+			return err
+		}
+		record(rec, r, audit.Logout, p.Email, audit.Success)
+	}
+	cookies.clear(w)
+	return nil
 }
 
 type revokedView struct {

@@ -536,3 +536,15 @@ func TestAnExpiredIDTokenLogsNobodyIn(t *testing.T) {
 		t.Errorf("an account was made from an expired ID token: %v", err)
 	}
 }
+
+// The provider callback spends the same per-IP budget as password logins.
+func TestTheCallbackSharesTheLoginRateLimit(t *testing.T) {
+	h := newHarness(t, withOIDC(t), func(d *Deps) { d.LoginLimit = RateLimit{PerMinute: 1, Burst: 2} })
+	c := h.client()
+	authURL := c.oauthStart("/v1/auth/oauth/acme")
+	q := atProvider(t, authURL, "ada")
+	for range 2 {
+		expectStatus(t, c.login("nobody@example.com", "wrong password"), http.StatusUnauthorized)
+	}
+	expectStatus(t, c.doWith("GET", "/v1/auth/oauth/acme/callback?"+q, nil, asJSON), http.StatusTooManyRequests)
+}

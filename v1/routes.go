@@ -43,9 +43,13 @@ func newRouter(d Deps) *mux.Router {
 	starter := sessionStarter{sessions: d.Store, cookies: d.Cookies, policy: d.Policy, maxSessions: d.MaxSessions, now: d.Now}
 	accounts := Signup{Store: d.Store, Hasher: d.Hasher, Screen: d.Passwords, Now: d.Now}
 
+	// One per-IP budget for every way to sign up, and one for every way to
+	// log in (password, provider callback, and the pages' forms).
+	signupLimit := limitByIP(d.SignupLimit, d.IPv6Prefix, d.Now)
+	loginLimit := limitByIP(d.LoginLimit, d.IPv6Prefix, d.Now)
+
 	users := r.PathPrefix("/v1/users").Subrouter()
-	// One budget for both signup paths.
-	signup := limitByIP(d.SignupLimit, d.IPv6Prefix, d.Now)(handleCreateUser(accounts, d.Audit))
+	signup := signupLimit(handleCreateUser(accounts, d.Audit))
 	users.Handle("", signup).Methods(http.MethodPost)
 	users.Handle("", authed(handleSearchUsers(d.Store))).Methods(http.MethodGet)
 	users.Handle("/new", signup).Methods(http.MethodPost) // the Flask app's path
@@ -59,7 +63,7 @@ func newRouter(d Deps) *mux.Router {
 
 	auth := r.PathPrefix("/v1/auth").Subrouter()
 	logins := Logins{guard: guard, users: d.Store, starter: starter, screen: d.Passwords, rec: d.Audit}
-	auth.Handle("/login", limitByIP(d.LoginLimit, d.IPv6Prefix, d.Now)(handleLogin(logins))).Methods(http.MethodPost)
+	auth.Handle("/login", loginLimit(handleLogin(logins))).Methods(http.MethodPost)
 	auth.Handle("/logout", handleLogout(d.Store, d.Cookies, d.Audit)).Methods(http.MethodPost)
 	auth.Handle("/logout/all", authed(handleLogoutAll(d.Store, d.Cookies, d.Now, d.Audit))).Methods(http.MethodPost)
 	auth.Handle("/verify", authed(handleVerify())).Methods(http.MethodGet)
@@ -72,7 +76,7 @@ func newRouter(d Deps) *mux.Router {
 	// link needs the logged-in user.
 	flow := oauthFlow{cfg: d.OAuth, secure: d.Cookies.Secure, users: d.Store, ids: d.Store, starter: starter, rec: d.Audit, now: d.Now}
 	auth.Handle("/oauth/{provider}", handleOAuthStart(flow)).Methods(http.MethodGet)
-	auth.Handle("/oauth/{provider}/callback", limitByIP(d.LoginLimit, d.IPv6Prefix, d.Now)(load(handleOAuthCallback(flow)))).Methods(http.MethodGet)
+	auth.Handle("/oauth/{provider}/callback", loginLimit(load(handleOAuthCallback(flow)))).Methods(http.MethodGet)
 	auth.Handle("/oauth/{provider}/link", authed(handleOAuthLink(flow))).Methods(http.MethodPost)
 	auth.Handle("/identities", authed(handleListIdentities(flow))).Methods(http.MethodGet)
 	auth.Handle("/identities/{provider}", authed(handleUnlink(flow))).Methods(http.MethodDelete)
@@ -81,6 +85,20 @@ func newRouter(d Deps) *mux.Router {
 
 	test := r.PathPrefix("/v1/test").Subrouter()
 	test.Handle("", authed(handleTest())).Methods(http.MethodGet)
+
+	if d.Pages != nil {
+		svc := Services{Logins: logins, Signup: accounts, Cookies: d.Cookies, Store: d.Store, Audit: d.Audit, Sessions: d.Store,
+			LoginLimit: loginLimit, SignupLimit: signupLimit}
+		for name := range d.OAuth.Providers {
+			svc.OAuthProviders = append(svc.OAuthProviders, name)
+		}
+		// Everything outside /v1; the API's own unknown paths keep the
+		// JSON 404.
+		notAPI := func(req *http.Request, _ *mux.RouteMatch) bool {
+			return req.URL.Path != "/v1" && !strings.HasPrefix(req.URL.Path, "/v1/")
+		}
+		r.MatcherFunc(notAPI).Handler(load(d.Pages(svc)))
+	}
 
 	return r
 }
