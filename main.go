@@ -43,6 +43,7 @@ import (
 	"esauth/lib/session"
 	"esauth/lib/user"
 	v1 "esauth/v1"
+	"esauth/web"
 )
 
 func main() {
@@ -234,6 +235,10 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	if a.cfg.PwnedURL != "" {
 		screen.Pwned = &breached.Pwned{BaseURL: a.cfg.PwnedURL, Client: &http.Client{Timeout: 3 * time.Second}}
 	}
+	pages, err := web.New(a.log)
+	if err != nil {
+		return err
+	}
 	handler, err := v1.NewServer(v1.Deps{
 		Log:     a.log,
 		Store:   a.store,
@@ -254,6 +259,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		Passwords:      screen,
 		Lockout:        user.Lockout{Threshold: a.cfg.LockoutThreshold, Base: a.cfg.LockoutBase, Max: a.cfg.LockoutMax},
 		OAuth:          a.oauthProviders(keys),
+		Pages:          pages,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,284 @@
+// Package web is esauth's server-rendered pages: start, signup, login and
+// the dashboard. Its handlers call the same services as the /v1 API
+// (v1.Services: signup, login, logout, the store and the audit trail), so
+// there is one copy of every rule; the pages only turn forms into calls
+// and errors into messages next to their fields.
+package web
+
+import (
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/gorilla/mux"
+	"go.uber.org/zap"
+
+	"esauth/lib/audit"
+	"esauth/lib/errs"
+	"esauth/lib/user"
+	v1 "esauth/v1"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// contentSecurityPolicy allows only this site's stylesheet and forms: no
+// script at all, no inline style, no framing.
+const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; " +
+	"frame-ancestors 'none'; base-uri 'none'"
+
+// pages holds the parsed templates, one set per page (each with the layout).
+type pages map[string]*template.Template
+
+func parsePages() (pages, error) {
+	out := pages{}
+	for _, name := range []string{"index", "login", "signup", "dashboard", "notfound"} {
+		t, err := template.New(name).Funcs(template.FuncMap{"field": newField}).
+			ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, err
+		}
+		out[name] = t
+	}
+	return out, nil
+}
+
+// page is what every template gets.
+type page struct {
+	Title     string
+	User      *user.User // the logged-in user, if any
+	Flash     string
+	Error     string            // a message for the whole form
+	Form      map[string]string // what the user typed (never a password)
+	Fields    map[string]string // a message per invalid field
+	Providers []string
+}
+
+// field is one labelled input of a form, with its error tied to it.
+type field struct {
+	Name, Label, Type, Auto, Value, Err string
+	First                               bool // the first invalid field gets the focus
+}
+
+var fieldOrder = []string{"email_address", "first_name", "last_name", "password"}
+
+func newField(name, label, typ, auto string, p page) field {
+	f := field{Name: name, Label: label, Type: typ, Auto: auto, Value: p.Form[name], Err: p.Fields[name]}
+	if f.Err != "" {
+		for _, n := range fieldOrder {
+			if p.Fields[n] != "" {
+				f.First = n == name
+				break
+			}
+		}
+	}
+	return f
+}
+
+// Server is the pages' handler.
+type Server struct {
+	svc   v1.Services
+	pages pages
+	log   *zap.Logger
+}
+
+// New returns the pages, for v1.Deps.Pages.
+func New(log *zap.Logger) (func(v1.Services) http.Handler, error) {
+	ps, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	return func(svc v1.Services) http.Handler {
+		s := &Server{svc: svc, pages: ps, log: log}
+		slices.Sort(s.svc.OAuthProviders)
+		return s.routes()
+	}, nil
+}
+
+func (s *Server) routes() http.Handler {
+	r := mux.NewRouter()
+	static, _ := fs.Sub(staticFiles, "static")
+	r.PathPrefix("/static/").Handler(http.StripPrefix("/static/", http.FileServer(http.FS(static)))).Methods(http.MethodGet)
+	r.HandleFunc("/", s.index).Methods(http.MethodGet)
+	r.HandleFunc("/login", s.loginForm).Methods(http.MethodGet)
+	r.Handle("/login", s.svc.LoginLimit(http.HandlerFunc(s.login))).Methods(http.MethodPost)
+	r.HandleFunc("/signup", s.signupForm).Methods(http.MethodGet)
+	r.Handle("/signup", s.svc.SignupLimit(http.HandlerFunc(s.signup))).Methods(http.MethodPost)
+	r.HandleFunc("/dashboard", s.dashboard).Methods(http.MethodGet)
+	r.HandleFunc("/logout", s.logout).Methods(http.MethodPost)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.render(w, r, http.StatusNotFound, "notfound", page{Title: "Not found"})
+	})
+	r.MethodNotAllowedHandler = r.NotFoundHandler
+	return r
+}
+
+// render writes a page with its status and the pages' security policy.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+	if cur, ok := v1.CurrentOf(r); ok && p.User == nil {
+		u := cur.User
+		p.User = &u
+	}
+	if p.Flash == "" {
+		p.Flash = takeFlash(w, r)
+	}
+	h := w.Header()
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := s.pages[name].ExecuteTemplate(w, "layout", p); err != nil {
+		s.log.Error("rendering a page", zap.String("page", name), zap.Error(err))
+	}
+}
+
+// Flash messages survive one redirect in a cookie holding only a code
+// (post/redirect/get); the text is the server's own.
+const flashCookie = "esauth_flash"
+
+var flashes = map[string]string{
+	"signed_up":   "Your account is ready: log in.",
+	"logged_out":  "You are logged out.",
+	"login_first": "Log in to see that page.",
+}
+
+func setFlash(w http.ResponseWriter, code string) {
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: code, Path: "/", MaxAge: 60, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+func takeFlash(w http.ResponseWriter, r *http.Request) string {
+	c, err := r.Cookie(flashCookie)
+	if err != nil {
+		return ""
+	}
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: "", Path: "/", MaxAge: -1, Expires: time.Unix(0, 0), HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	return flashes[c.Value]
+}
+
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "index", page{Title: "Welcome"})
+}
+
+func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
+	if _, ok := v1.CurrentOf(r); ok {
+		http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+		return
+	}
+	s.render(w, r, http.StatusOK, "login", page{Title: "Log in", Providers: s.svc.OAuthProviders})
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	form, ok := s.form(w, r)
+	if !ok {
+		return
+	}
+	email, pw, remember := form.Get("email_address"), form.Get("password"), form.Get("remember_me") == "true"
+	_, err := s.svc.Logins.LogIn(w, r, email, pw, remember)
+	if err != nil {
+		keep := map[string]string{"email_address": email}
+		if remember {
+			keep["remember_me"] = "true"
+		}
+		s.render(w, r, v1.StatusOf(err), "login", page{Title: "Log in", Error: messageOf(err), Form: keep, Providers: s.svc.OAuthProviders})
+		return
+	}
+	http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+}
+
+func (s *Server) signupForm(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "signup", page{Title: "Sign up"})
+}
+
+func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
+	form, ok := s.form(w, r)
+	if !ok {
+		return
+	}
+	req := v1.SignupRequest{
+		Email: form.Get("email_address"), Password: form.Get("password"),
+		FirstName: form.Get("first_name"), LastName: form.Get("last_name"),
+	}
+	u, err := s.svc.Signup.Create(r.Context(), req, user.RoleUser)
+	if err != nil {
+		p := page{Title: "Sign up", Form: map[string]string{
+			"email_address": req.Email, "first_name": req.FirstName, "last_name": req.LastName,
+		}}
+		var e *errs.Error
+		switch {
+		case errs.Is(err, errs.Conflict):
+			p.Fields = map[string]string{"email_address": messageOf(err)}
+		case errors.As(err, &e) && len(e.Fields) > 0:
+			p.Fields = e.Fields
+		default:
+			p.Error = messageOf(err)
+		}
+		s.render(w, r, v1.StatusOf(err), "signup", p)
+		return
+	}
+	s.svc.Record(r, audit.Signup, u.Email, audit.Success)
+	setFlash(w, "signed_up")
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
+	cur, ok := v1.CurrentOf(r)
+	if !ok {
+		setFlash(w, "login_first")
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	s.render(w, r, http.StatusOK, "dashboard", page{Title: "Dashboard", User: &cur.User})
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if err := s.svc.LogOut(w, r); err != nil {
+		s.render(w, r, v1.StatusOf(err), "index", page{Title: "Welcome", Error: messageOf(err)})
+		return
+	}
+	setFlash(w, "logged_out")
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// maxFormBytes bounds a form body.
+const maxFormBytes = 64 << 10
+
+// form parses a posted form, answering 413 or 400 itself when it cannot.
+func (s *Server) form(w http.ResponseWriter, r *http.Request) (formValues, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		status := http.StatusBadRequest
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		s.render(w, r, status, "index", page{Title: "Welcome", Error: "The form could not be read; try again."})
+		return nil, false
+	}
+	return formValues(r.PostForm), true
+}
+
+type formValues map[string][]string
+
+func (f formValues) Get(k string) string {
+	if v := f[k]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// messageOf is the message a person sees for err: the API's own for the
+// errors it explains, a generic one for the rest (never an internal cause).
+func messageOf(err error) string {
+	var e *errs.Error
+	if errors.As(err, &e) && errs.CodeOf(err) != errs.Internal {
+		return e.Message
+	}
+	return "Something went wrong on our side; try again."
+}

@@ -1,0 +1,225 @@
+package web_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"esauth/lib/audit"
+	"esauth/lib/breached"
+	"esauth/lib/elastic/estest"
+	"esauth/lib/password"
+	"esauth/lib/session"
+	v1 "esauth/v1"
+	"esauth/web"
+)
+
+// fast keeps argon2id cheap in tests; production parameters are tested
+// in lib/password.
+var fast = password.Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// newServer runs the whole handler (API and pages) on the test cluster.
+func newServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	store := estest.New(t)
+	codec, err := session.NewCodec("session", 24*time.Hour, session.RandomKeys())
+	if err != nil {
+		t.Fatal(err)
+	}
+	common, err := breached.NewScreener()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := web.New(zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := v1.NewServer(v1.Deps{
+		Log: zap.NewNop(), Store: store, Hasher: password.New(fast, 0),
+		Cookies:   v1.Cookies{Name: "session", Codec: codec},
+		Policy:    session.Policy{TTL: time.Hour, Idle: time.Hour, RememberTTL: 24 * time.Hour, TouchEvery: time.Minute},
+		Now:       time.Now,
+		Audit:     audit.Discard{},
+		Passwords: v1.PasswordScreen{Common: common},
+		Pages:     pages,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// browser is a client with cookies that shows redirects instead of
+// following them.
+type browser struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func newBrowser(t *testing.T, srv *httptest.Server) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, base: srv.URL, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+}
+
+type answer struct {
+	status   int
+	location string
+	header   http.Header
+	body     string
+}
+
+func (b *browser) do(method, path string, form url.Values, header http.Header) answer {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, b.base+path, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	res, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	return answer{status: res.StatusCode, location: res.Header.Get("Location"), header: res.Header, body: string(raw)}
+}
+
+func (b *browser) get(path string) answer { return b.do("GET", path, nil, nil) }
+func (b *browser) post(path string, form url.Values) answer {
+	return b.do("POST", path, form, nil)
+}
+
+func expect(t *testing.T, a answer, status int, contains ...string) {
+	t.Helper()
+	if a.status != status {
+		t.Fatalf("status %d, want %d (Location %q): %s", a.status, status, a.location, a.body)
+	}
+	for _, c := range contains {
+		if !strings.Contains(a.body, c) {
+			t.Errorf("the page lacks %q:\n%s", c, a.body)
+		}
+	}
+}
+
+const pw = "correct horse battery 7"
+
+var inlineScriptOrStyle = regexp.MustCompile(`(?i)<script|<style|\sstyle=|\son[a-z]+=`)
+
+func TestPagesCarryAStrictPolicyAndNoInlineCode(t *testing.T) {
+	srv := newServer(t)
+	b := newBrowser(t, srv)
+	for _, path := range []string{"/", "/login", "/signup", "/nowhere"} {
+		a := b.get(path)
+		csp := a.header.Get("Content-Security-Policy")
+		for _, want := range []string{"default-src 'none'", "frame-ancestors 'none'", "form-action 'self'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: Content-Security-Policy %q lacks %q", path, csp, want)
+			}
+		}
+		if inlineScriptOrStyle.MatchString(a.body) {
+			t.Errorf("%s has inline script or style:\n%s", path, a.body)
+		}
+		if !strings.HasPrefix(a.header.Get("Content-Type"), "text/html") {
+			t.Errorf("%s: Content-Type %q", path, a.header.Get("Content-Type"))
+		}
+	}
+	expect(t, b.get("/nowhere"), http.StatusNotFound, "Not found")
+	// The API keeps its JSON 404.
+	if a := b.get("/v1/nowhere"); a.status != http.StatusNotFound || !strings.HasPrefix(a.header.Get("Content-Type"), "application/json") {
+		t.Errorf("/v1/nowhere: %d %s", a.status, a.header.Get("Content-Type"))
+	}
+	expect(t, b.get("/static/style.css"), http.StatusOK, "box-sizing")
+}
+
+func TestSignUpLogInAndOutWithForms(t *testing.T) {
+	srv := newServer(t)
+	b := newBrowser(t, srv)
+
+	// A field error first: the message sits next to its field, tied to
+	// it, and what was typed stays, except the password.
+	a := b.post("/signup", url.Values{"email_address": {"ada@example.com"}, "first_name": {"Ada"}, "last_name": {""}, "password": {"short"}})
+	expect(t, a, http.StatusUnprocessableEntity,
+		`aria-describedby="last_name-error"`, `id="last_name-error"`, `aria-describedby="password-error"`,
+		`value="ada@example.com"`, `value="Ada"`, `autocomplete="new-password"`)
+	if strings.Contains(a.body, `value="short"`) {
+		t.Error("the signup page echoes the password")
+	}
+	a = b.post("/signup", url.Values{"email_address": {"ada@example.com"}, "first_name": {"Ada"}, "last_name": {"Lovelace"}, "password": {pw}})
+	if a.status != http.StatusSeeOther || a.location != "/login" {
+		t.Fatalf("signup: %d to %q: %s", a.status, a.location, a.body)
+	}
+	expect(t, b.get("/login"), http.StatusOK, "Your account is ready", `autocomplete="username"`, `autocomplete="current-password"`)
+	// The same email again: the message is on the email field.
+	expect(t, b.post("/signup", url.Values{"email_address": {"ADA@example.com"}, "first_name": {"A"}, "last_name": {"L"}, "password": {pw}}),
+		http.StatusConflict, `id="email_address-error"`)
+
+	a = b.post("/login", url.Values{"email_address": {"ada@example.com"}, "password": {"wrong password"}})
+	expect(t, a, http.StatusUnauthorized, "The email address or password is wrong.", `value="ada@example.com"`, `role="alert"`)
+	if strings.Contains(a.body, "wrong password") {
+		t.Error("the login page echoes the password")
+	}
+	a = b.post("/login", url.Values{"email_address": {"ada@example.com"}, "password": {pw}})
+	if a.status != http.StatusSeeOther || a.location != "/dashboard" {
+		t.Fatalf("login: %d to %q", a.status, a.location)
+	}
+	expect(t, b.get("/dashboard"), http.StatusOK, "Welcome, Ada", "ada@example.com")
+	// The page's session is the API's.
+	if a := b.get("/v1/test"); a.status != http.StatusOK {
+		t.Errorf("/v1/test with the page's cookie: %d", a.status)
+	}
+
+	a = b.post("/logout", nil)
+	if a.status != http.StatusSeeOther || a.location != "/" {
+		t.Fatalf("logout: %d to %q", a.status, a.location)
+	}
+	expect(t, b.get("/"), http.StatusOK, "You are logged out.")
+	a = b.get("/dashboard")
+	if a.status != http.StatusSeeOther || a.location != "/login" {
+		t.Errorf("the dashboard after logout: %d to %q", a.status, a.location)
+	}
+	if a := b.get("/v1/test"); a.status != http.StatusUnauthorized {
+		t.Errorf("/v1/test after the page's logout: %d", a.status)
+	}
+}
+
+// A form posted from another site is refused before it does anything.
+func TestACrossSiteFormPostIsRefused(t *testing.T) {
+	srv := newServer(t)
+	b := newBrowser(t, srv)
+	form := url.Values{"email_address": {"mallory@example.com"}, "first_name": {"M"}, "last_name": {"M"}, "password": {pw}}
+	for _, h := range []http.Header{
+		{"Sec-Fetch-Site": {"cross-site"}},
+		{"Origin": {"https://evil.example"}},
+	} {
+		if a := b.do("POST", "/signup", form, h); a.status != http.StatusForbidden {
+			t.Errorf("a cross-site signup form (%v): %d", h, a.status)
+		}
+	}
+	// Nothing was made: a same-site signup with the email works.
+	a := b.post("/signup", form)
+	if a.status != http.StatusSeeOther {
+		t.Errorf("the same signup from this site: %d %s", a.status, a.body)
+	}
+}
