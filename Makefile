@@ -27,15 +27,17 @@ lint: $(STATICCHECK)
 	cd scripts/bench && go vet ./... && $(STATICCHECK) ./...
 
 # The whole check: lint, the Go tests (race detector on) against a real
-# Elasticsearch, then the smoke test against the built binary. The local
-# node is started if none answers, and stopped at the end if started here.
+# Elasticsearch and, for the pages, a real headless Chromium (both
+# required: a test fails rather than skips without them), then the smoke
+# test against the built binary. The local node is started if none
+# answers, and stopped at the end if started here.
 test: lint
 	@started=0; \
 	if [ -z "$${ELASTICSEARCH_URL:-}" ] && ! scripts/elasticsearch.sh status >/dev/null; then \
 	  scripts/elasticsearch.sh start; started=1; \
 	fi; \
 	trap 'if [ $$started = 1 ]; then scripts/elasticsearch.sh stop; fi' EXIT; \
-	ESAUTH_REQUIRE_ES=1 go test -race -count=1 ./...; \
+	ESAUTH_REQUIRE_ES=1 ESAUTH_REQUIRE_BROWSER=1 go test -race -count=1 ./...; \
 	scripts/smoke.sh
 
 # Go tests only, against whatever Elasticsearch answers (skips storage
