@@ -322,7 +322,7 @@ func TestSessionListAndRevokeOne(t *testing.T) {
 
 	ans := a.do("GET", "/v1/auth/sessions", nil)
 	expectStatus(t, ans, http.StatusOK)
-	var list []sessionView
+	var list []SessionView
 	ans.data(t, &list)
 	if len(list) != 2 {
 		t.Fatalf("listed %d sessions, want 2: %s", len(list), ans.Raw)

@@ -86,16 +86,23 @@ func handleListAudit(store AuditLister) http.Handler {
 		if err != nil {
 			return err
 		}
-		if !cur.User.IsAdmin() {
-			for i := range events {
-				if events[i].Actor != target {
-					events[i].Actor = anAdministrator
-				}
-			}
-		}
+		events = asSeenBy(events, target, cur.User.IsAdmin())
 		writeJSON(w, http.StatusOK, envelope{
 			Success: true, Message: "Audit events, newest first.", Data: events, NextCursor: page.Encode(next),
 		})
 		return nil
 	})
+}
+
+// asSeenBy is a user's events as the viewer may see them: an admin sees
+// every actor; the user sees "an administrator" for any admin who acted.
+func asSeenBy(events []audit.Event, owner string, admin bool) []audit.Event {
+	if !admin {
+		for i := range events {
+			if events[i].Actor != owner {
+				events[i].Actor = anAdministrator
+			}
+		}
+	}
+	return events
 }

@@ -264,19 +264,30 @@ func endAllSessions(ctx context.Context, store epochChanger, email, except strin
 // handleLogoutAll ends every session of the user, this one included.
 func handleLogoutAll(store epochChanger, cookies Cookies, now func() time.Time, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		email := current(r).User.Email
-		_, n, err := endAllSessions(r.Context(), store, email, "", func(u *user.User) error {
-			u.UpdatedAt = now().UTC()
-			return nil
-		})
+		n, err := logOutEverywhere(w, r, store, cookies, now, rec)
 		if err != nil {
 			return err
 		}
-		record(rec, r, audit.LogoutAll, email, audit.Success)
-		cookies.clear(w)
 		writeOK(w, http.StatusOK, "Logged out of every session.", revokedView{n})
 		return nil
 	})
+}
+
+// logOutEverywhere ends every session of the logged-in user, this one
+// included, and expires its cookie; it returns how many session documents
+// it deleted.
+func logOutEverywhere(w http.ResponseWriter, r *http.Request, store epochChanger, cookies Cookies, now func() time.Time, rec audit.Recorder) (int, error) {
+	email := current(r).User.Email
+	_, n, err := endAllSessions(r.Context(), store, email, "", func(u *user.User) error {
+		u.UpdatedAt = now().UTC()
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	record(rec, r, audit.LogoutAll, email, audit.Success)
+	cookies.clear(w)
+	return n, nil
 }
 
 type sessionSummary struct {
@@ -335,75 +346,104 @@ const FirstPasswordMaxAge = 15 * time.Minute
 // the answer), made in the new epoch and stored before the user document
 // changes: if the change fails, nothing changed; if it succeeds, every
 // older session, including one a racing login is about to store, is over.
-func handleChangePassword(guard passwordGuard, store passwordChanger, starter sessionStarter, screen PasswordScreen, rec audit.Recorder) http.Handler {
+// Passwords owns changing a password and setting a first one: the API
+// and the dashboard both call Change.
+type Passwords struct {
+	guard   passwordGuard
+	store   passwordChanger
+	starter sessionStarter
+	screen  PasswordScreen
+	rec     audit.Recorder
+}
+
+// Change changes the logged-in user's password from old to next, or, with
+// old empty, sets a first one for a user who has none. It ends every other
+// session and sets the new session's cookie on w, and returns the message
+// for the user and how many session documents it deleted.
+func (p Passwords) Change(w http.ResponseWriter, r *http.Request, old, next string) (string, int, error) {
+	if fields := (passwordRequest{OldPassword: old, NewPassword: next}).Valid(); len(fields) > 0 {
+		return "", 0, errs.InvalidFields(fields)
+	}
+	cur := current(r)
+	if old == "" {
+		return setFirstPassword(w, r, next, p.guard, p.store, p.starter, p.screen, p.rec)
+	}
+	res, err := p.guard.checkSession(r, old)
+	if err != nil {
+		if errs.Is(err, errs.TooMany) {
+			record(p.rec, r, audit.PasswordChanged, cur.User.Email, audit.Refused)
+		}
+		return "", 0, err
+	}
+	if !res.OK {
+		record(p.rec, r, audit.PasswordChanged, cur.User.Email, audit.Failure)
+		if res.Locked {
+			record(p.rec, r, audit.Lockout, cur.User.Email, audit.Success)
+		}
+		return "", 0, errs.E(errs.Forbidden, "The current password is wrong.")
+	}
+	if err := p.screen.check(r, "new_password", next, cur.User.Email); err != nil {
+		return "", 0, err
+	}
+	hash, err := p.guard.hasher.Hash(r.Context(), next)
+	if err := busy(err); err != nil {
+		return "", 0, err
+	}
+	n, err := commitPassword(w, r, p.store, p.starter, p.rec, res.User, hash)
+	return "Password changed; your other sessions were logged out.", n, err
+}
+
+// handleChangePassword: POST /v1/auth/password.
+func handleChangePassword(p Passwords) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		req, err := decode[passwordRequest](r)
 		if err != nil {
 			return err
 		}
-		cur := current(r)
-		if req.OldPassword == "" {
-			return setFirstPassword(w, r, req, guard, store, starter, screen, rec)
-		}
-		res, err := guard.checkSession(r, req.OldPassword)
+		msg, n, err := p.Change(w, r, req.OldPassword, req.NewPassword)
 		if err != nil {
-			if errs.Is(err, errs.TooMany) {
-				record(rec, r, audit.PasswordChanged, cur.User.Email, audit.Refused)
-			}
 			return err
 		}
-		if !res.OK {
-			record(rec, r, audit.PasswordChanged, cur.User.Email, audit.Failure)
-			if res.Locked {
-				record(rec, r, audit.Lockout, cur.User.Email, audit.Success)
-			}
-			return errs.E(errs.Forbidden, "The current password is wrong.")
-		}
-		if err := screen.check(r, "new_password", req.NewPassword, cur.User.Email); err != nil {
-			return err
-		}
-		hash, err := guard.hasher.Hash(r.Context(), req.NewPassword)
-		if err := busy(err); err != nil {
-			return err
-		}
-		return commitPassword(w, r, store, starter, rec, res.User, hash, "Password changed; your other sessions were logged out.")
+		writeOK(w, http.StatusOK, msg, revokedView{n})
+		return nil
 	})
 }
 
 // setFirstPassword gives a user who has no password (one made by a login
 // with a provider) a first one, without an old one, from a recent login.
-func setFirstPassword(w http.ResponseWriter, r *http.Request, req passwordRequest, guard passwordGuard, store passwordChanger, starter sessionStarter, screen PasswordScreen, rec audit.Recorder) error {
+func setFirstPassword(w http.ResponseWriter, r *http.Request, next string, guard passwordGuard, store passwordChanger, starter sessionStarter, screen PasswordScreen, rec audit.Recorder) (string, int, error) {
 	cur := current(r)
 	u, err := store.GetUser(r.Context(), cur.User.Email)
 	if err != nil {
-		return err
+		return "", 0, err
 	}
 	if u.PasswordHash != "" {
-		return errs.InvalidFields(map[string]string{"old_password": "Current password is required."})
+		return "", 0, errs.InvalidFields(map[string]string{"old_password": "Current password is required."})
 	}
 	if starter.now().Sub(cur.Session.CreatedAt) > FirstPasswordMaxAge {
-		return errs.E(errs.Forbidden, "Log in again with your provider, then set a password within 15 minutes.")
+		return "", 0, errs.E(errs.Forbidden, "Log in again with your provider, then set a password within 15 minutes.")
 	}
-	if err := screen.check(r, "new_password", req.NewPassword, cur.User.Email); err != nil {
-		return err
+	if err := screen.check(r, "new_password", next, cur.User.Email); err != nil {
+		return "", 0, err
 	}
-	hash, err := guard.hasher.Hash(r.Context(), req.NewPassword)
+	hash, err := guard.hasher.Hash(r.Context(), next)
 	if err := busy(err); err != nil {
-		return err
+		return "", 0, err
 	}
-	return commitPassword(w, r, store, starter, rec, u, hash, "Password set; your other sessions were logged out.")
+	n, err := commitPassword(w, r, store, starter, rec, u, hash)
+	return "Password set; your other sessions were logged out.", n, err
 }
 
 // commitPassword stores hash as the password of before's user, if it is
 // still before's password (a concurrent change makes it 409), and ends
 // every other session of the user.
-func commitPassword(w http.ResponseWriter, r *http.Request, store epochChanger, starter sessionStarter, rec audit.Recorder, before user.User, hash, message string) error {
+func commitPassword(w http.ResponseWriter, r *http.Request, store epochChanger, starter sessionStarter, rec audit.Recorder, before user.User, hash string) (int, error) {
 	cur := current(r)
 	next := before
 	next.SessionEpoch = user.NewEpoch()
 	s, err := starter.start(w, r, next, cur.Session.Remember)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	t := starter.now().UTC()
 	_, err = store.UpdateUser(r.Context(), cur.User.Email, func(u *user.User) error {
@@ -422,18 +462,17 @@ func commitPassword(w http.ResponseWriter, r *http.Request, store epochChanger, 
 		if derr := starter.sessions.DeleteSession(r.Context(), s.ID); derr != nil {
 			loggerFrom(r.Context()).Warn("could not delete an unused session", zap.Error(derr))
 		}
-		return err
+		return 0, err
 	}
 	record(rec, r, audit.PasswordChanged, cur.User.Email, audit.Success)
 	n, err := store.RevokeSessions(r.Context(), cur.User.Email, s.ID)
 	if err != nil {
 		loggerFrom(r.Context()).Warn("sessions ended, but their documents could not all be deleted; they are refused and purged when they expire", zap.Error(err))
 	}
-	writeOK(w, http.StatusOK, message, revokedView{n})
-	return nil
+	return n, nil
 }
 
-type sessionView struct {
+type SessionView struct {
 	ID         string    `json:"id"`
 	CreatedAt  time.Time `json:"created_at"`
 	ExpiresAt  time.Time `json:"expires_at"`
@@ -453,31 +492,41 @@ type sessionLister interface {
 // (next_cursor of the previous page).
 func handleListSessions(store sessionLister, policy session.Policy, now func() time.Time) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		cur := current(r)
 		limit, after, err := pageParams(r)
 		if err != nil {
 			return err
 		}
-		t := now()
-		list, next, err := store.ListSessions(r.Context(), cur.User.Email, t, after, limit)
+		out, next, err := activeSessions(r, store, policy, now, after, limit)
 		if err != nil {
 			return err
-		}
-		out := make([]sessionView, 0, len(list))
-		for _, s := range list {
-			// Expired ones are left out by the store; idle ones and those
-			// of an earlier epoch are refused by the loader, so not listed.
-			if !policy.Accepts(s, cur.User, t) {
-				continue
-			}
-			out = append(out, sessionView{
-				ID: s.ID, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt, LastSeenAt: s.LastSeenAt,
-				UserAgent: s.UserAgent, IP: s.IP, Remember: s.Remember, Current: s.ID == cur.Session.ID,
-			})
 		}
 		writeJSON(w, http.StatusOK, envelope{Success: true, Message: "Active sessions.", Data: out, NextCursor: page.Encode(next)})
 		return nil
 	})
+}
+
+// activeSessions is one page of the logged-in user's sessions that are
+// still valid, newest first.
+func activeSessions(r *http.Request, store sessionLister, policy session.Policy, now func() time.Time, after *page.Cursor, limit int) ([]SessionView, *page.Cursor, error) {
+	cur := current(r)
+	t := now()
+	list, next, err := store.ListSessions(r.Context(), cur.User.Email, t, after, limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]SessionView, 0, len(list))
+	for _, s := range list {
+		// Expired ones are left out by the store; idle ones and those
+		// of an earlier epoch are refused by the loader, so not listed.
+		if !policy.Accepts(s, cur.User, t) {
+			continue
+		}
+		out = append(out, SessionView{
+			ID: s.ID, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt, LastSeenAt: s.LastSeenAt,
+			UserAgent: s.UserAgent, IP: s.IP, Remember: s.Remember, Current: s.ID == cur.Session.ID,
+		})
+	}
+	return out, next, nil
 }
 
 type ownSessionDeleter interface {
@@ -487,16 +536,24 @@ type ownSessionDeleter interface {
 // handleRevokeSession revokes one of the user's own sessions by id.
 func handleRevokeSession(store ownSessionDeleter, cookies Cookies, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		cur := current(r)
-		id := mux.Vars(r)["id"]
-		if err := store.DeleteSessionOf(r.Context(), cur.User.Email, id); err != nil {
+		if err := revokeSession(w, r, store, cookies, rec, mux.Vars(r)["id"]); err != nil {
 			return err
-		}
-		record(rec, r, audit.SessionRevoked, cur.User.Email, audit.Success)
-		if id == cur.Session.ID {
-			cookies.clear(w)
 		}
 		writeOK(w, http.StatusOK, "Session revoked.", nil)
 		return nil
 	})
+}
+
+// revokeSession ends one of the logged-in user's sessions (another user's
+// id is 404); ending the request's own also expires its cookie.
+func revokeSession(w http.ResponseWriter, r *http.Request, store ownSessionDeleter, cookies Cookies, rec audit.Recorder, id string) error {
+	cur := current(r)
+	if err := store.DeleteSessionOf(r.Context(), cur.User.Email, id); err != nil {
+		return err
+	}
+	record(rec, r, audit.SessionRevoked, cur.User.Email, audit.Success)
+	if id == cur.Session.ID {
+		cookies.clear(w)
+	}
+	return nil
 }

@@ -255,7 +255,7 @@ func TestSessionListsPageThroughTheAPI(t *testing.T) {
 	for pages := 0; path != ""; pages++ {
 		a := last.do("GET", path, nil)
 		expectStatus(t, a, http.StatusOK)
-		var page []sessionView
+		var page []SessionView
 		a.data(t, &page)
 		for _, s := range page {
 			if seen[s.ID] {

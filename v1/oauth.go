@@ -457,10 +457,15 @@ func (f oauthFlow) link(_ http.ResponseWriter, r *http.Request, st oauthState, p
 	return done, nil
 }
 
-// mine lists u's identities, leaving out stale ones of an earlier account
-// with u's email.
+// mine lists u's identities (see ownIdentities).
 func (f oauthFlow) mine(ctx context.Context, u user.User) ([]user.Identity, error) {
-	all, err := f.ids.ListIdentities(ctx, u.Email)
+	return ownIdentities(ctx, f.ids, u)
+}
+
+// ownIdentities lists u's identities, leaving out stale ones of an
+// earlier account with u's email.
+func ownIdentities(ctx context.Context, ids IdentityStore, u user.User) ([]user.Identity, error) {
+	all, err := ids.ListIdentities(ctx, u.Email)
 	if err != nil {
 		return nil, err
 	}
@@ -473,15 +478,15 @@ func (f oauthFlow) mine(ctx context.Context, u user.User) ([]user.Identity, erro
 	return out, nil
 }
 
-type identityView struct {
+type IdentityView struct {
 	Provider      string    `json:"provider"`
 	Subject       string    `json:"subject"`
 	ProviderEmail string    `json:"provider_email,omitempty"`
 	CreatedAt     time.Time `json:"created_at"`
 }
 
-func identityViewOf(id user.Identity) identityView {
-	return identityView{Provider: id.Provider, Subject: id.Subject, ProviderEmail: id.ProviderEmail, CreatedAt: id.CreatedAt}
+func identityViewOf(id user.Identity) IdentityView {
+	return IdentityView{Provider: id.Provider, Subject: id.Subject, ProviderEmail: id.ProviderEmail, CreatedAt: id.CreatedAt}
 }
 
 // handleListIdentities: GET /v1/auth/identities, the logged-in user's
@@ -492,7 +497,7 @@ func handleListIdentities(f oauthFlow) http.Handler {
 		if err != nil {
 			return err
 		}
-		views := make([]identityView, 0, len(mine))
+		views := make([]IdentityView, 0, len(mine))
 		for _, id := range mine {
 			views = append(views, identityViewOf(id))
 		}

@@ -274,7 +274,7 @@ func TestLinkListAndUnlink(t *testing.T) {
 	// Bob links his account at the provider (whose address there is ada's).
 	q := atProvider(t, bob.oauthStart("/v1/auth/oauth/acme/link"), "ada")
 	expectStatus(t, bob.doWith("GET", "/v1/auth/oauth/acme/callback?"+q, nil, asJSON), http.StatusOK)
-	var ids []identityView
+	var ids []IdentityView
 	bob.do("GET", "/v1/auth/identities", nil).data(t, &ids)
 	if len(ids) != 1 || ids[0].Provider != "acme" || ids[0].Subject != oauthtest.Subject("ada") || ids[0].ProviderEmail != "ada@example.com" {
 		t.Fatalf("identities = %+v", ids)

@@ -67,7 +67,8 @@ func newRouter(d Deps) *mux.Router {
 	auth.Handle("/logout", handleLogout(d.Store, d.Cookies, d.Audit)).Methods(http.MethodPost)
 	auth.Handle("/logout/all", authed(handleLogoutAll(d.Store, d.Cookies, d.Now, d.Audit))).Methods(http.MethodPost)
 	auth.Handle("/verify", authed(handleVerify())).Methods(http.MethodGet)
-	auth.Handle("/password", authed(handleChangePassword(guard, d.Store, starter, d.Passwords, d.Audit))).Methods(http.MethodPost)
+	passwords := Passwords{guard: guard, store: d.Store, starter: starter, screen: d.Passwords, rec: d.Audit}
+	auth.Handle("/password", authed(handleChangePassword(passwords))).Methods(http.MethodPost)
 	auth.Handle("/sessions", authed(handleListSessions(d.Store, d.Policy, d.Now))).Methods(http.MethodGet)
 	auth.Handle("/sessions/{id}", authed(handleRevokeSession(d.Store, d.Cookies, d.Audit))).Methods(http.MethodDelete)
 
@@ -87,8 +88,8 @@ func newRouter(d Deps) *mux.Router {
 	test.Handle("", authed(handleTest())).Methods(http.MethodGet)
 
 	if d.Pages != nil {
-		svc := Services{Logins: logins, Signup: accounts, Cookies: d.Cookies, Store: d.Store, Audit: d.Audit, Sessions: d.Store,
-			LoginLimit: loginLimit, SignupLimit: signupLimit}
+		svc := Services{Logins: logins, Signup: accounts, Passwords: passwords, Cookies: d.Cookies, Store: d.Store, Audit: d.Audit,
+			Sessions: d.Store, LoginLimit: loginLimit, SignupLimit: signupLimit, policy: d.Policy, now: d.Now}
 		for name := range d.OAuth.Providers {
 			svc.OAuthProviders = append(svc.OAuthProviders, name)
 		}

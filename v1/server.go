@@ -12,7 +12,6 @@ import (
 	"go.uber.org/zap"
 
 	"esauth/lib/audit"
-	"esauth/lib/errs"
 	"esauth/lib/password"
 	"esauth/lib/session"
 	"esauth/lib/user"
@@ -87,41 +86,6 @@ type Deps struct {
 	// and the user loader.
 	Pages func(Services) http.Handler
 }
-
-// Services are what the web pages share with the API: the same rules,
-// store and audit, never a second copy.
-type Services struct {
-	Logins   Logins
-	Signup   Signup
-	Cookies  Cookies
-	Store    Store
-	Audit    audit.Recorder
-	Sessions SessionStore
-	// OAuthProviders names the configured login providers, in no order.
-	OAuthProviders []string
-	// LoginLimit and SignupLimit are the API's per-IP limits, with the same
-	// budgets: a form is one more way in, not a second allowance.
-	LoginLimit, SignupLimit Middleware
-}
-
-// Record adds a security event about email to the audit trail, as the
-// API's handlers do.
-func (s Services) Record(r *http.Request, event, email, outcome string) {
-	record(s.Audit, r, event, email, outcome)
-}
-
-// LogOut ends the request's session (in Elasticsearch, so a copy of the
-// cookie is dead too) and expires its cookie, as POST /v1/auth/logout does.
-func (s Services) LogOut(w http.ResponseWriter, r *http.Request) error {
-	return logOut(w, r, s.Sessions, s.Cookies, s.Audit)
-}
-
-// StatusOf is the HTTP status the API answers err with.
-func StatusOf(err error) int { return statusOf(errs.CodeOf(err)) }
-
-// CurrentOf returns the logged-in user and session of a request, as the
-// user loader found them; false when the request is anonymous.
-func CurrentOf(r *http.Request) (session.Current, bool) { return currentOf(r.Context()) }
 
 // NewServer returns the whole HTTP handler of esauth.
 //

@@ -1,0 +1,92 @@
+package v1
+
+import (
+	"net/http"
+	"time"
+
+	"esauth/lib/audit"
+	"esauth/lib/errs"
+	"esauth/lib/session"
+)
+
+// Services are what the web pages share with the API: the same rules,
+// store, limits and audit, never a second copy. Each method acts for the
+// request's logged-in user, as the API route of the same name does.
+type Services struct {
+	Logins    Logins
+	Signup    Signup
+	Passwords Passwords
+	Cookies   Cookies
+	Store     Store
+	Audit     audit.Recorder
+	Sessions  SessionStore
+	// OAuthProviders names the configured login providers, in no order.
+	OAuthProviders []string
+	// LoginLimit and SignupLimit are the API's per-IP limits, with the same
+	// budgets: a form is one more way in, not a second allowance.
+	LoginLimit, SignupLimit Middleware
+
+	policy session.Policy
+	now    func() time.Time
+}
+
+// Record adds a security event about email to the audit trail, as the
+// API's handlers do.
+func (s Services) Record(r *http.Request, event, email, outcome string) {
+	record(s.Audit, r, event, email, outcome)
+}
+
+// LogOut ends the request's session (in Elasticsearch, so a copy of the
+// cookie is dead too) and expires its cookie: POST /v1/auth/logout.
+func (s Services) LogOut(w http.ResponseWriter, r *http.Request) error {
+	return logOut(w, r, s.Sessions, s.Cookies, s.Audit)
+}
+
+// LogOutEverywhere ends every session of the user: POST /v1/auth/logout/all.
+func (s Services) LogOutEverywhere(w http.ResponseWriter, r *http.Request) error {
+	_, err := logOutEverywhere(w, r, s.Store, s.Cookies, s.now, s.Audit)
+	return err
+}
+
+// ActiveSessions is the user's first page of valid sessions, newest first:
+// GET /v1/auth/sessions.
+func (s Services) ActiveSessions(r *http.Request) ([]SessionView, error) {
+	out, _, err := activeSessions(r, s.Store, s.policy, s.now, nil, defaultPage)
+	return out, err
+}
+
+// RevokeSession ends one of the user's sessions: DELETE /v1/auth/sessions/{id}.
+func (s Services) RevokeSession(w http.ResponseWriter, r *http.Request, id string) error {
+	return revokeSession(w, r, s.Store, s.Cookies, s.Audit, id)
+}
+
+// Identities are the user's linked provider accounts: GET /v1/auth/identities.
+func (s Services) Identities(r *http.Request) ([]IdentityView, error) {
+	mine, err := ownIdentities(r.Context(), s.Store, current(r).User)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]IdentityView, 0, len(mine))
+	for _, id := range mine {
+		out = append(out, identityViewOf(id))
+	}
+	return out, nil
+}
+
+// RecentEvents are the user's newest n security events, as
+// GET /v1/users/{email}/audit shows them to the user.
+func (s Services) RecentEvents(r *http.Request, n int) ([]audit.Event, error) {
+	u := current(r).User
+	events, _, err := s.Store.ListEvents(r.Context(), u.Email, u.CreatedAt, nil, n)
+	if err != nil {
+		return nil, err
+	}
+	return asSeenBy(events, u.Email, false), nil
+}
+
+// StatusOf is the HTTP status the API answers err with.
+func StatusOf(err error) int { return statusOf(errs.CodeOf(err)) }
+
+// CurrentOf returns the logged-in user and session of a request, as the
+// user loader found them; false when the request is anonymous.
+func CurrentOf(r *http.Request) (session.Current, bool) { return currentOf(r.Context()) }
