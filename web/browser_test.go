@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -77,10 +78,16 @@ func newTab(t *testing.T) *tab {
 	return tb
 }
 
+// stepTimeout bounds each group of steps, so a page that never shows what
+// a step waits for fails the test instead of hanging it.
+const stepTimeout = 20 * time.Second
+
 // do runs steps, failing the test on the first error.
 func (tb *tab) do(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	if err := chromedp.Do(tb.ctx, steps...); err != nil {
+	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -88,7 +95,9 @@ func (tb *tab) do(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
 // get runs one action that returns a value.
 func get[T any](t *testing.T, tb *tab, a chromedp.Action[T]) T {
 	t.Helper()
-	v, err := chromedp.Run(tb.ctx, a)
+	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +199,7 @@ func TestInABrowserSignUpLogInWithTheKeyboardAndLogOut(t *testing.T) {
 
 	// Log out; the dashboard then sends the browser to the login page.
 	tb.do(t,
-		chromedp.Click(css("main form button")),
+		chromedp.Click(css(`header form[action="/logout"] button`)),
 		chromedp.WaitVisible(css(".flash")),
 		chromedp.Navigate(srv.URL+"/dashboard"),
 		chromedp.WaitVisible(css("#email_address")),

@@ -59,6 +59,11 @@ type page struct {
 	Form      map[string]string // what the user typed (never a password)
 	Fields    map[string]string // a message per invalid field
 	Providers []string
+
+	// The dashboard's.
+	Sessions   []v1.SessionView
+	Identities []v1.IdentityView
+	Events     []audit.Event
 }
 
 // field is one labelled input of a form, with its error tied to it.
@@ -112,7 +117,10 @@ func (s *Server) routes() http.Handler {
 	r.HandleFunc("/signup", s.signupForm).Methods(http.MethodGet)
 	r.Handle("/signup", s.svc.SignupLimit(http.HandlerFunc(s.signup))).Methods(http.MethodPost)
 	r.HandleFunc("/dashboard", s.dashboard).Methods(http.MethodGet)
+	r.Handle("/dashboard/password", s.svc.LoginLimit(http.HandlerFunc(s.changePassword))).Methods(http.MethodPost)
+	r.HandleFunc("/dashboard/sessions/revoke", s.revokeSession).Methods(http.MethodPost)
 	r.HandleFunc("/logout", s.logout).Methods(http.MethodPost)
+	r.HandleFunc("/logout/all", s.logoutEverywhere).Methods(http.MethodPost)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusNotFound, "notfound", page{Title: "Not found"})
 	})
@@ -144,9 +152,12 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 const flashCookie = "esauth_flash"
 
 var flashes = map[string]string{
-	"signed_up":   "Your account is ready: log in.",
-	"logged_out":  "You are logged out.",
-	"login_first": "Log in to see that page.",
+	"signed_up":             "Your account is ready: log in.",
+	"logged_out":            "You are logged out.",
+	"logged_out_everywhere": "You are logged out everywhere.",
+	"login_first":           "Log in to see that page.",
+	"password_changed":      "Your password is changed; your other sessions were logged out.",
+	"session_revoked":       "That session is logged out.",
 }
 
 func setFlash(w http.ResponseWriter, code string) {
@@ -227,14 +238,99 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
+// loggedIn returns the request's user, or sends the browser to the login
+// page and returns false.
+func loggedIn(w http.ResponseWriter, r *http.Request) (user.User, bool) {
 	cur, ok := v1.CurrentOf(r)
 	if !ok {
 		setFlash(w, "login_first")
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
+	}
+	return cur.User, ok
+}
+
+func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
+	s.showDashboard(w, r, http.StatusOK, page{})
+}
+
+// showDashboard renders the dashboard with p's messages.
+func (s *Server) showDashboard(w http.ResponseWriter, r *http.Request, status int, p page) {
+	u, ok := loggedIn(w, r)
+	if !ok {
 		return
 	}
-	s.render(w, r, http.StatusOK, "dashboard", page{Title: "Dashboard", User: &cur.User})
+	p.Title, p.User, p.Providers = "Dashboard", &u, s.svc.OAuthProviders
+	var err error
+	if p.Sessions, err = s.svc.ActiveSessions(r); err == nil {
+		if p.Events, err = s.svc.RecentEvents(r, 10); err == nil && len(p.Providers) > 0 {
+			p.Identities, err = s.svc.Identities(r)
+		}
+	}
+	if err != nil {
+		status, p.Error = v1.StatusOf(err), messageOf(err)
+	}
+	s.render(w, r, status, "dashboard", p)
+}
+
+func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
+	if _, ok := loggedIn(w, r); !ok {
+		return
+	}
+	form, ok := s.form(w, r)
+	if !ok {
+		return
+	}
+	if _, _, err := s.svc.Passwords.Change(w, r, form.Get("old_password"), form.Get("new_password")); err != nil {
+		p := page{}
+		var e *errs.Error
+		if errors.As(err, &e) && len(e.Fields) > 0 {
+			p.Fields = e.Fields
+		} else if errs.Is(err, errs.Forbidden) {
+			p.Fields = map[string]string{"old_password": messageOf(err)}
+		} else {
+			p.Error = messageOf(err)
+		}
+		s.showDashboard(w, r, v1.StatusOf(err), p)
+		return
+	}
+	setFlash(w, "password_changed")
+	http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+}
+
+func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request) {
+	cur, ok := v1.CurrentOf(r)
+	if !ok {
+		loggedIn(w, r)
+		return
+	}
+	form, ok := s.form(w, r)
+	if !ok {
+		return
+	}
+	id := form.Get("id")
+	if err := s.svc.RevokeSession(w, r, id); err != nil {
+		s.showDashboard(w, r, v1.StatusOf(err), page{Error: messageOf(err)})
+		return
+	}
+	if id == cur.Session.ID {
+		setFlash(w, "logged_out")
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	setFlash(w, "session_revoked")
+	http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+}
+
+func (s *Server) logoutEverywhere(w http.ResponseWriter, r *http.Request) {
+	if _, ok := loggedIn(w, r); !ok {
+		return
+	}
+	if err := s.svc.LogOutEverywhere(w, r); err != nil {
+		s.showDashboard(w, r, v1.StatusOf(err), page{Error: messageOf(err)})
+		return
+	}
+	setFlash(w, "logged_out_everywhere")
+	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {

@@ -223,3 +223,75 @@ func TestACrossSiteFormPostIsRefused(t *testing.T) {
 		t.Errorf("the same signup from this site: %d %s", a.status, a.body)
 	}
 }
+
+var sessionItem = regexp.MustCompile(`(?s)<li>(.*?)</li>`)
+var sessionID = regexp.MustCompile(`name="id" value="([0-9a-f]{64})"`)
+
+// otherSessionIDs reads the dashboard's list: the ids of the sessions that
+// are not this device.
+func otherSessionIDs(t *testing.T, dashboard string) []string {
+	t.Helper()
+	var out []string
+	for _, m := range sessionItem.FindAllStringSubmatch(dashboard, -1) {
+		if id := sessionID.FindStringSubmatch(m[1]); id != nil && !strings.Contains(m[1], "This device") {
+			out = append(out, id[1])
+		}
+	}
+	return out
+}
+
+func TestTheDashboardChangesThePasswordAndEndsSessions(t *testing.T) {
+	srv := newServer(t)
+	a, b := newBrowser(t, srv), newBrowser(t, srv)
+	a.post("/signup", url.Values{"email_address": {"kim@example.com"}, "first_name": {"Kim"}, "last_name": {"Lee"}, "password": {pw}})
+	for _, br := range []*browser{a, b} {
+		if got := br.post("/login", url.Values{"email_address": {"kim@example.com"}, "password": {pw}}); got.status != http.StatusSeeOther {
+			t.Fatalf("login: %d", got.status)
+		}
+	}
+	dash := a.get("/dashboard")
+	expect(t, dash, http.StatusOK, "This device", `autocomplete="current-password"`, `autocomplete="new-password"`)
+	if ids := otherSessionIDs(t, dash.body); len(ids) != 1 {
+		t.Fatalf("the dashboard lists %d other sessions; want b's", len(ids))
+	}
+
+	// A wrong current password: the message is on its field.
+	expect(t, a.post("/dashboard/password", url.Values{"old_password": {"not it at all"}, "new_password": {"another horse battery 8"}}),
+		http.StatusForbidden, `id="old_password-error"`, "The current password is wrong.")
+	// The right one: b's session ends, a's goes on (with a new cookie).
+	got := a.post("/dashboard/password", url.Values{"old_password": {pw}, "new_password": {"another horse battery 8"}})
+	if got.status != http.StatusSeeOther || got.location != "/dashboard" {
+		t.Fatalf("password change: %d to %q: %s", got.status, got.location, got.body)
+	}
+	expect(t, a.get("/dashboard"), http.StatusOK, "Your password is changed")
+	if got := b.get("/dashboard"); got.location != "/login" {
+		t.Errorf("b after the password change: %d to %q", got.status, got.location)
+	}
+
+	// b logs in again; a logs b's session out from the list.
+	b.post("/login", url.Values{"email_address": {"kim@example.com"}, "password": {"another horse battery 8"}})
+	ids := otherSessionIDs(t, a.get("/dashboard").body)
+	if len(ids) != 1 {
+		t.Fatalf("other sessions: %v", ids)
+	}
+	if got := a.post("/dashboard/sessions/revoke", url.Values{"id": {ids[0]}}); got.location != "/dashboard" {
+		t.Fatalf("revoke: %d to %q", got.status, got.location)
+	}
+	expect(t, a.get("/dashboard"), http.StatusOK, "That session is logged out.")
+	if got := b.get("/dashboard"); got.location != "/login" {
+		t.Errorf("b after its session was revoked: %d to %q", got.status, got.location)
+	}
+	// Another user's session id is refused.
+	if got := a.post("/dashboard/sessions/revoke", url.Values{"id": {strings.Repeat("a", 64)}}); got.status != http.StatusNotFound {
+		t.Errorf("revoking an unknown session: %d", got.status)
+	}
+
+	// Everywhere: a too.
+	if got := a.post("/logout/all", nil); got.location != "/" {
+		t.Fatalf("logout everywhere: %d to %q", got.status, got.location)
+	}
+	expect(t, a.get("/"), http.StatusOK, "You are logged out everywhere.")
+	if got := a.get("/dashboard"); got.location != "/login" {
+		t.Errorf("a after logging out everywhere: %d to %q", got.status, got.location)
+	}
+}
