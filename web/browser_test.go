@@ -3,6 +3,9 @@ package web_test
 import (
 	"context"
 	"fmt"
+	nethttp "net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -210,4 +213,83 @@ func TestInABrowserSignUpLogInWithTheKeyboardAndLogOut(t *testing.T) {
 	tb.do(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(css("main h1")))
 	tb.screenshot(t, "start")
 	tb.noProblems(t)
+}
+
+// inContext is another tab of tb's browser in a browser context of its own
+// (its own cookies): a second browser, for a second session.
+func (tb *tab) inContext(t *testing.T) *tab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(tb.ctx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	other := &tab{ctx: ctx, done: make(chan struct{})}
+	close(other.done)
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	return other
+}
+
+func (tb *tab) logIn(t *testing.T, base, email, password string) {
+	t.Helper()
+	tb.do(t,
+		chromedp.Navigate(base+"/login"),
+		chromedp.SendKeys(css("#email_address"), email),
+		chromedp.SendKeys(css("#password"), password),
+		chromedp.Submit(css("#password")),
+		chromedp.WaitVisible(css("#welcome")),
+	)
+}
+
+func TestInABrowserChangeThePasswordRevokeASessionAndRefuseACrossSiteForm(t *testing.T) {
+	srv := newServer(t)
+	http := newBrowser(t, srv)
+	http.post("/signup", url.Values{"email_address": {"lin@example.com"}, "first_name": {"Lin"}, "last_name": {"Chen"}, "password": {pw}})
+	a := newTab(t)
+	b := a.inContext(t)
+	a.logIn(t, srv.URL, "lin@example.com", pw)
+	b.logIn(t, srv.URL, "lin@example.com", pw)
+
+	// a changes the password: b's session ends.
+	a.do(t,
+		chromedp.SendKeys(css("#old_password"), pw),
+		chromedp.SendKeys(css("#new_password"), "another horse battery 8"),
+		chromedp.Submit(css("#new_password")),
+		chromedp.WaitVisible(css(".flash")),
+	)
+	if msg := get(t, a, chromedp.Text(css(".flash"))); !strings.HasPrefix(msg, "Your password is changed") {
+		t.Errorf("after the change: %q", msg)
+	}
+	b.do(t, chromedp.Navigate(srv.URL+"/dashboard"), chromedp.WaitVisible(css("#email_address")))
+
+	// b logs in again; a logs b's session out from the list.
+	b.logIn(t, srv.URL, "lin@example.com", "another horse battery 8")
+	a.do(t,
+		chromedp.Navigate(srv.URL+"/dashboard"),
+		chromedp.Click(css(".sessions li:not(:has(.this)) button")),
+		chromedp.WaitVisible(css(".flash")),
+	)
+	if msg := get(t, a, chromedp.Text(css(".flash"))); msg != "That session is logged out." {
+		t.Errorf("after revoking: %q", msg)
+	}
+	b.do(t, chromedp.Navigate(srv.URL+"/dashboard"), chromedp.WaitVisible(css("#email_address")))
+	a.screenshot(t, "dashboard-after-changes")
+
+	// A page of another site posts a signup form to esauth: refused.
+	evil := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		fmt.Fprintf(w, `<!doctype html><form method="post" action="%s/signup">
+<input name="email_address" value="evil@example.com"><input name="first_name" value="E">
+<input name="last_name" value="V"><input name="password" value="correct horse battery 9">
+<button id="go">Go</button></form>`, srv.URL)
+	}))
+	t.Cleanup(evil.Close)
+	// The answer is esauth's JSON, which the browser shows in a <pre>
+	// (the other site's page has none).
+	a.do(t, chromedp.Navigate(evil.URL), chromedp.Click(css("#go")), chromedp.WaitVisible(css("pre")))
+	if body := get(t, a, chromedp.Text(css("body"))); !strings.Contains(body, "403") {
+		t.Errorf("the cross-site form's answer: %q", body)
+	}
+	if got := http.post("/login", url.Values{"email_address": {"evil@example.com"}, "password": {"correct horse battery 9"}}); got.status != nethttp.StatusUnauthorized {
+		t.Errorf("the cross-site signup made an account: login %d", got.status)
+	}
+	a.noProblems(t)
 }
