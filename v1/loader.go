@@ -64,6 +64,18 @@ func (c Cookies) clear(w http.ResponseWriter) {
 // that need a login then answer 401. Only an unavailable store stops the
 // request here (503), since then nobody can tell who is asking.
 func loadUser(cookies Cookies, store SessionLoader, policy session.Policy, now func() time.Time) Middleware {
+	return loader(cookies, store, policy, now, false)
+}
+
+// loadUserForPages is loadUser for the web pages: when the store cannot
+// say who is asking, the request goes on anonymous with the error noted
+// (LoadErrorOf), so that a page can answer with its own 503 page rather
+// than the API's JSON.
+func loadUserForPages(cookies Cookies, store SessionLoader, policy session.Policy, now func() time.Time) Middleware {
+	return loader(cookies, store, policy, now, true)
+}
+
+func loader(cookies Cookies, store SessionLoader, policy session.Policy, now func() time.Time, noteFailure bool) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, ok := cookies.payload(r)
@@ -77,6 +89,11 @@ func loadUser(cookies Cookies, store SessionLoader, policy session.Policy, now f
 				next.ServeHTTP(w, r)
 				return
 			case err != nil:
+				if info := infoFrom(r.Context()); noteFailure && info != nil {
+					info.loadErr = err
+					next.ServeHTTP(w, r)
+					return
+				}
 				writeError(w, r, err)
 				return
 			}

@@ -35,6 +35,8 @@ type requestInfo struct {
 	// cur is what the user loader found: a valid session and its user.
 	cur    session.Current
 	hasCur bool
+	// loadErr is why the pages' loader could not tell who is asking.
+	loadErr error
 }
 
 // logger returns the request's logger. It is made on first use: most

@@ -98,7 +98,7 @@ func newRouter(d Deps) *mux.Router {
 		notAPI := func(req *http.Request, _ *mux.RouteMatch) bool {
 			return req.URL.Path != "/v1" && !strings.HasPrefix(req.URL.Path, "/v1/")
 		}
-		r.MatcherFunc(notAPI).Handler(load(d.Pages(svc)))
+		r.MatcherFunc(notAPI).Handler(loadUserForPages(d.Cookies, d.Store, d.Policy, d.Now)(d.Pages(svc)))
 	}
 
 	return r

@@ -90,3 +90,13 @@ func StatusOf(err error) int { return statusOf(errs.CodeOf(err)) }
 // CurrentOf returns the logged-in user and session of a request, as the
 // user loader found them; false when the request is anonymous.
 func CurrentOf(r *http.Request) (session.Current, bool) { return currentOf(r.Context()) }
+
+// LoadErrorOf is why the user loader could not tell who is asking (the
+// store is unavailable), for a page to answer with its 503 page; nil when
+// it could.
+func LoadErrorOf(r *http.Request) error {
+	if info := infoFrom(r.Context()); info != nil {
+		return info.loadErr
+	}
+	return nil
+}

@@ -39,7 +39,7 @@ type pages map[string]*template.Template
 
 func parsePages() (pages, error) {
 	out := pages{}
-	for _, name := range []string{"index", "login", "signup", "dashboard", "notfound"} {
+	for _, name := range []string{"index", "login", "signup", "dashboard", "notfound", "unavailable"} {
 		t, err := template.New(name).Funcs(template.FuncMap{"field": newField}).
 			ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
@@ -238,15 +238,26 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-// loggedIn returns the request's user, or sends the browser to the login
-// page and returns false.
-func loggedIn(w http.ResponseWriter, r *http.Request) (user.User, bool) {
+// loggedIn returns the request's user. Otherwise it answers itself and
+// returns false: the 503 page when the store could not tell who is asking,
+// else a redirect to the login page.
+func (s *Server) loggedIn(w http.ResponseWriter, r *http.Request) (user.User, bool) {
 	cur, ok := v1.CurrentOf(r)
-	if !ok {
+	switch {
+	case ok:
+	case v1.LoadErrorOf(r) != nil:
+		s.unavailable(w, r)
+	default:
 		setFlash(w, "login_first")
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 	}
 	return cur.User, ok
+}
+
+// unavailable is the friendly 503 page, for when Elasticsearch is down.
+func (s *Server) unavailable(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", "5")
+	s.render(w, r, http.StatusServiceUnavailable, "unavailable", page{Title: "Back in a moment"})
 }
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
@@ -255,7 +266,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 
 // showDashboard renders the dashboard with p's messages.
 func (s *Server) showDashboard(w http.ResponseWriter, r *http.Request, status int, p page) {
-	u, ok := loggedIn(w, r)
+	u, ok := s.loggedIn(w, r)
 	if !ok {
 		return
 	}
@@ -266,6 +277,10 @@ func (s *Server) showDashboard(w http.ResponseWriter, r *http.Request, status in
 			p.Identities, err = s.svc.Identities(r)
 		}
 	}
+	if errs.Is(err, errs.Unavailable) {
+		s.unavailable(w, r)
+		return
+	}
 	if err != nil {
 		status, p.Error = v1.StatusOf(err), messageOf(err)
 	}
@@ -273,7 +288,7 @@ func (s *Server) showDashboard(w http.ResponseWriter, r *http.Request, status in
 }
 
 func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
-	if _, ok := loggedIn(w, r); !ok {
+	if _, ok := s.loggedIn(w, r); !ok {
 		return
 	}
 	form, ok := s.form(w, r)
@@ -300,7 +315,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request) {
 	cur, ok := v1.CurrentOf(r)
 	if !ok {
-		loggedIn(w, r)
+		s.loggedIn(w, r)
 		return
 	}
 	form, ok := s.form(w, r)
@@ -322,7 +337,7 @@ func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) logoutEverywhere(w http.ResponseWriter, r *http.Request) {
-	if _, ok := loggedIn(w, r); !ok {
+	if _, ok := s.loggedIn(w, r); !ok {
 		return
 	}
 	if err := s.svc.LogOutEverywhere(w, r); err != nil {

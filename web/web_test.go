@@ -15,6 +15,7 @@ import (
 
 	"esauth/lib/audit"
 	"esauth/lib/breached"
+	"esauth/lib/elastic"
 	"esauth/lib/elastic/estest"
 	"esauth/lib/password"
 	"esauth/lib/session"
@@ -29,7 +30,13 @@ var fast = password.Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyL
 // newServer runs the whole handler (API and pages) on the test cluster.
 func newServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	store := estest.New(t)
+	srv, _ := newServerOn(t, estest.New(t))
+	return srv
+}
+
+// newServerOn runs the whole handler on store, and returns its cookie codec.
+func newServerOn(t *testing.T, store *elastic.Store) (*httptest.Server, *session.Codec) {
+	t.Helper()
 	codec, err := session.NewCodec("session", 24*time.Hour, session.RandomKeys())
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +63,7 @@ func newServer(t *testing.T) *httptest.Server {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return srv
+	return srv, codec
 }
 
 // browser is a client with cookies that shows redirects instead of
@@ -294,4 +301,38 @@ func TestTheDashboardChangesThePasswordAndEndsSessions(t *testing.T) {
 	if got := a.get("/dashboard"); got.location != "/login" {
 		t.Errorf("a after logging out everywhere: %d to %q", got.status, got.location)
 	}
+}
+
+// With Elasticsearch down, a page that needs to know who is asking shows
+// the friendly 503 page, not the API's JSON; the others still work.
+func TestElasticsearchDownGivesTheFriendly503Page(t *testing.T) {
+	dead := httptest.NewServer(deadES{})
+	dead.Close()
+	store, err := elastic.New(elastic.Config{Addresses: []string{dead.URL}, IndexPrefix: "down-", Timeout: 2 * time.Second}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, codec := newServerOn(t, store)
+	b := newBrowser(t, srv)
+	value, err := codec.Encode(session.Payload{Token: strings.Repeat("t", 43), Email: "kim@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(srv.URL)
+	b.c.Jar.SetCookies(u, []*http.Cookie{{Name: "session", Value: value, Path: "/"}})
+	a := b.get("/dashboard")
+	expect(t, a, http.StatusServiceUnavailable, "Back in a moment")
+	if !strings.HasPrefix(a.header.Get("Content-Type"), "text/html") || a.header.Get("Retry-After") == "" {
+		t.Errorf("503 page: Content-Type %q, Retry-After %q", a.header.Get("Content-Type"), a.header.Get("Retry-After"))
+	}
+	expect(t, b.get("/"), http.StatusOK, "esauth")
+	// A login attempt says the store is unavailable, on the login page.
+	expect(t, b.post("/login", url.Values{"email_address": {"kim@example.com"}, "password": {pw}}),
+		http.StatusServiceUnavailable, "unavailable", `value="kim@example.com"`)
+}
+
+type deadES struct{}
+
+func (deadES) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	w.WriteHeader(http.StatusNotFound)
 }
