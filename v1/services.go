@@ -6,7 +6,9 @@ import (
 
 	"esauth/lib/audit"
 	"esauth/lib/errs"
+	"esauth/lib/page"
 	"esauth/lib/session"
+	"esauth/lib/user"
 )
 
 // Services are what the web pages share with the API: the same rules,
@@ -82,6 +84,32 @@ func (s Services) RecentEvents(r *http.Request, n int) ([]audit.Event, error) {
 		return nil, err
 	}
 	return asSeenBy(events, u.Email, false), nil
+}
+
+// SearchUsers is a page of the users matching q, newest first, for an
+// admin: GET /v1/users.
+func (s Services) SearchUsers(r *http.Request, q string, after *page.Cursor, limit int) ([]user.User, *page.Cursor, error) {
+	if !current(r).User.IsAdmin() {
+		return nil, nil, errs.E(errs.Forbidden, "Only admins may list users.")
+	}
+	return s.Store.SearchUsers(r.Context(), q, after, limit)
+}
+
+// UpdateUser changes target as PATCH /v1/users/{email} does.
+func (s Services) UpdateUser(r *http.Request, target string, change UserUpdate) (user.User, error) {
+	if cur := current(r); target != cur.User.Email && !cur.User.IsAdmin() {
+		return user.User{}, errs.E(errs.Forbidden, "You may only see and change your own account.")
+	}
+	return updateUser(r, s.Store, s.now, s.Audit, user.NormalizeEmail(target), change)
+}
+
+// DeleteUser deletes another user, for an admin, as DELETE
+// /v1/users/{email} does.
+func (s Services) DeleteUser(w http.ResponseWriter, r *http.Request, target string) error {
+	if !current(r).User.IsAdmin() {
+		return errs.E(errs.Forbidden, "Only admins may delete other users.")
+	}
+	return deleteUser(w, r, s.Store, s.Cookies, s.Audit, user.NormalizeEmail(target))
 }
 
 // StatusOf is the HTTP status the API answers err with.

@@ -220,7 +220,7 @@ type userUpdater interface {
 // be one afterwards (see keepAnAdmin), so the last admin cannot be lost.
 func handleUpdateUser(store userUpdater, now func() time.Time, rec audit.Recorder) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		target, cur, err := authorizeSelfOrAdmin(r)
+		target, _, err := authorizeSelfOrAdmin(r)
 		if err != nil {
 			return err
 		}
@@ -228,60 +228,81 @@ func handleUpdateUser(store userUpdater, now func() time.Time, rec audit.Recorde
 		if err != nil {
 			return err
 		}
-		if (req.Role != nil || req.IsActive != nil) && !cur.User.IsAdmin() {
-			return errs.E(errs.Forbidden, "Only an admin may change role or is_active.")
-		}
-		if target == cur.User.Email && ((req.Role != nil && *req.Role != user.RoleAdmin && cur.User.IsAdmin()) ||
-			(req.IsActive != nil && !*req.IsActive)) {
-			return errs.E(errs.Forbidden, "You cannot remove your own admin role or disable your own account.")
-		}
-		disabling := req.IsActive != nil && !*req.IsActive
-		var before user.User
-		change := func(u *user.User) error {
-			before = *u
-			if req.FirstName != nil {
-				u.FirstName = *req.FirstName
-			}
-			if req.LastName != nil {
-				u.LastName = *req.LastName
-			}
-			if req.Role != nil {
-				u.Role = *req.Role
-			}
-			if req.IsActive != nil {
-				u.IsActive = *req.IsActive
-			}
-			u.UpdatedAt = now().UTC()
-			return nil
-		}
-		var u user.User
-		if disabling {
-			u, _, err = endAllSessions(r.Context(), store, target, "", change)
-		} else {
-			u, err = store.UpdateUser(r.Context(), target, change)
-		}
+		u, err := updateUser(r, store, now, rec, target, req)
 		if err != nil {
 			return err
 		}
-		if isActiveAdmin(before) && !isActiveAdmin(u) {
-			if err := keepAnAdmin(r.Context(), store, cur.User.Email, func(ctx context.Context) error {
-				_, err := store.UpdateUser(ctx, target, func(u *user.User) error {
-					u.Role, u.IsActive = before.Role, before.IsActive
-					return nil
-				})
-				return err
-			}); err != nil {
-				return err
-			}
-		}
-		event := audit.UserUpdated
-		if disabling {
-			event = audit.UserDisabled
-		}
-		record(rec, r, event, u.Email, audit.Success)
 		writeOK(w, http.StatusOK, "User updated.", u.Public())
 		return nil
 	})
+}
+
+// UserUpdate is a change to a user: names, and for admins role and
+// is_active (nil: unchanged).
+type UserUpdate = updateRequest
+
+// updateUser applies req to target for the logged-in user, who is target
+// or an admin: only an admin changes role or is_active, nobody demotes or
+// disables themselves, disabling ends every session of the user, and an
+// admin always remains.
+func updateUser(r *http.Request, store userUpdater, now func() time.Time, rec audit.Recorder, target string, req updateRequest) (user.User, error) {
+	cur := current(r)
+	if fields := req.Valid(); len(fields) > 0 {
+		return user.User{}, errs.InvalidFields(fields)
+	}
+	if (req.Role != nil || req.IsActive != nil) && !cur.User.IsAdmin() {
+		return user.User{}, errs.E(errs.Forbidden, "Only an admin may change role or is_active.")
+	}
+	if target == cur.User.Email && ((req.Role != nil && *req.Role != user.RoleAdmin && cur.User.IsAdmin()) ||
+		(req.IsActive != nil && !*req.IsActive)) {
+		return user.User{}, errs.E(errs.Forbidden, "You cannot remove your own admin role or disable your own account.")
+	}
+	disabling := req.IsActive != nil && !*req.IsActive
+	var before user.User
+	change := func(u *user.User) error {
+		before = *u
+		if req.FirstName != nil {
+			u.FirstName = *req.FirstName
+		}
+		if req.LastName != nil {
+			u.LastName = *req.LastName
+		}
+		if req.Role != nil {
+			u.Role = *req.Role
+		}
+		if req.IsActive != nil {
+			u.IsActive = *req.IsActive
+		}
+		u.UpdatedAt = now().UTC()
+		return nil
+	}
+	var u user.User
+	var err error
+	if disabling {
+		u, _, err = endAllSessions(r.Context(), store, target, "", change)
+	} else {
+		u, err = store.UpdateUser(r.Context(), target, change)
+	}
+	if err != nil {
+		return user.User{}, err
+	}
+	if isActiveAdmin(before) && !isActiveAdmin(u) {
+		if err := keepAnAdmin(r.Context(), store, cur.User.Email, func(ctx context.Context) error {
+			_, err := store.UpdateUser(ctx, target, func(u *user.User) error {
+				u.Role, u.IsActive = before.Role, before.IsActive
+				return nil
+			})
+			return err
+		}); err != nil {
+			return user.User{}, err
+		}
+	}
+	event := audit.UserUpdated
+	if disabling {
+		event = audit.UserDisabled
+	}
+	record(rec, r, event, u.Email, audit.Success)
+	return u, nil
 }
 
 func isActiveAdmin(u user.User) bool { return u.IsAdmin() && u.IsActive }
@@ -336,9 +357,6 @@ func handleDeleteUser(store userDeleter, guard passwordGuard, cookies Cookies, r
 		if err != nil {
 			return err
 		}
-		if target == cur.User.Email && cur.User.IsAdmin() {
-			return errs.E(errs.Forbidden, "An admin cannot delete their own account; another admin can.")
-		}
 		if !cur.User.IsAdmin() {
 			req, err := decode[deleteRequest](r)
 			if err != nil {
@@ -359,27 +377,42 @@ func handleDeleteUser(store userDeleter, guard passwordGuard, cookies Cookies, r
 				return errs.E(errs.Forbidden, "The password is wrong.")
 			}
 		}
-		var victim user.User
-		if cur.User.IsAdmin() {
-			if victim, err = store.GetUser(r.Context(), target); err != nil {
-				return err
-			}
-		}
-		if err := store.DeleteUser(r.Context(), target); err != nil {
+		if err := deleteUser(w, r, store, cookies, rec, target); err != nil {
 			return err
-		}
-		if isActiveAdmin(victim) {
-			if err := keepAnAdmin(r.Context(), store, cur.User.Email, func(ctx context.Context) error {
-				return store.CreateUser(ctx, victim)
-			}); err != nil {
-				return err
-			}
-		}
-		record(rec, r, audit.UserDeleted, target, audit.Success)
-		if target == cur.User.Email {
-			cookies.clear(w)
 		}
 		writeOK(w, http.StatusOK, "User deleted.", nil)
 		return nil
 	})
+}
+
+// deleteUser deletes target for the logged-in user, who is target (whose
+// password the caller has checked) or an admin. An admin cannot delete
+// themselves, and an admin always remains.
+func deleteUser(w http.ResponseWriter, r *http.Request, store userDeleter, cookies Cookies, rec audit.Recorder, target string) error {
+	cur := current(r)
+	if target == cur.User.Email && cur.User.IsAdmin() {
+		return errs.E(errs.Forbidden, "An admin cannot delete their own account; another admin can.")
+	}
+	var victim user.User
+	var err error
+	if cur.User.IsAdmin() {
+		if victim, err = store.GetUser(r.Context(), target); err != nil {
+			return err
+		}
+	}
+	if err := store.DeleteUser(r.Context(), target); err != nil {
+		return err
+	}
+	if isActiveAdmin(victim) {
+		if err := keepAnAdmin(r.Context(), store, cur.User.Email, func(ctx context.Context) error {
+			return store.CreateUser(ctx, victim)
+		}); err != nil {
+			return err
+		}
+	}
+	record(rec, r, audit.UserDeleted, target, audit.Success)
+	if target == cur.User.Email {
+		cookies.clear(w)
+	}
+	return nil
 }
