@@ -19,6 +19,7 @@ import (
 
 	"esauth/lib/audit"
 	"esauth/lib/errs"
+	pagepkg "esauth/lib/page"
 	"esauth/lib/user"
 	v1 "esauth/v1"
 )
@@ -39,7 +40,7 @@ type pages map[string]*template.Template
 
 func parsePages() (pages, error) {
 	out := pages{}
-	for _, name := range []string{"index", "login", "signup", "dashboard", "notfound", "unavailable"} {
+	for _, name := range []string{"index", "login", "signup", "dashboard", "notfound", "unavailable", "admin"} {
 		t, err := template.New(name).Funcs(template.FuncMap{"field": newField}).
 			ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
@@ -64,6 +65,10 @@ type page struct {
 	Sessions   []v1.SessionView
 	Identities []v1.IdentityView
 	Events     []audit.Event
+
+	// The admin page's: a page of users and the cursor of the next.
+	Users []user.Public
+	Next  string
 }
 
 // field is one labelled input of a form, with its error tied to it.
@@ -119,6 +124,8 @@ func (s *Server) routes() http.Handler {
 	r.HandleFunc("/dashboard", s.dashboard).Methods(http.MethodGet)
 	r.Handle("/dashboard/password", s.svc.LoginLimit(http.HandlerFunc(s.changePassword))).Methods(http.MethodPost)
 	r.HandleFunc("/dashboard/sessions/revoke", s.revokeSession).Methods(http.MethodPost)
+	r.HandleFunc("/admin", s.admin).Methods(http.MethodGet)
+	r.HandleFunc("/admin/users", s.adminAction).Methods(http.MethodPost)
 	r.HandleFunc("/logout", s.logout).Methods(http.MethodPost)
 	r.HandleFunc("/logout/all", s.logoutEverywhere).Methods(http.MethodPost)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -158,6 +165,8 @@ var flashes = map[string]string{
 	"login_first":           "Log in to see that page.",
 	"password_changed":      "Your password is changed; your other sessions were logged out.",
 	"session_revoked":       "That session is logged out.",
+	"user_updated":          "The user is updated.",
+	"user_deleted":          "The user is deleted.",
 }
 
 func setFlash(w http.ResponseWriter, code string) {
@@ -392,4 +401,83 @@ func messageOf(err error) string {
 		return e.Message
 	}
 	return "Something went wrong on our side; try again."
+}
+
+// admin lists users for an admin: ?q= searches, ?cursor= pages.
+func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
+	s.showAdmin(w, r, http.StatusOK, page{})
+}
+
+func (s *Server) showAdmin(w http.ResponseWriter, r *http.Request, status int, p page) {
+	if _, ok := s.loggedIn(w, r); !ok {
+		return
+	}
+	q := r.URL.Query()
+	after, err := pageCursor(q.Get("cursor"))
+	var users []user.User
+	var next *pagepkg.Cursor
+	if err == nil {
+		users, next, err = s.svc.SearchUsers(r, q.Get("q"), after, 50)
+	}
+	if errs.Is(err, errs.Unavailable) {
+		s.unavailable(w, r)
+		return
+	}
+	p.Title, p.Form = "Users", map[string]string{"q": q.Get("q")}
+	if err != nil {
+		status, p.Error = v1.StatusOf(err), messageOf(err)
+	}
+	for _, u := range users {
+		p.Users = append(p.Users, u.Public())
+	}
+	p.Next = pagepkg.Encode(next)
+	s.render(w, r, status, "admin", p)
+}
+
+func pageCursor(v string) (*pagepkg.Cursor, error) {
+	c, err := pagepkg.Decode(v)
+	if err != nil {
+		return nil, errs.E(errs.BadRequest, "That page link is not valid; search again.")
+	}
+	return c, nil
+}
+
+// adminAction applies one admin action to a user: disable, enable,
+// make-admin, make-user or delete, with the API's rules.
+func (s *Server) adminAction(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.loggedIn(w, r); !ok {
+		return
+	}
+	form, ok := s.form(w, r)
+	if !ok {
+		return
+	}
+	email := form.Get("email")
+	var change v1.UserUpdate
+	yes, no, admin, plain := true, false, user.RoleAdmin, user.RoleUser
+	var err error
+	flash := "user_updated"
+	switch form.Get("action") {
+	case "disable":
+		change.IsActive = &no
+	case "enable":
+		change.IsActive = &yes
+	case "make-admin":
+		change.Role = &admin
+	case "make-user":
+		change.Role = &plain
+	case "delete":
+		err, flash = s.svc.DeleteUser(w, r, email), "user_deleted"
+	default:
+		err = errs.E(errs.BadRequest, "Unknown action.")
+	}
+	if err == nil && flash == "user_updated" {
+		_, err = s.svc.UpdateUser(r, email, change)
+	}
+	if err != nil {
+		s.showAdmin(w, r, v1.StatusOf(err), page{Error: messageOf(err)})
+		return
+	}
+	setFlash(w, flash)
+	http.Redirect(w, r, "/admin", http.StatusSeeOther)
 }

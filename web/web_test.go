@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -19,6 +20,7 @@ import (
 	"esauth/lib/elastic/estest"
 	"esauth/lib/password"
 	"esauth/lib/session"
+	"esauth/lib/user"
 	v1 "esauth/v1"
 	"esauth/web"
 )
@@ -335,4 +337,64 @@ type deadES struct{}
 
 func (deadES) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	w.WriteHeader(http.StatusNotFound)
+}
+
+// addUser stores a user as "esauth user create" does.
+func addUser(t *testing.T, store *elastic.Store, email, first string, role string) {
+	t.Helper()
+	hash, err := password.New(fast, 0).Hash(context.Background(), pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if err := store.CreateUser(context.Background(), user.User{
+		Email: email, FirstName: first, LastName: "Test", PasswordHash: hash, Role: role, IsActive: true,
+		CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now, SessionEpoch: user.NewEpoch(),
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTheAdminPageSearchesDisablesAndDeletes(t *testing.T) {
+	store := estest.New(t)
+	srv, _ := newServerOn(t, store)
+	addUser(t, store, "boss@example.com", "Boss", user.RoleAdmin)
+	addUser(t, store, "bob@example.com", "Bob", user.RoleUser)
+	addUser(t, store, "carol@example.com", "Carol", user.RoleUser)
+	estest.MustDo(t, "POST", "/"+store.UsersIndex()+"/_refresh", "")
+	admin, bob := newBrowser(t, srv), newBrowser(t, srv)
+	for who, b := range map[string]*browser{"boss@example.com": admin, "bob@example.com": bob} {
+		if a := b.post("/login", url.Values{"email_address": {who}, "password": {pw}}); a.status != http.StatusSeeOther {
+			t.Fatalf("login %s: %d", who, a.status)
+		}
+	}
+	// Not for users.
+	if a := bob.get("/admin"); a.status != http.StatusForbidden || strings.Contains(a.body, "carol@example.com") {
+		t.Errorf("/admin for a user: %d", a.status)
+	}
+	expect(t, admin.get("/dashboard"), http.StatusOK, `href="/admin"`)
+	a := admin.get("/admin?q=bob")
+	expect(t, a, http.StatusOK, "bob@example.com", `aria-label="Disable bob@example.com"`)
+	if strings.Contains(a.body, "carol@example.com") {
+		t.Error("the search for bob lists carol")
+	}
+
+	// Disabled: bob's next page view is the login page.
+	if a := admin.post("/admin/users", url.Values{"email": {"bob@example.com"}, "action": {"disable"}}); a.status != http.StatusSeeOther {
+		t.Fatalf("disable: %d %s", a.status, a.body)
+	}
+	if a := bob.get("/dashboard"); a.location != "/login" {
+		t.Errorf("bob after being disabled: %d to %q", a.status, a.location)
+	}
+	expect(t, bob.post("/login", url.Values{"email_address": {"bob@example.com"}, "password": {pw}}), http.StatusForbidden, "disabled")
+	// The admin cannot disable themselves; the API's message says so.
+	expect(t, admin.post("/admin/users", url.Values{"email": {"boss@example.com"}, "action": {"disable"}}), http.StatusForbidden, "cannot")
+	// Delete carol.
+	if a := admin.post("/admin/users", url.Values{"email": {"carol@example.com"}, "action": {"delete"}}); a.status != http.StatusSeeOther {
+		t.Fatalf("delete: %d %s", a.status, a.body)
+	}
+	if _, err := store.GetUser(context.Background(), "carol@example.com"); err == nil {
+		t.Error("carol is still there")
+	}
+	expect(t, admin.get("/admin"), http.StatusOK, "The user is deleted.")
 }
