@@ -506,56 +506,64 @@ func handleListIdentities(f oauthFlow) http.Handler {
 	})
 }
 
-// handleUnlink: DELETE /v1/auth/identities/{provider}. It is refused (409)
-// when it would leave the user no way to log in: no password and no other
-// linked account. Two unlinks racing could each see the other's identity
-// still there, so the check runs again after the delete, and an unlink
-// that left no way in is undone.
+// handleUnlink: DELETE /v1/auth/identities/{provider}.
 func handleUnlink(f oauthFlow) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		ctx := r.Context()
-		cur := current(r)
-		provider := mux.Vars(r)["provider"]
-		mine, err := f.mine(ctx, cur.User)
+		id, err := unlink(r, f.ids, f.users, f.rec, mux.Vars(r)["provider"])
 		if err != nil {
 			return err
 		}
-		var target *user.Identity
-		for i := range mine {
-			if mine[i].Provider == provider {
-				target = &mine[i]
-			}
-		}
-		if target == nil {
-			return errs.E(errs.NotFound, "Your account is not linked to this provider.")
-		}
-		u, err := f.users.GetUser(ctx, cur.User.Email)
-		if err != nil {
-			return err
-		}
-		lastWayIn := errs.E(errs.Conflict, "This is your only way to log in: set a password or link another provider first.")
-		if u.PasswordHash == "" && len(mine) == 1 {
-			return lastWayIn
-		}
-		if err := f.ids.DeleteIdentity(ctx, target.Provider, target.Subject); err != nil {
-			return err
-		}
-		if u.PasswordHash == "" {
-			left, err := f.mine(ctx, cur.User)
-			if err == nil && len(left) == 0 {
-				if rerr := f.ids.CreateIdentity(ctx, *target); rerr != nil {
-					loggerFrom(ctx).Error("an unlink left a user without a password no linked account, and could not be undone", zap.Error(rerr))
-				}
-				return lastWayIn
-			}
-			if err != nil {
-				loggerFrom(ctx).Warn("could not check the ways in left after an unlink", zap.Error(err))
-			}
-		}
-		record(f.rec, r, audit.IdentityUnlinked, cur.User.Email, audit.Success)
-		writeOK(w, http.StatusOK, "Unlinked.", identityViewOf(*target))
+		writeOK(w, http.StatusOK, "Unlinked.", id)
 		return nil
 	})
+}
+
+// unlink removes the logged-in user's link to provider. It is refused
+// (409) when it would leave the user no way to log in: no password and no
+// other linked account. Two unlinks racing could each see the other's
+// identity still there, so the check runs again after the delete, and an
+// unlink that left no way in is undone.
+func unlink(r *http.Request, ids IdentityStore, users UserStore, rec audit.Recorder, provider string) (IdentityView, error) {
+	ctx := r.Context()
+	cur := current(r)
+	mine, err := ownIdentities(ctx, ids, cur.User)
+	if err != nil {
+		return IdentityView{}, err
+	}
+	var target *user.Identity
+	for i := range mine {
+		if mine[i].Provider == provider {
+			target = &mine[i]
+		}
+	}
+	if target == nil {
+		return IdentityView{}, errs.E(errs.NotFound, "Your account is not linked to this provider.")
+	}
+	u, err := users.GetUser(ctx, cur.User.Email)
+	if err != nil {
+		return IdentityView{}, err
+	}
+	lastWayIn := errs.E(errs.Conflict, "This is your only way to log in: set a password or link another provider first.")
+	if u.PasswordHash == "" && len(mine) == 1 {
+		return IdentityView{}, lastWayIn
+	}
+	if err := ids.DeleteIdentity(ctx, target.Provider, target.Subject); err != nil {
+		return IdentityView{}, err
+	}
+	if u.PasswordHash == "" {
+		left, err := ownIdentities(ctx, ids, cur.User)
+		if err == nil && len(left) == 0 {
+			if rerr := ids.CreateIdentity(ctx, *target); rerr != nil {
+				loggerFrom(ctx).Error("an unlink left a user without a password no linked account, and could not be undone", zap.Error(rerr))
+			}
+			return IdentityView{}, lastWayIn
+		}
+		if err != nil {
+			loggerFrom(ctx).Warn("could not check the ways in left after an unlink", zap.Error(err))
+		}
+	}
+	record(rec, r, audit.IdentityUnlinked, cur.User.Email, audit.Success)
+	return identityViewOf(*target), nil
 }
 
 // cleanName makes a provider's name fit esauth's rules: control

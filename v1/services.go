@@ -75,6 +75,13 @@ func (s Services) Identities(r *http.Request) ([]IdentityView, error) {
 	return out, nil
 }
 
+// Unlink removes the user's link to provider, unless it is the last way
+// in: DELETE /v1/auth/identities/{provider}.
+func (s Services) Unlink(r *http.Request, provider string) error {
+	_, err := unlink(r, s.Store, s.Store, s.Audit, provider)
+	return err
+}
+
 // RecentEvents are the user's newest n security events, as
 // GET /v1/users/{email}/audit shows them to the user.
 func (s Services) RecentEvents(r *http.Request, n int) ([]audit.Event, error) {
@@ -127,4 +134,12 @@ func LoadErrorOf(r *http.Request) error {
 		return info.loadErr
 	}
 	return nil
+}
+
+// NameRoute names the route that serves r in its access-log line (a route
+// template such as "/dashboard", never a raw path, which may hold emails).
+func NameRoute(r *http.Request, template string) {
+	if info := infoFrom(r.Context()); info != nil {
+		info.template = template
+	}
 }

@@ -114,6 +114,17 @@ func New(log *zap.Logger) (func(v1.Services) http.Handler, error) {
 
 func (s *Server) routes() http.Handler {
 	r := mux.NewRouter()
+	// The access log names the page by its route template.
+	r.Use(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if route := mux.CurrentRoute(req); route != nil {
+				if t, err := route.GetPathTemplate(); err == nil {
+					v1.NameRoute(req, t)
+				}
+			}
+			next.ServeHTTP(w, req)
+		})
+	})
 	static, _ := fs.Sub(staticFiles, "static")
 	r.PathPrefix("/static/").Handler(http.StripPrefix("/static/", http.FileServer(http.FS(static)))).Methods(http.MethodGet)
 	r.HandleFunc("/", s.index).Methods(http.MethodGet)
@@ -124,6 +135,7 @@ func (s *Server) routes() http.Handler {
 	r.HandleFunc("/dashboard", s.dashboard).Methods(http.MethodGet)
 	r.Handle("/dashboard/password", s.svc.LoginLimit(http.HandlerFunc(s.changePassword))).Methods(http.MethodPost)
 	r.HandleFunc("/dashboard/sessions/revoke", s.revokeSession).Methods(http.MethodPost)
+	r.HandleFunc("/dashboard/identities/unlink", s.unlink).Methods(http.MethodPost)
 	r.HandleFunc("/admin", s.admin).Methods(http.MethodGet)
 	r.HandleFunc("/admin/users", s.adminAction).Methods(http.MethodPost)
 	r.HandleFunc("/logout", s.logout).Methods(http.MethodPost)
@@ -165,6 +177,7 @@ var flashes = map[string]string{
 	"login_first":           "Log in to see that page.",
 	"password_changed":      "Your password is changed; your other sessions were logged out.",
 	"session_revoked":       "That session is logged out.",
+	"unlinked":              "That account is unlinked.",
 	"user_updated":          "The user is updated.",
 	"user_deleted":          "The user is deleted.",
 }
@@ -342,6 +355,22 @@ func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setFlash(w, "session_revoked")
+	http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+}
+
+func (s *Server) unlink(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.loggedIn(w, r); !ok {
+		return
+	}
+	form, ok := s.form(w, r)
+	if !ok {
+		return
+	}
+	if err := s.svc.Unlink(r, form.Get("provider")); err != nil {
+		s.showDashboard(w, r, v1.StatusOf(err), page{Error: messageOf(err)})
+		return
+	}
+	setFlash(w, "unlinked")
 	http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
 }
 

@@ -18,6 +18,7 @@ import (
 	"esauth/lib/breached"
 	"esauth/lib/elastic"
 	"esauth/lib/elastic/estest"
+	"esauth/lib/oauth"
 	"esauth/lib/password"
 	"esauth/lib/session"
 	"esauth/lib/user"
@@ -37,7 +38,7 @@ func newServer(t *testing.T) *httptest.Server {
 }
 
 // newServerOn runs the whole handler on store, and returns its cookie codec.
-func newServerOn(t *testing.T, store *elastic.Store) (*httptest.Server, *session.Codec) {
+func newServerOn(t *testing.T, store *elastic.Store, opts ...func(*v1.Deps)) (*httptest.Server, *session.Codec) {
 	t.Helper()
 	codec, err := session.NewCodec("session", 24*time.Hour, session.RandomKeys())
 	if err != nil {
@@ -51,7 +52,7 @@ func newServerOn(t *testing.T, store *elastic.Store) (*httptest.Server, *session
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := v1.NewServer(v1.Deps{
+	d := v1.Deps{
 		Log: zap.NewNop(), Store: store, Hasher: password.New(fast, 0),
 		Cookies:   v1.Cookies{Name: "session", Codec: codec},
 		Policy:    session.Policy{TTL: time.Hour, Idle: time.Hour, RememberTTL: 24 * time.Hour, TouchEvery: time.Minute},
@@ -59,7 +60,11 @@ func newServerOn(t *testing.T, store *elastic.Store) (*httptest.Server, *session
 		Audit:     audit.Discard{},
 		Passwords: v1.PasswordScreen{Common: common},
 		Pages:     pages,
-	})
+	}
+	for _, o := range opts {
+		o(&d)
+	}
+	h, err := v1.NewServer(d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,4 +402,29 @@ func TestTheAdminPageSearchesDisablesAndDeletes(t *testing.T) {
 		t.Error("carol is still there")
 	}
 	expect(t, admin.get("/admin"), http.StatusOK, "The user is deleted.")
+}
+
+func TestTheDashboardUnlinksAProvider(t *testing.T) {
+	store := estest.New(t)
+	srv, _ := newServerOn(t, store, func(d *v1.Deps) {
+		// Never contacted: the dashboard only lists and unlinks.
+		d.OAuth.Providers = map[string]oauth.Provider{"acme": oauth.NewOIDC("acme", "http://127.0.0.1:1", "id", "secret", nil, oauth.Options{})}
+	})
+	addUser(t, store, "kim@example.com", "Kim", user.RoleUser)
+	u, err := store.GetUser(context.Background(), "kim@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.CreateIdentity(context.Background(), user.Identity{Provider: "acme", Subject: "42", Email: u.Email,
+		UserCreatedAt: u.CreatedAt, ProviderEmail: "kim@acme.example", CreatedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, srv)
+	b.post("/login", url.Values{"email_address": {"kim@example.com"}, "password": {pw}})
+	expect(t, b.get("/dashboard"), http.StatusOK, "kim@acme.example", `aria-label="Unlink acme"`, `action="/v1/auth/oauth/acme/link?return_to=/dashboard"`)
+	if a := b.post("/dashboard/identities/unlink", url.Values{"provider": {"acme"}}); a.location != "/dashboard" {
+		t.Fatalf("unlink: %d to %q: %s", a.status, a.location, a.body)
+	}
+	expect(t, b.get("/dashboard"), http.StatusOK, "That account is unlinked.", "None yet.")
+	expect(t, b.post("/dashboard/identities/unlink", url.Values{"provider": {"acme"}}), http.StatusNotFound, "not linked")
 }
