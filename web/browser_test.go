@@ -16,6 +16,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"esauth/lib/elastic/estest"
+	"esauth/lib/user"
 )
 
 // chromium finds Debian's headless Chromium. Without it the browser tests
@@ -292,4 +295,39 @@ func TestInABrowserChangeThePasswordRevokeASessionAndRefuseACrossSiteForm(t *tes
 		t.Errorf("the cross-site signup made an account: login %d", got.status)
 	}
 	a.noProblems(t)
+}
+
+func TestInABrowserAnAdminDisablesAUserAndPagesFit320Pixels(t *testing.T) {
+	store := estest.New(t)
+	srv, _ := newServerOn(t, store)
+	addUser(t, store, "boss@example.com", "Boss", user.RoleAdmin)
+	addUser(t, store, "bob@example.com", "Bob", user.RoleUser)
+	estest.MustDo(t, "POST", "/"+store.UsersIndex()+"/_refresh", "")
+	admin := newTab(t)
+	bob := admin.inContext(t)
+	admin.logIn(t, srv.URL, "boss@example.com", pw)
+	bob.logIn(t, srv.URL, "bob@example.com", pw)
+
+	admin.do(t,
+		chromedp.Navigate(srv.URL+"/admin?q=bob"),
+		chromedp.Click(css(`button[aria-label="Disable bob@example.com"]`)),
+		chromedp.WaitVisible(css(".flash")),
+	)
+	admin.screenshot(t, "admin")
+	// Bob's next page view is the login page.
+	bob.do(t, chromedp.Navigate(srv.URL+"/dashboard"), chromedp.WaitVisible(css("#email_address")))
+	if url := get(t, bob, chromedp.Location()); !strings.HasSuffix(url, "/login") {
+		t.Errorf("bob's next page after being disabled: %s", url)
+	}
+
+	// Every page is readable 320 pixels wide: nothing wider than the screen.
+	admin.do(t, chromedp.EmulateViewport(320, 640))
+	for _, path := range []string{"/", "/login", "/signup", "/dashboard", "/admin", "/nowhere"} {
+		admin.do(t, chromedp.Navigate(srv.URL+path), chromedp.WaitVisible(css("main")))
+		if w := get(t, admin, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); w > 320 {
+			t.Errorf("%s is %d pixels wide on a 320-pixel screen", path, w)
+		}
+	}
+	admin.noProblems(t)
+	bob.noProblems(t)
 }

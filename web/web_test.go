@@ -52,12 +52,16 @@ func newServerOn(t *testing.T, store *elastic.Store, opts ...func(*v1.Deps)) (*h
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The real audit trail, written in the background, so the dashboard
+	// shows events.
+	auditLog := audit.NewWriter(store, zap.NewNop(), 1024, 100, 100*time.Millisecond)
+	t.Cleanup(func() { _ = auditLog.Close(context.Background()) })
 	d := v1.Deps{
 		Log: zap.NewNop(), Store: store, Hasher: password.New(fast, 0),
 		Cookies:   v1.Cookies{Name: "session", Codec: codec},
 		Policy:    session.Policy{TTL: time.Hour, Idle: time.Hour, RememberTTL: 24 * time.Hour, TouchEvery: time.Minute},
 		Now:       time.Now,
-		Audit:     audit.Discard{},
+		Audit:     auditLog,
 		Passwords: v1.PasswordScreen{Common: common},
 		Pages:     pages,
 	}
