@@ -328,6 +328,8 @@ func TestInABrowserAnAdminDisablesAUserAndPagesFit320Pixels(t *testing.T) {
 			t.Errorf("%s is %d pixels wide on a 320-pixel screen", path, w)
 		}
 	}
+	admin.do(t, chromedp.Navigate(srv.URL+"/nowhere"), chromedp.WaitVisible(css("main h1")))
+	admin.screenshot(t, "notfound")
 	admin.noProblems(t)
 	bob.noProblems(t)
 }

@@ -424,6 +424,8 @@ func TestTheDashboardUnlinksAProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := newBrowser(t, srv)
+	// One button per configured provider on the login page.
+	expect(t, b.get("/login"), http.StatusOK, `href="/v1/auth/oauth/acme?return_to=/dashboard"`)
 	b.post("/login", url.Values{"email_address": {"kim@example.com"}, "password": {pw}})
 	expect(t, b.get("/dashboard"), http.StatusOK, "kim@acme.example", `aria-label="Unlink acme"`, `action="/v1/auth/oauth/acme/link?return_to=/dashboard"`)
 	if a := b.post("/dashboard/identities/unlink", url.Values{"provider": {"acme"}}); a.location != "/dashboard" {
