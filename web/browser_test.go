@@ -16,9 +16,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-
-	"esauth/lib/elastic/estest"
-	"esauth/lib/user"
 )
 
 // chromium finds Debian's headless Chromium. Without it the browser tests
@@ -298,11 +295,7 @@ func TestInABrowserChangeThePasswordRevokeASessionAndRefuseACrossSiteForm(t *tes
 }
 
 func TestInABrowserAnAdminDisablesAUserAndPagesFit320Pixels(t *testing.T) {
-	store := estest.New(t)
-	srv, _ := newServerOn(t, store)
-	addUser(t, store, "boss@example.com", "Boss", user.RoleAdmin)
-	addUser(t, store, "bob@example.com", "Bob", user.RoleUser)
-	estest.MustDo(t, "POST", "/"+store.UsersIndex()+"/_refresh", "")
+	_, srv := withAdminAndUsers(t, "bob")
 	admin := newTab(t)
 	bob := admin.inContext(t)
 	admin.logIn(t, srv.URL, "boss@example.com", pw)

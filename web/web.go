@@ -134,12 +134,12 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/signup", s.svc.SignupLimit(http.HandlerFunc(s.signup))).Methods(http.MethodPost)
 	r.HandleFunc("/dashboard", s.dashboard).Methods(http.MethodGet)
 	r.Handle("/dashboard/password", s.svc.LoginLimit(http.HandlerFunc(s.changePassword))).Methods(http.MethodPost)
-	r.HandleFunc("/dashboard/sessions/revoke", s.revokeSession).Methods(http.MethodPost)
-	r.HandleFunc("/dashboard/identities/unlink", s.unlink).Methods(http.MethodPost)
+	r.HandleFunc("/dashboard/sessions/revoke", s.dashboardAction(s.revokeSession)).Methods(http.MethodPost)
+	r.HandleFunc("/dashboard/identities/unlink", s.dashboardAction(s.unlink)).Methods(http.MethodPost)
 	r.HandleFunc("/admin", s.admin).Methods(http.MethodGet)
 	r.HandleFunc("/admin/users", s.adminAction).Methods(http.MethodPost)
 	r.HandleFunc("/logout", s.logout).Methods(http.MethodPost)
-	r.HandleFunc("/logout/all", s.logoutEverywhere).Methods(http.MethodPost)
+	r.HandleFunc("/logout/all", s.dashboardAction(s.logoutEverywhere)).Methods(http.MethodPost)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusNotFound, "notfound", page{Title: "Not found"})
 	})
@@ -334,56 +334,46 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
 }
 
-func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request) {
-	cur, ok := v1.CurrentOf(r)
-	if !ok {
-		s.loggedIn(w, r)
-		return
+// dashboardAction is a dashboard form for the logged-in user: act does it
+// and says where to send the browser and with which flash; a failure shows
+// the dashboard with its message.
+func (s *Server) dashboardAction(act func(w http.ResponseWriter, r *http.Request, form formValues) (to, flash string, err error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := s.loggedIn(w, r); !ok {
+			return
+		}
+		form, ok := s.form(w, r)
+		if !ok {
+			return
+		}
+		to, flash, err := act(w, r, form)
+		if err != nil {
+			s.showDashboard(w, r, v1.StatusOf(err), page{Error: messageOf(err)})
+			return
+		}
+		setFlash(w, flash)
+		http.Redirect(w, r, to, http.StatusSeeOther)
 	}
-	form, ok := s.form(w, r)
-	if !ok {
-		return
-	}
+}
+
+func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request, form formValues) (string, string, error) {
 	id := form.Get("id")
+	cur, _ := v1.CurrentOf(r)
 	if err := s.svc.RevokeSession(w, r, id); err != nil {
-		s.showDashboard(w, r, v1.StatusOf(err), page{Error: messageOf(err)})
-		return
+		return "", "", err
 	}
 	if id == cur.Session.ID {
-		setFlash(w, "logged_out")
-		http.Redirect(w, r, "/", http.StatusSeeOther)
-		return
+		return "/", "logged_out", nil
 	}
-	setFlash(w, "session_revoked")
-	http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+	return "/dashboard", "session_revoked", nil
 }
 
-func (s *Server) unlink(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.loggedIn(w, r); !ok {
-		return
-	}
-	form, ok := s.form(w, r)
-	if !ok {
-		return
-	}
-	if err := s.svc.Unlink(r, form.Get("provider")); err != nil {
-		s.showDashboard(w, r, v1.StatusOf(err), page{Error: messageOf(err)})
-		return
-	}
-	setFlash(w, "unlinked")
-	http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+func (s *Server) unlink(w http.ResponseWriter, r *http.Request, form formValues) (string, string, error) {
+	return "/dashboard", "unlinked", s.svc.Unlink(r, form.Get("provider"))
 }
 
-func (s *Server) logoutEverywhere(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.loggedIn(w, r); !ok {
-		return
-	}
-	if err := s.svc.LogOutEverywhere(w, r); err != nil {
-		s.showDashboard(w, r, v1.StatusOf(err), page{Error: messageOf(err)})
-		return
-	}
-	setFlash(w, "logged_out_everywhere")
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+func (s *Server) logoutEverywhere(w http.ResponseWriter, r *http.Request, _ formValues) (string, string, error) {
+	return "/", "logged_out_everywhere", s.svc.LogOutEverywhere(w, r)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {

@@ -364,13 +364,22 @@ func addUser(t *testing.T, store *elastic.Store, email, first string, role strin
 	}
 }
 
-func TestTheAdminPageSearchesDisablesAndDeletes(t *testing.T) {
+// withAdminAndUsers runs the server with boss (an admin) and, as users,
+// each of users ("bob" is bob@example.com, first name Bob).
+func withAdminAndUsers(t *testing.T, users ...string) (*elastic.Store, *httptest.Server) {
+	t.Helper()
 	store := estest.New(t)
 	srv, _ := newServerOn(t, store)
 	addUser(t, store, "boss@example.com", "Boss", user.RoleAdmin)
-	addUser(t, store, "bob@example.com", "Bob", user.RoleUser)
-	addUser(t, store, "carol@example.com", "Carol", user.RoleUser)
+	for _, u := range users {
+		addUser(t, store, u+"@example.com", strings.ToUpper(u[:1])+u[1:], user.RoleUser)
+	}
 	estest.MustDo(t, "POST", "/"+store.UsersIndex()+"/_refresh", "")
+	return store, srv
+}
+
+func TestTheAdminPageSearchesDisablesAndDeletes(t *testing.T) {
+	store, srv := withAdminAndUsers(t, "bob", "carol")
 	admin, bob := newBrowser(t, srv), newBrowser(t, srv)
 	for who, b := range map[string]*browser{"boss@example.com": admin, "bob@example.com": bob} {
 		if a := b.post("/login", url.Values{"email_address": {who}, "password": {pw}}); a.status != http.StatusSeeOther {
