@@ -87,6 +87,10 @@ func newRouter(d Deps) *mux.Router {
 	test := r.PathPrefix("/v1/test").Subrouter()
 	test.Handle("", authed(handleTest())).Methods(http.MethodGet)
 
+	// Probes for orchestrators, outside /v1 and before the pages.
+	r.Handle("/healthz", handleHealthz()).Methods(http.MethodGet)
+	r.Handle("/readyz", handleReadyz(d.Store)).Methods(http.MethodGet)
+
 	if d.Pages != nil {
 		svc := Services{Logins: logins, Signup: accounts, Passwords: passwords, Cookies: d.Cookies, Store: d.Store, Audit: d.Audit,
 			Sessions: d.Store, LoginLimit: loginLimit, SignupLimit: signupLimit, policy: d.Policy, now: d.Now}

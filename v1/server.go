@@ -28,6 +28,7 @@ type Store interface {
 	attemptStore
 	IdentityStore
 	UserSearcher
+	ReadinessChecker
 }
 
 // UserStore reads and writes users.

@@ -398,3 +398,32 @@ func (s *Store) DeleteIndices(ctx context.Context) error {
 }
 
 func boolPtr(b bool) *bool { return &b }
+
+// Ready reports, without changing anything, whether Elasticsearch answers
+// and every index exists with the mapping this version expects. Its error
+// is a short reason for an orchestrator's readiness probe: it names
+// indices and fields, never addresses or credentials (the cause goes to
+// the log).
+func (s *Store) Ready(ctx context.Context) error {
+	for _, idx := range s.indices() {
+		got, err := s.getMappings(ctx, idx.name)
+		if err != nil {
+			s.log.Warn("readiness check failed", zap.Error(err))
+			return errors.New("Elasticsearch does not answer, or refuses esauth")
+		}
+		if len(got) == 0 {
+			return fmt.Errorf("index %s does not exist", idx.name)
+		}
+		want := idx.mapping()
+		for _, concrete := range sortedKeys(got) {
+			problems, missing := compareMappings(concrete, want, got[concrete])
+			if len(problems) > 0 {
+				return fmt.Errorf("index %s has a wrong mapping: %s (esauth init --repair)", concrete, problems[0])
+			}
+			if missing {
+				return fmt.Errorf("index %s lacks fields of this version's mapping (the next set-up adds them)", concrete)
+			}
+		}
+	}
+	return nil
+}

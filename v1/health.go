@@ -1,0 +1,36 @@
+package v1
+
+import (
+	"context"
+	"net/http"
+)
+
+// ReadinessChecker says whether the store can serve (see elastic.Store.Ready).
+type ReadinessChecker interface {
+	Ready(ctx context.Context) error
+}
+
+// handleHealthz: GET /healthz, the process answers. It touches nothing
+// else, so a slow Elasticsearch never makes an orchestrator restart a
+// healthy process.
+func handleHealthz() http.Handler {
+	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		writeOK(w, http.StatusOK, "esauth is running.", nil)
+		return nil
+	})
+}
+
+// handleReadyz: GET /readyz, Elasticsearch answers and every index has the
+// expected mapping; otherwise 503 with the reason, so an orchestrator
+// sends no traffic to an instance that could only answer 503.
+func handleReadyz(store ReadinessChecker) http.Handler {
+	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if err := store.Ready(r.Context()); err != nil {
+			w.Header().Set("Retry-After", "5")
+			writeJSON(w, http.StatusServiceUnavailable, envelope{Error: errorLabel(http.StatusServiceUnavailable), Message: "Not ready: " + err.Error() + "."})
+			return nil
+		}
+		writeOK(w, http.StatusOK, "Ready.", nil)
+		return nil
+	})
+}

@@ -1,0 +1,52 @@
+package v1
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+
+	"esauth/lib/elastic"
+	"esauth/lib/elastic/estest"
+)
+
+func TestHealthAndReadiness(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+	expectStatus(t, c.do("GET", "/healthz", nil), http.StatusOK)
+	expectStatus(t, c.do("GET", "/readyz", nil), http.StatusOK)
+
+	// An index with a wrong mapping: not ready, and the answer says which.
+	estest.MustDo(t, "DELETE", "/"+h.store.SessionsIndex(), "")
+	estest.MustDo(t, "PUT", "/"+h.store.SessionsIndex(), `{"mappings":{"properties":{"id":{"type":"text"}}}}`)
+	a := c.do("GET", "/readyz", nil)
+	expectStatus(t, a, http.StatusServiceUnavailable)
+	if !strings.Contains(a.Message, h.store.SessionsIndex()) || !strings.Contains(a.Message, "wrong mapping") || a.Header.Get("Retry-After") == "" {
+		t.Errorf("readyz with a wrong mapping: %q (Retry-After %q)", a.Message, a.Header.Get("Retry-After"))
+	}
+	// A missing index.
+	estest.MustDo(t, "DELETE", "/"+h.store.SessionsIndex(), "")
+	if a := c.do("GET", "/readyz", nil); a.Status != http.StatusServiceUnavailable || !strings.Contains(a.Message, "does not exist") {
+		t.Errorf("readyz with a missing index: %d %q", a.Status, a.Message)
+	}
+	// The process itself is still healthy.
+	expectStatus(t, c.do("GET", "/healthz", nil), http.StatusOK)
+}
+
+func TestReadinessWithElasticsearchDown(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	store, err := elastic.New(elastic.Config{Addresses: []string{dead.URL}, IndexPrefix: "down-"}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarnessOn(t, store)
+	c := h.client()
+	expectStatus(t, c.do("GET", "/healthz", nil), http.StatusOK)
+	a := c.do("GET", "/readyz", nil)
+	if a.Status != http.StatusServiceUnavailable || !strings.Contains(a.Message, "does not answer") || strings.Contains(a.Message, "127.0.0.1") {
+		t.Errorf("readyz with Elasticsearch down: %d %q", a.Status, a.Message)
+	}
+}
