@@ -10,6 +10,7 @@ import (
 
 	"esauth/lib/audit"
 	"esauth/lib/errs"
+	"esauth/lib/metrics"
 	"esauth/lib/page"
 	"esauth/lib/password"
 	"esauth/lib/session"
@@ -98,6 +99,7 @@ type rehasher interface {
 // lock does not reveal whether a guess was right. Only after the password
 // proves right does a disabled account learn it is disabled (403).
 type Logins struct {
+	metrics *metrics.Metrics
 	guard   passwordGuard
 	users   rehasher
 	starter sessionStarter
@@ -123,16 +125,23 @@ func (l Logins) LogIn(w http.ResponseWriter, r *http.Request, email, password st
 			return LoggedIn{}, err
 		}
 		record(l.rec, r, audit.LoginFailure, invalidEmail, audit.Failure)
+		l.metrics.Login(metrics.LoginUnknown)
 		return LoggedIn{}, errBadCredentials
 	}
 	res, err := l.guard.check(r.Context(), email, password)
 	if err != nil {
 		if errs.Is(err, errs.TooMany) {
 			record(l.rec, r, audit.LoginFailure, email, audit.Refused)
+			l.metrics.Login(metrics.LoginLocked)
 		}
 		return LoggedIn{}, err
 	}
 	if !res.OK {
+		if res.Found {
+			l.metrics.Login(metrics.LoginWrong)
+		} else {
+			l.metrics.Login(metrics.LoginUnknown)
+		}
 		record(l.rec, r, audit.LoginFailure, email, audit.Failure)
 		if res.Locked {
 			record(l.rec, r, audit.Lockout, email, audit.Success)
@@ -142,6 +151,7 @@ func (l Logins) LogIn(w http.ResponseWriter, r *http.Request, email, password st
 	u := res.User
 	if !u.IsActive {
 		record(l.rec, r, audit.LoginFailure, u.Email, audit.Refused)
+		l.metrics.Login(metrics.LoginDisabled)
 		return LoggedIn{}, errs.E(errs.Forbidden, "This account is disabled.")
 	}
 	if l.guard.hasher.NeedsRehash(u.PasswordHash) {
@@ -158,6 +168,7 @@ func (l Logins) LogIn(w http.ResponseWriter, r *http.Request, email, password st
 		return LoggedIn{}, err
 	}
 	record(l.rec, r, audit.LoginSuccess, u.Email, audit.Success)
+	l.metrics.Login(metrics.LoginSuccess)
 	return LoggedIn{User: u, PasswordChangeRequired: l.screen.changeRequired(password)}, nil
 }
 

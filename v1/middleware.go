@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/mux"
 	"go.uber.org/zap"
 
+	"esauth/lib/metrics"
 	"esauth/lib/session"
 )
 
@@ -95,7 +96,7 @@ var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 // never logged. The id, the logger and the deadline share one context and
 // one request copy: a copy per middleware was a tenth of the allocations
 // of a protected request.
-func accessLog(log *zap.Logger, timeout time.Duration) Middleware {
+func accessLog(log *zap.Logger, timeout time.Duration, m *metrics.Metrics) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -122,12 +123,18 @@ func accessLog(log *zap.Logger, timeout time.Duration) Middleware {
 			if info.template == "" {
 				info.template = "(unmatched)"
 			}
+			took := time.Since(start)
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK // nothing written: net/http answers 200
+			}
+			m.Request(info.template, r.Method, status, took)
 			log.Info("request",
 				zap.String("request_id", id),
 				zap.String("method", r.Method),
 				zap.String("route", info.template),
-				zap.Int("status", rec.status),
-				zap.Duration("duration", time.Since(start)),
+				zap.Int("status", status),
+				zap.Duration("duration", took),
 			)
 		})
 	}

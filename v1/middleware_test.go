@@ -14,7 +14,7 @@ import (
 
 func TestAPanicBecomesA500EnvelopeWithoutTheStack(t *testing.T) {
 	core, logs := observer.New(zap.DebugLevel)
-	h := accessLog(zap.New(core), 0)(recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := accessLog(zap.New(core), 0, nil)(recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		panic("secret internal state")
 	})))
 	rec := httptest.NewRecorder()
@@ -54,7 +54,7 @@ func TestEveryRequestCarriesItsDeadline(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var deadline time.Time
 			var hasDeadline, hasInfo bool
-			h := accessLog(zap.NewNop(), tt.timeout)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := accessLog(zap.NewNop(), tt.timeout, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				deadline, hasDeadline = r.Context().Deadline()
 				hasInfo = infoFrom(r.Context()) != nil
 			}))
@@ -87,7 +87,7 @@ func TestRequestIDIsKeptWhenSaneAndReplacedOtherwise(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := accessLog(zap.NewNop(), 0)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+			h := accessLog(zap.NewNop(), 0, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 			req := httptest.NewRequest("GET", "/", nil)
 			if tt.given != "" {
 				req.Header["X-Request-Id"] = []string{tt.given}

@@ -7,6 +7,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"esauth/lib/errs"
+	"esauth/lib/metrics"
 )
 
 // newRouter lists every route of the API in one place.
@@ -62,7 +63,7 @@ func newRouter(d Deps) *mux.Router {
 	users.Handle(email, authed(handleDeleteUser(d.Store, guard, d.Cookies, d.Audit))).Methods(http.MethodDelete)
 
 	auth := r.PathPrefix("/v1/auth").Subrouter()
-	logins := Logins{guard: guard, users: d.Store, starter: starter, screen: d.Passwords, rec: d.Audit}
+	logins := Logins{metrics: d.Metrics, guard: guard, users: d.Store, starter: starter, screen: d.Passwords, rec: d.Audit}
 	auth.Handle("/login", loginLimit(handleLogin(logins))).Methods(http.MethodPost)
 	auth.Handle("/logout", handleLogout(d.Store, d.Cookies, d.Audit)).Methods(http.MethodPost)
 	auth.Handle("/logout/all", authed(handleLogoutAll(d.Store, d.Cookies, d.Now, d.Audit))).Methods(http.MethodPost)
@@ -90,6 +91,10 @@ func newRouter(d Deps) *mux.Router {
 	// Probes for orchestrators, outside /v1 and before the pages.
 	r.Handle("/healthz", handleHealthz()).Methods(http.MethodGet)
 	r.Handle("/readyz", handleReadyz(d.Store)).Methods(http.MethodGet)
+	if d.Metrics == nil { // NewServer sets one; tests that build the router alone may not
+		d.Metrics = metrics.New()
+	}
+	r.Handle("/metrics", d.Metrics.Handler()).Methods(http.MethodGet)
 
 	if d.Pages != nil {
 		svc := Services{Logins: logins, Signup: accounts, Passwords: passwords, Cookies: d.Cookies, Store: d.Store, Audit: d.Audit,

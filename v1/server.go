@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"esauth/lib/audit"
+	"esauth/lib/metrics"
 	"esauth/lib/password"
 	"esauth/lib/session"
 	"esauth/lib/user"
@@ -82,6 +83,8 @@ type Deps struct {
 	Passwords PasswordScreen
 	// OAuth is login with external providers; its zero value has none.
 	OAuth OAuth
+	// Metrics collects what GET /metrics serves; nil makes a new set.
+	Metrics *metrics.Metrics
 	// Pages, when set, serves every path outside /v1 (the web pages), given
 	// the services the API's own handlers use, behind the same middleware
 	// and the user loader.
@@ -109,6 +112,9 @@ func NewServer(d Deps) (http.Handler, error) {
 	if d.Audit == nil {
 		d.Audit = audit.Discard{}
 	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.New()
+	}
 	csrf, err := crossOrigin(d.TrustedOrigins)
 	if err != nil {
 		return nil, err
@@ -118,6 +124,6 @@ func NewServer(d Deps) (http.Handler, error) {
 	h = withClientIP(d.TrustedProxies)(h)
 	h = securityHeaders(h)
 	h = recoverPanics(h)
-	h = accessLog(d.Log, d.RequestTimeout)(h)
+	h = accessLog(d.Log, d.RequestTimeout, d.Metrics)(h)
 	return h, nil
 }
