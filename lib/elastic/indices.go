@@ -409,7 +409,7 @@ func (s *Store) Ready(ctx context.Context) error {
 		got, err := s.getMappings(ctx, idx.name)
 		if err != nil {
 			s.log.Warn("readiness check failed", zap.Error(err))
-			return errors.New("Elasticsearch does not answer, or refuses esauth")
+			return errors.New("elasticsearch does not answer, or refuses esauth")
 		}
 		if len(got) == 0 {
 			return fmt.Errorf("index %s does not exist", idx.name)
