@@ -70,6 +70,12 @@ func TestMetricsCountRequestsAndLoginOutcomes(t *testing.T) {
 	c.mustLogin("metrics@example.com", pw)
 	expectStatus(t, c.do("GET", "/v1/test", nil), http.StatusOK)
 
+	// A made-up method is counted, but as OTHER: clients cannot add series.
+	req, _ := http.NewRequest("FOO123", h.srv.URL+"/v1/test", nil)
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		res.Body.Close()
+	}
+
 	m := scrape(t, h)
 	for _, tt := range []struct {
 		family string
@@ -84,6 +90,8 @@ func TestMetricsCountRequestsAndLoginOutcomes(t *testing.T) {
 		{"esauth_logins_total", map[string]string{"outcome": "wrong_password"}, 1},
 		{"esauth_logins_total", map[string]string{"outcome": "unknown"}, 1},
 		{"esauth_logins_total", map[string]string{"outcome": "locked"}, 0},
+		{"esauth_http_requests_total", map[string]string{"method": "OTHER"}, 1},
+		{"esauth_http_requests_total", map[string]string{"method": "FOO123"}, 0},
 	} {
 		if got := value(m, tt.family, tt.labels); got != tt.want {
 			t.Errorf("%s%v = %v; want %v", tt.family, tt.labels, got, tt.want)
