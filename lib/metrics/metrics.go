@@ -6,7 +6,6 @@ package metrics
 import (
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,20 +20,6 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	logins   *prometheus.CounterVec
-	// children caches each (route, method, status)'s counter and histogram:
-	// finding them by label values hashes the labels on every request,
-	// which the hot path need not pay more than once.
-	children sync.Map // requestKey → requestChildren
-}
-
-type requestKey struct {
-	route, method string
-	status        int
-}
-
-type requestChildren struct {
-	count   prometheus.Counter
-	latency prometheus.Observer
 }
 
 // Login outcomes.
@@ -77,17 +62,8 @@ func (m *Metrics) Request(route, method string, status int, took time.Duration) 
 	if m == nil {
 		return
 	}
-	k := requestKey{route, knownMethod(method), status}
-	c, ok := m.children.Load(k)
-	if !ok {
-		c, _ = m.children.LoadOrStore(k, requestChildren{
-			count:   m.requests.WithLabelValues(route, k.method, strconv.Itoa(status)),
-			latency: m.latency.WithLabelValues(route),
-		})
-	}
-	ch := c.(requestChildren)
-	ch.count.Inc()
-	ch.latency.Observe(took.Seconds())
+	m.requests.WithLabelValues(route, knownMethod(method), strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route).Observe(took.Seconds())
 }
 
 // Login records the outcome of a password login.
