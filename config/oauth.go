@@ -54,7 +54,7 @@ var providerVars = []providerVar{
 	{"ISSUER", "OpenID Connect issuer URL (discovery at `<issuer>/.well-known/openid-configuration`). Required for a provider of no built-in kind; for `google` it defaults to `https://accounts.google.com`.", false, []string{KindOIDC, KindGoogle},
 		func(p *OAuthProvider, v string) error {
 			p.Issuer = strings.TrimRight(v, "/")
-			return checkAbsoluteURL(v)
+			return checkHTTPURL(v)
 		}},
 	{"SCOPES", "Scopes asked of an OpenID Connect provider, space- or comma-separated (`openid` is always added); default `openid email profile`.", false, []string{KindOIDC, KindGoogle},
 		func(p *OAuthProvider, v string) error {
@@ -65,11 +65,11 @@ var providerVars = []providerVar{
 			return nil
 		}},
 	{"AUTH_URL", "Overrides the authorization endpoint of a `facebook` or `github` provider (GitHub Enterprise: `https://<host>/login/oauth/authorize`).", false, []string{KindFacebook, KindGitHub},
-		func(p *OAuthProvider, v string) error { p.AuthURL = v; return checkAbsoluteURL(v) }},
+		func(p *OAuthProvider, v string) error { p.AuthURL = v; return checkHTTPURL(v) }},
 	{"TOKEN_URL", "Overrides the token endpoint of a `facebook` or `github` provider.", false, []string{KindFacebook, KindGitHub},
-		func(p *OAuthProvider, v string) error { p.TokenURL = v; return checkAbsoluteURL(v) }},
+		func(p *OAuthProvider, v string) error { p.TokenURL = v; return checkHTTPURL(v) }},
 	{"USERINFO_URL", "Overrides the profile URL of a `facebook` (`…/me?fields=id,email,first_name,last_name`) or `github` (`…/user`; its emails are read from `…/user/emails`) provider.", false, []string{KindFacebook, KindGitHub},
-		func(p *OAuthProvider, v string) error { p.UserInfoURL = v; return checkAbsoluteURL(v) }},
+		func(p *OAuthProvider, v string) error { p.UserInfoURL = v; return checkHTTPURL(v) }},
 }
 
 // providerVarName is the variable of suffix for the provider name.
@@ -146,14 +146,6 @@ func checkPublicURL(v string) error {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return fmt.Errorf("not an http(s) base URL such as https://auth.example.com (no query, fragment or credentials)")
-	}
-	return nil
-}
-
-func checkAbsoluteURL(v string) error {
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("not an absolute http(s) URL")
 	}
 	return nil
 }

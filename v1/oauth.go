@@ -411,7 +411,7 @@ func (f oauthFlow) link(_ http.ResponseWriter, r *http.Request, st oauthState, p
 	if !ok || cur.User.Email != st.LinkTo || cur.User.SessionEpoch != st.LinkEpoch {
 		return done, refuse("link_session_ended", errs.Unauthenticated, "Log in again, then link this provider.")
 	}
-	mine, err := f.mine(ctx, cur.User)
+	mine, err := ownIdentities(ctx, f.ids, cur.User)
 	if err != nil {
 		return done, err
 	}
@@ -457,11 +457,6 @@ func (f oauthFlow) link(_ http.ResponseWriter, r *http.Request, st oauthState, p
 	return done, nil
 }
 
-// mine lists u's identities (see ownIdentities).
-func (f oauthFlow) mine(ctx context.Context, u user.User) ([]user.Identity, error) {
-	return ownIdentities(ctx, f.ids, u)
-}
-
 // ownIdentities lists u's identities, leaving out stale ones of an
 // earlier account with u's email.
 func ownIdentities(ctx context.Context, ids IdentityStore, u user.User) ([]user.Identity, error) {
@@ -493,7 +488,7 @@ func identityViewOf(id user.Identity) IdentityView {
 // linked provider accounts.
 func handleListIdentities(f oauthFlow) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		mine, err := f.mine(r.Context(), current(r).User)
+		mine, err := ownIdentities(r.Context(), f.ids, current(r).User)
 		if err != nil {
 			return err
 		}

@@ -98,7 +98,7 @@ func newRouter(d Deps) *mux.Router {
 
 	if d.Pages != nil {
 		svc := Services{Logins: logins, Signup: accounts, Passwords: passwords, Cookies: d.Cookies, Store: d.Store, Audit: d.Audit,
-			Sessions: d.Store, LoginLimit: loginLimit, SignupLimit: signupLimit, policy: d.Policy, now: d.Now}
+			LoginLimit: loginLimit, SignupLimit: signupLimit, policy: d.Policy, now: d.Now}
 		for name := range d.OAuth.Providers {
 			svc.OAuthProviders = append(svc.OAuthProviders, name)
 		}

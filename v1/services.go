@@ -21,7 +21,6 @@ type Services struct {
 	Cookies   Cookies
 	Store     Store
 	Audit     audit.Recorder
-	Sessions  SessionStore
 	// OAuthProviders names the configured login providers, in no order.
 	OAuthProviders []string
 	// LoginLimit and SignupLimit are the API's per-IP limits, with the same
@@ -41,7 +40,7 @@ func (s Services) Record(r *http.Request, event, email, outcome string) {
 // LogOut ends the request's session (in Elasticsearch, so a copy of the
 // cookie is dead too) and expires its cookie: POST /v1/auth/logout.
 func (s Services) LogOut(w http.ResponseWriter, r *http.Request) error {
-	return logOut(w, r, s.Sessions, s.Cookies, s.Audit)
+	return logOut(w, r, s.Store, s.Cookies, s.Audit)
 }
 
 // LogOutEverywhere ends every session of the user: POST /v1/auth/logout/all.

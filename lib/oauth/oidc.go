@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"sync"
 
@@ -162,5 +161,3 @@ func (p *OIDC) Profile(ctx context.Context, code string, a Attempt) (Profile, er
 }
 
 var _ Provider = (*OIDC)(nil)
-
-func (p *OIDC) String() string { return fmt.Sprintf("oidc %s (%s)", p.name, p.issuer) }

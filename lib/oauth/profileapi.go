@@ -3,7 +3,6 @@ package oauth
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -187,5 +186,3 @@ func readFacebook(ctx context.Context, p *profileAPI, tok *oauth2.Token) (Profil
 	}
 	return Profile{Subject: u.ID, Email: u.Email, EmailVerified: u.Email != "", FirstName: u.FirstName, LastName: u.LastName}, nil
 }
-
-func (p *profileAPI) String() string { return fmt.Sprintf("%s (%s)", p.name, p.ep.AuthURL) }
