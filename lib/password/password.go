@@ -4,10 +4,12 @@
 // parameters travel with each hash and can be raised later without breaking
 // the hashes already stored.
 //
-// Verify also accepts bcrypt hashes ($2a$, $2b$, $2y$), so that users
-// imported from a system that used bcrypt can log in; NeedsRehash is always
-// true for them, so the caller replaces each with an argon2id hash at the
-// user's next successful login.
+// Verify also accepts bcrypt hashes ($2a$, $2b$, $2y$) and the pbkdf2 and
+// scrypt hashes of Python's werkzeug (pbkdf2:sha256:600000$salt$hex,
+// scrypt:32768:8:1$salt$hex), which the Flask + Elasticsearch tutorial app
+// stores, so that users imported from such systems can log in. NeedsRehash
+// is always true for them, so the caller replaces each with an argon2id hash
+// at the user's next successful login.
 package password
 
 import (
@@ -59,6 +61,8 @@ type Hasher struct {
 	// (one account's wrong password changes, say) makes its own requests
 	// fail fast instead of queueing everyone's logins behind it.
 	maxWait time.Duration
+	// observeWait, when set, is told each wait for a slot (metrics).
+	observeWait func(time.Duration)
 }
 
 // New returns a Hasher with the given parameters that runs at most
@@ -89,11 +93,32 @@ func (h *Hasher) WithMaxWait(d time.Duration) *Hasher {
 // MaxWait is how long a caller waits for a slot before ErrBusy.
 func (h *Hasher) MaxWait() time.Duration { return h.maxWait }
 
+// WithWaitObserver has f told how long each hash or verification waited
+// for a slot (zero when one was free), given up waits included, and
+// returns h. Call it before h is shared.
+func (h *Hasher) WithWaitObserver(f func(time.Duration)) *Hasher {
+	h.observeWait = f
+	return h
+}
+
+// InUse is how many hashes and verifications are running now.
+func (h *Hasher) InUse() int { return len(h.slots) }
+
+// Slots is how many may run at once.
+func (h *Hasher) Slots() int { return cap(h.slots) }
+
 func (h *Hasher) acquire(ctx context.Context) error {
 	select {
 	case h.slots <- struct{}{}:
+		if h.observeWait != nil {
+			h.observeWait(0)
+		}
 		return nil
 	default:
+	}
+	start := time.Now()
+	if h.observeWait != nil {
+		defer func() { h.observeWait(time.Since(start)) }()
 	}
 	wait := time.NewTimer(h.maxWait)
 	defer wait.Stop()
@@ -129,12 +154,15 @@ func (h *Hasher) hash(pw string) string {
 		base64.RawStdEncoding.EncodeToString(key))
 }
 
-// Verify reports whether pw matches encoded, an argon2id PHC string or a
-// bcrypt hash. The comparison is constant-time. A malformed hash is an
-// error, never a match.
+// Verify reports whether pw matches encoded, an argon2id PHC string, a
+// bcrypt hash or a werkzeug hash. The comparison is constant-time. A
+// malformed hash is an error, never a match.
 func (h *Hasher) Verify(ctx context.Context, pw, encoded string) (bool, error) {
 	if isBcrypt(encoded) {
 		return h.verifyBcrypt(ctx, pw, encoded)
+	}
+	if isWerkzeug(encoded) {
+		return h.verifyWerkzeug(ctx, pw, encoded)
 	}
 	p, salt, want, err := decode(encoded)
 	if err != nil {
@@ -158,9 +186,9 @@ func (h *Hasher) VerifyDummy(ctx context.Context, pw string) error {
 
 // NeedsRehash reports whether encoded was made with other parameters than
 // the Hasher's current ones, salt and key lengths included. It is true for
-// every bcrypt hash and every malformed one.
+// every bcrypt hash, every werkzeug hash and every malformed one.
 func (h *Hasher) NeedsRehash(encoded string) bool {
-	if isBcrypt(encoded) {
+	if isBcrypt(encoded) || isWerkzeug(encoded) {
 		return true
 	}
 	p, _, _, err := decode(encoded)
