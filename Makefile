@@ -27,8 +27,9 @@ lint: $(STATICCHECK)
 	cd scripts/bench && go vet ./... && $(STATICCHECK) ./...
 
 # The whole check: lint, the Go tests (race detector on) against a real
-# Elasticsearch and, for the pages, a real headless Chromium (both
-# required: a test fails rather than skips without them), then the smoke
+# Elasticsearch, for the pages a real headless Chromium, and for
+# forward-auth a real nginx (all required: a test fails rather than skips
+# without them), then the smoke
 # test against the built binary. The local node is started if none
 # answers, and stopped at the end if started here.
 test: lint
@@ -37,7 +38,7 @@ test: lint
 	  scripts/elasticsearch.sh start; started=1; \
 	fi; \
 	trap 'if [ $$started = 1 ]; then scripts/elasticsearch.sh stop; fi' EXIT; \
-	ESAUTH_REQUIRE_ES=1 ESAUTH_REQUIRE_BROWSER=1 go test -race -count=1 ./...; \
+	ESAUTH_REQUIRE_ES=1 ESAUTH_REQUIRE_BROWSER=1 ESAUTH_REQUIRE_NGINX=1 go test -race -count=1 ./...; \
 	scripts/smoke.sh
 
 # Go tests only, against whatever Elasticsearch answers (skips storage

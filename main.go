@@ -34,10 +34,12 @@ import (
 	"golang.org/x/term"
 
 	"esauth/config"
+	"esauth/lib/access"
 	"esauth/lib/audit"
 	"esauth/lib/breached"
 	"esauth/lib/elastic"
 	"esauth/lib/errs"
+	"esauth/lib/metrics"
 	"esauth/lib/oauth"
 	"esauth/lib/password"
 	"esauth/lib/session"
@@ -123,9 +125,10 @@ func bufferedLog(w io.Writer) *zapcore.BufferedWriteSyncer {
 
 // app holds what every subcommand builds from the configuration.
 type app struct {
-	cfg   config.Config
-	log   *zap.Logger
-	store *elastic.Store
+	cfg     config.Config
+	log     *zap.Logger
+	store   *elastic.Store
+	metrics *metrics.Metrics
 }
 
 func newApp(getenv func(string) string, logOut zapcore.WriteSyncer) (*app, error) {
@@ -138,6 +141,7 @@ func newApp(getenv func(string) string, logOut zapcore.WriteSyncer) (*app, error
 	if err != nil {
 		return nil, err
 	}
+	m := metrics.New()
 	store, err := elastic.New(elastic.Config{
 		Addresses:   cfg.ESURLs,
 		Username:    cfg.ESUsername,
@@ -148,15 +152,16 @@ func newApp(getenv func(string) string, logOut zapcore.WriteSyncer) (*app, error
 		Timeout:     cfg.ESTimeout,
 		IdleConns:   cfg.ESIdleConns,
 		Gzip:        cfg.ESGzip,
+		Observer:    m,
 	}, log)
 	if err != nil {
 		return nil, err
 	}
-	return &app{cfg: cfg, log: log, store: store}, nil
+	return &app{cfg: cfg, log: log, store: store, metrics: m}, nil
 }
 
 func (a *app) hasher() *password.Hasher {
-	return password.New(password.OWASP, a.cfg.HashConcurrency).WithMaxWait(a.cfg.HashWait)
+	return password.New(password.OWASP, a.cfg.HashConcurrency).WithMaxWait(a.cfg.HashWait).WithWaitObserver(a.metrics.HashWait)
 }
 
 // cookieCodec builds the cookie codec from the configured keys, or from
@@ -204,6 +209,25 @@ func (a *app) oauthProviders(keys session.Keys) v1.OAuth {
 	return out
 }
 
+// forwardRules reads ESAUTH_FORWARD_RULES, when set; a file that cannot be
+// read or holds a wrong rule stops the start with the rule's number.
+func (a *app) forwardRules() (access.Rules, error) {
+	if a.cfg.ForwardRules == "" {
+		return access.Rules{}, nil
+	}
+	f, err := os.Open(a.cfg.ForwardRules)
+	if err != nil {
+		return access.Rules{}, fmt.Errorf("ESAUTH_FORWARD_RULES: %w", err)
+	}
+	defer f.Close()
+	rules, err := access.Parse(f)
+	if err != nil {
+		return access.Rules{}, fmt.Errorf("ESAUTH_FORWARD_RULES %s: %w", a.cfg.ForwardRules, err)
+	}
+	a.log.Info("forward-auth rules loaded", zap.Int("rules", rules.Len()))
+	return rules, nil
+}
+
 func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
 	logOut := bufferedLog(stderr)
 	defer func() { _ = logOut.Stop() }() // flushes
@@ -222,6 +246,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	// Security events are written in the background, in batches; a full
 	// buffer drops events (counted in the log) rather than slow requests.
 	auditLog := audit.NewWriter(a.store, a.log, 4096, 500, time.Second)
+	a.metrics.WatchAudit(auditLog)
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -239,10 +264,16 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	handler, err := v1.NewServer(v1.Deps{
+	rules, err := a.forwardRules()
+	if err != nil {
+		return err
+	}
+	hasher := a.hasher()
+	a.metrics.WatchHasher(hasher)
+	deps := v1.Deps{
 		Log:     a.log,
 		Store:   a.store,
-		Hasher:  a.hasher(),
+		Hasher:  hasher,
 		Cookies: v1.Cookies{Name: a.cfg.CookieName, Secure: a.cfg.CookieSecure, Codec: codec},
 		Policy: session.Policy{
 			TTL: a.cfg.SessionTTL, Idle: a.cfg.SessionIdle, RememberTTL: a.cfg.RememberTTL, TouchEvery: time.Minute,
@@ -260,7 +291,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		Lockout:        user.Lockout{Threshold: a.cfg.LockoutThreshold, Base: a.cfg.LockoutBase, Max: a.cfg.LockoutMax},
 		OAuth:          a.oauthProviders(keys),
 		Pages:          pages,
-	})
+		Metrics:        a.metrics,
+		ForwardRules:   rules,
+		SeparateAdmin:  a.cfg.AdminAddr != "",
+	}
+	handler, err := v1.NewServer(deps)
 	if err != nil {
 		return err
 	}
@@ -269,6 +304,15 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		return err
 	}
 	srv := newHTTPServer(handler, a.log)
+	var adminSrv *http.Server
+	var adminLn net.Listener
+	if a.cfg.AdminAddr != "" {
+		if adminLn, err = net.Listen("tcp", a.cfg.AdminAddr); err != nil {
+			_ = ln.Close()
+			return err
+		}
+		adminSrv = newHTTPServer(v1.NewAdmin(deps), a.log)
+	}
 
 	// Set the indices up before serving when Elasticsearch answers, so a
 	// wrong mapping stops the start with its message instead of leaving a
@@ -281,15 +325,23 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	var wrong *elastic.MappingError
 	if errors.As(err, &wrong) {
 		_ = ln.Close()
+		if adminLn != nil {
+			_ = adminLn.Close()
+		}
 		return fmt.Errorf("not starting: %w", wrong)
 	}
 	bg, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
 	go a.store.SetupInBackground(bg)
-	go purgeSessions(bg, a.store, a.log)
+	go purgeSessions(bg, a.store, a.log, a.metrics, a.cfg.PurgeInterval)
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if adminSrv != nil {
+		go func() { errc <- adminSrv.Serve(adminLn) }()
+		a.log.Info("admin address listening", zap.String("addr", adminLn.Addr().String()))
+		fmt.Fprintf(stdout, "esauth admin (probes, metrics) on http://%s\n", adminLn.Addr())
+	}
 	// Only scheme://host:port: an Elasticsearch URL may carry user:password@.
 	esURLs := make([]string, len(a.cfg.ESURLs))
 	for i, u := range a.cfg.ESURLs {
@@ -307,6 +359,10 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	a.log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownGracePeriod)
 	defer cancel()
+	if adminSrv != nil {
+		// Readiness goes first, so the orchestrator stops sending traffic.
+		_ = adminSrv.Shutdown(shutdownCtx)
+	}
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -327,23 +383,57 @@ func newHTTPServer(h http.Handler, log *zap.Logger) *http.Server {
 	}
 }
 
-// purgeSessions deletes expired sessions once an hour.
-func purgeSessions(ctx context.Context, store *elastic.Store, log *zap.Logger) {
-	t := time.NewTicker(time.Hour)
+// purgeSessions deletes expired sessions every interval, on the instance
+// that holds the purge lease at that moment: with many instances on one
+// cluster, each would otherwise search and delete the same documents.
+func purgeSessions(ctx context.Context, store *elastic.Store, log *zap.Logger, m *metrics.Metrics, interval time.Duration) {
+	holder := instanceName()
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n, err := store.PurgeExpired(ctx, time.Now())
-			if err != nil {
-				log.Warn("could not purge expired sessions", zap.Error(err))
-			} else if n > 0 {
-				log.Info("purged expired sessions", zap.Int("count", n))
-			}
+			purgeOnce(ctx, store, log, m, holder, interval, time.Now())
 		}
 	}
+}
+
+// purgeOnce is one round of purgeSessions. The lease lasts one interval, so
+// its holder renews it at its next round, and if that instance stops,
+// another takes over at most one interval later.
+func purgeOnce(ctx context.Context, store *elastic.Store, log *zap.Logger, m *metrics.Metrics,
+	holder string, interval time.Duration, now time.Time) {
+	mine, err := store.TakeLease(ctx, "purge", holder, interval, now)
+	if err != nil {
+		m.Purge(metrics.PurgeFailed)
+		log.Warn("could not take the purge lease", zap.Error(err))
+		return
+	}
+	if !mine {
+		m.Purge(metrics.PurgeSkipped)
+		log.Debug("another instance holds the purge lease")
+		return
+	}
+	n, err := store.PurgeExpired(ctx, now)
+	if err != nil {
+		m.Purge(metrics.PurgeFailed)
+		log.Warn("could not purge expired sessions", zap.Error(err))
+		return
+	}
+	m.Purge(metrics.PurgeDone)
+	log.Info("purged expired sessions and failed-login records", zap.Int("count", n))
+}
+
+// instanceName names this process among the instances sharing a cluster:
+// the host's name, for the operator reading the lease, and random bits, so
+// two processes on one host differ.
+func instanceName() string {
+	host, _ := os.Hostname()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return host + "-" + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 func initIndices(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -14,11 +14,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"go.uber.org/zap"
 
 	"esauth/lib/elastic"
 	"esauth/lib/elastic/estest"
+	"esauth/lib/metrics"
 	"esauth/lib/oauth/oauthtest"
+	"esauth/lib/session"
+	"esauth/lib/user"
 )
 
 // env returns a getenv over the given variables.
@@ -51,6 +56,14 @@ func testEnv(t *testing.T) map[string]string {
 // and a function that stops it and returns run's error.
 func startServe(t *testing.T, vars map[string]string) (string, func() error) {
 	t.Helper()
+	url, _, stop := startServeWithAdmin(t, vars)
+	return url, stop
+}
+
+// startServeWithAdmin is startServe that also returns the admin address's
+// base URL ("" when ESAUTH_ADMIN_ADDR is unset).
+func startServeWithAdmin(t *testing.T, vars map[string]string) (string, string, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, w := io.Pipe()
 	errc := make(chan error, 1)
@@ -58,13 +71,22 @@ func startServe(t *testing.T, vars map[string]string) (string, func() error) {
 		errc <- run(ctx, []string{"esauth", "serve"}, env(vars), strings.NewReader(""), w, io.Discard)
 		w.Close()
 	}()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		cancel()
-		t.Fatalf("serve printed no address: %v (run: %v)", err, <-errc)
+	lines := bufio.NewReader(out)
+	var url, admin string
+	for url == "" {
+		line, err := lines.ReadString('\n')
+		if err != nil {
+			cancel()
+			t.Fatalf("serve printed no address: %v (run: %v)", err, <-errc)
+		}
+		if a, ok := strings.CutPrefix(strings.TrimSpace(line), "esauth admin (probes, metrics) on "); ok {
+			admin = a
+		}
+		if u, ok := strings.CutPrefix(strings.TrimSpace(line), "esauth listening on "); ok {
+			url = u
+		}
 	}
 	go func() { _, _ = io.Copy(io.Discard, out) }()
-	url := strings.TrimSpace(strings.TrimPrefix(line, "esauth listening on "))
 	stopped := false
 	stop := func() error {
 		if stopped {
@@ -75,7 +97,7 @@ func startServe(t *testing.T, vars map[string]string) (string, func() error) {
 		return <-errc
 	}
 	t.Cleanup(func() { _ = stop() })
-	return url, stop
+	return url, admin, stop
 }
 
 func post(t *testing.T, url, body string) int {
@@ -99,6 +121,42 @@ func TestServeAnswersAndShutsDownOnCancel(t *testing.T) {
 	}
 	if _, err := http.Get(url + "/v1/test"); err == nil {
 		t.Error("server still answers after shutdown")
+	}
+}
+
+func get(t *testing.T, url string) int {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+func TestServeMovesProbesAndMetricsToTheAdminAddress(t *testing.T) {
+	vars := testEnv(t)
+	vars["ESAUTH_ADMIN_ADDR"] = "127.0.0.1:0"
+	url, admin, stop := startServeWithAdmin(t, vars)
+	if admin == "" {
+		t.Fatal("serve printed no admin address")
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		if got := get(t, admin+path); got != http.StatusOK {
+			t.Errorf("admin %s: %d; want 200", path, got)
+		}
+		if got := get(t, url+path); got != http.StatusNotFound {
+			t.Errorf("public %s: %d; want 404", path, got)
+		}
+	}
+	if got := get(t, url+"/v1/test"); got != http.StatusUnauthorized {
+		t.Errorf("public /v1/test: %d; want 401", got)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("run returned %v after cancel", err)
+	}
+	if _, err := http.Get(admin + "/healthz"); err == nil {
+		t.Error("the admin address still answers after shutdown")
 	}
 }
 
@@ -405,5 +463,61 @@ func TestServeRefusesIncompleteOAuthSettings(t *testing.T) {
 	err := run(context.Background(), []string{"esauth", "serve"}, env(vars), strings.NewReader(""), io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "ESAUTH_OAUTH_GITHUB_CLIENT_ID") || strings.Contains(err.Error(), "gh-secret") {
 		t.Errorf("serve with no client id: %v; want an error naming ESAUTH_OAUTH_GITHUB_CLIENT_ID, without the secret", err)
+	}
+}
+
+// Two instances on one cluster: only the one holding the purge lease
+// purges; the other skips until the lease expires, then takes over.
+func TestOnlyTheLeaseHolderPurges(t *testing.T) {
+	m := metrics.New()
+	cfg := estest.Config()
+	cfg.Observer = m
+	store := estest.NewWith(t, cfg)
+	ctx := context.Background()
+	now := time.Now()
+	expire := func() {
+		t.Helper()
+		p := session.Policy{TTL: time.Hour, Idle: time.Hour, TouchEvery: time.Minute}
+		s, _ := p.New(user.User{Email: "purged@example.com"}, false, now.Add(-2*time.Hour), "agent", "127.0.0.1")
+		if err := store.CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(family, label, value string) float64 {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		families, err := parser.TextToMetricFamilies(rec.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range families[family].GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return s.GetCounter().GetValue()
+				}
+			}
+		}
+		return -1
+	}
+	log := zap.NewNop()
+	expire()
+	purgeOnce(ctx, store, log, m, "instance-a", time.Hour, now)
+	expire()
+	purgeOnce(ctx, store, log, m, "instance-b", time.Hour, now.Add(time.Minute))
+	if got := count("esauth_session_purges_total", "outcome", "done"); got != 1 {
+		t.Errorf("purges done = %v; want 1 (instance a)", got)
+	}
+	if got := count("esauth_session_purges_total", "outcome", "skipped"); got != 1 {
+		t.Errorf("purges skipped = %v; want 1 (instance b, while a holds the lease)", got)
+	}
+	if got := count("esauth_sessions_total", "event", "purged"); got != 1 {
+		t.Errorf("sessions purged = %v; want 1 (b left the second one)", got)
+	}
+	// a stopped: once its lease has expired, b takes over and purges.
+	purgeOnce(ctx, store, log, m, "instance-b", time.Hour, now.Add(time.Hour+2*time.Minute))
+	if got := count("esauth_sessions_total", "event", "purged"); got != 2 {
+		t.Errorf("sessions purged = %v; want 2 after b took over the expired lease", got)
 	}
 }

@@ -21,6 +21,13 @@ import (
 // Config is every setting of esauth.
 type Config struct {
 	Addr string
+	// AdminAddr, when set, serves the probes and metrics alone, off Addr.
+	AdminAddr string
+	// ForwardRules is the path of the forward-auth rules file.
+	ForwardRules string
+	// PurgeInterval is how often expired sessions are purged (by one
+	// instance at a time).
+	PurgeInterval time.Duration
 
 	ESURLs     []string
 	ESUsername string
@@ -82,6 +89,8 @@ type setting struct {
 var settings = []setting{
 	{"ESAUTH_ADDR", "127.0.0.1:8000", "Address the HTTP server listens on.", false,
 		func(c *Config, v string) error { c.Addr = v; return nil }},
+	{"ESAUTH_ADMIN_ADDR", "", "Address for `/healthz`, `/readyz` and `/metrics` alone (e.g. `127.0.0.1:9090`), off the public one; unset, they are served on `ESAUTH_ADDR`.", false,
+		func(c *Config, v string) error { c.AdminAddr = v; return nil }},
 	{"ELASTICSEARCH_URL", "http://127.0.0.1:9200", "Elasticsearch URL; comma-separated for several nodes of a cluster.", false,
 		func(c *Config, v string) error { c.ESURLs = splitList(v); return nil }},
 	{"ELASTICSEARCH_USERNAME", "", "Basic-auth user for Elasticsearch.", false,
@@ -107,7 +116,7 @@ var settings = []setting{
 		func(c *Config, v string) (err error) { c.ESGzip, err = strconv.ParseBool(v); return err }},
 	{"ESAUTH_REQUEST_TIMEOUT", "10s", "Deadline for all of one request's Elasticsearch calls and its wait for a hashing slot together; past it the request gets 503.", false,
 		durationSetter(func(c *Config) *time.Duration { return &c.RequestTimeout })},
-	{"ESAUTH_INDEX_PREFIX", "esauth-", "Prefix of the index names (`<prefix>users`, `<prefix>sessions`, `<prefix>audit`, `<prefix>attempts`, `<prefix>identities`) and of their index templates.", false,
+	{"ESAUTH_INDEX_PREFIX", "esauth-", "Prefix of the index names (`<prefix>users`, `<prefix>sessions`, `<prefix>audit`, `<prefix>attempts`, `<prefix>identities`, `<prefix>leases`) and of their index templates.", false,
 		func(c *Config, v string) error { c.IndexPrefix = v; return checkPrefix(v) }},
 	{"ESAUTH_COOKIE_NAME", "session", "Name of the session cookie.", false,
 		func(c *Config, v string) error { c.CookieName = v; return checkCookieName(v) }},
@@ -163,6 +172,10 @@ var settings = []setting{
 		durationSetter(func(c *Config) *time.Duration { return &c.LockoutMax })},
 	{"ESAUTH_MAX_SESSIONS", "100", "Most live sessions one user may have; a login beyond it ends the oldest. 0 means no cap.", false,
 		intSetter(func(c *Config) *int { return &c.MaxSessions })},
+	{"ESAUTH_FORWARD_RULES", "", "Path of a JSON file of forward-auth rules (`GET /v1/auth/forward`; README, \"Forward-auth\"). Unset: every request forwarded needs a logged-in user.", false,
+		func(c *Config, v string) error { c.ForwardRules = v; return nil }},
+	{"ESAUTH_PURGE_INTERVAL", "1h", "How often expired sessions and old failed-login records are deleted. One instance at a time does it: the first to take the purge lease (a document in `<prefix>leases`).", false,
+		durationSetter(func(c *Config) *time.Duration { return &c.PurgeInterval })},
 	{"ESAUTH_PWNED_URL", "", "Base URL of a Have I Been Pwned–style range API (e.g. `https://api.pwnedpasswords.com`) to screen new passwords online; off when unset. Only 5 hex characters of the password's SHA-1 are sent.", false,
 		func(c *Config, v string) error { c.PwnedURL = v; return checkHTTPURL(v) }},
 	{"ESAUTH_LOG_LEVEL", "info", "Log level: debug, info, warn or error.", false,
@@ -223,6 +236,12 @@ func (c Config) check() []string {
 	var p []string
 	if len(c.ESURLs) == 0 {
 		p = append(p, "ELASTICSEARCH_URL must name at least one node")
+	}
+	if c.PurgeInterval < time.Second {
+		p = append(p, "ESAUTH_PURGE_INTERVAL must be at least 1s")
+	}
+	if c.AdminAddr != "" && c.AdminAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") { // :0 is any free port
+		p = append(p, "ESAUTH_ADMIN_ADDR must differ from ESAUTH_ADDR (leave it unset to serve the probes and metrics on ESAUTH_ADDR)")
 	}
 	if (c.CookieHashKey == nil) != (c.CookieBlockKey == nil) {
 		p = append(p, "ESAUTH_COOKIE_HASH_KEY and ESAUTH_COOKIE_BLOCK_KEY must be set together")

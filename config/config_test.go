@@ -71,6 +71,8 @@ func TestLoadWithAnEmptyEnvironmentGivesTheDefaults(t *testing.T) {
 		{"LockoutBase", c.LockoutBase, time.Second},
 		{"LockoutMax", c.LockoutMax, 15 * time.Minute},
 		{"GCPercent", c.GCPercent, 200},
+		{"AdminAddr", c.AdminAddr, ""},
+		{"PurgeInterval", c.PurgeInterval, time.Hour},
 	}
 	for _, ck := range checks {
 		if !reflect.DeepEqual(ck.got, ck.want) {
@@ -82,6 +84,8 @@ func TestLoadWithAnEmptyEnvironmentGivesTheDefaults(t *testing.T) {
 func TestLoadReadsEverySetting(t *testing.T) {
 	c := load(t, map[string]string{
 		"ESAUTH_ADDR":                      ":9000",
+		"ESAUTH_ADMIN_ADDR":                "127.0.0.1:9090",
+		"ESAUTH_PURGE_INTERVAL":            "5m",
 		"ELASTICSEARCH_URL":                "https://es.example:9200",
 		"ELASTICSEARCH_USERNAME":           "elastic",
 		"ELASTICSEARCH_PASSWORD":           "changeme",
@@ -120,7 +124,7 @@ func TestLoadReadsEverySetting(t *testing.T) {
 		"GOGC":                             "150",
 	})
 	want := config.Config{
-		Addr: ":9000", ESURLs: []string{"https://es.example:9200"}, ESUsername: "elastic", ESPassword: "changeme",
+		Addr: ":9000", AdminAddr: "127.0.0.1:9090", PurgeInterval: 5 * time.Minute, ESURLs: []string{"https://es.example:9200"}, ESUsername: "elastic", ESPassword: "changeme",
 		ESAPIKey: "aWQ6a2V5", ESCACert: "/etc/ca.pem", ESTimeout: 750 * time.Millisecond, IndexPrefix: "test-1-",
 		CookieName: "sid", CookieSecure: false,
 		CookieHashKey: bytes.Repeat([]byte{9}, 64), CookieBlockKey: bytes.Repeat([]byte{9}, 16),
@@ -189,6 +193,9 @@ func TestBadValuesGiveAnErrorNamingTheVariable(t *testing.T) {
 		{"no idle connections", map[string]string{"ESAUTH_ES_IDLE_CONNS": "0"}, []string{"ESAUTH_ES_IDLE_CONNS"}},
 		{"a GOGC that is not a number", map[string]string{"GOGC": "fast"}, []string{"GOGC"}},
 		{"a GOGC of zero", map[string]string{"GOGC": "0"}, []string{"GOGC"}},
+		{"an admin address equal to the public one", map[string]string{"ESAUTH_ADDR": ":8000", "ESAUTH_ADMIN_ADDR": ":8000"}, []string{"ESAUTH_ADMIN_ADDR"}},
+		{"a purge interval of zero", map[string]string{"ESAUTH_PURGE_INTERVAL": "0s"}, []string{"ESAUTH_PURGE_INTERVAL"}},
+		{"a purge interval that is not a duration", map[string]string{"ESAUTH_PURGE_INTERVAL": "hourly"}, []string{"ESAUTH_PURGE_INTERVAL"}},
 		{"a gzip flag that is not a boolean", map[string]string{"ESAUTH_ES_GZIP": "sometimes"}, []string{"ESAUTH_ES_GZIP"}},
 		{"a zero hash wait", map[string]string{"ESAUTH_HASH_WAIT": "0s"}, []string{"ESAUTH_HASH_WAIT"}},
 		{"a negative session cap", map[string]string{"ESAUTH_MAX_SESSIONS": "-1"}, []string{"ESAUTH_MAX_SESSIONS"}},

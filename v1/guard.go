@@ -3,6 +3,7 @@ package v1
 import (
 	"context"
 	"errors"
+	"esauth/lib/metrics"
 	"net/http"
 	"time"
 
@@ -43,6 +44,7 @@ type passwordGuard struct {
 	lockout    user.Lockout
 	perSession *keyedLimiter
 	now        func() time.Time
+	metrics    *metrics.Metrics // counts lockouts
 }
 
 // newPasswordGuard returns the guard; perSession bounds the checks one
@@ -96,6 +98,9 @@ func (g passwordGuard) check(ctx context.Context, email, pw string) (checked, er
 	}
 	if err != nil {
 		return checked{}, err
+	}
+	if res.Locked && !res.OK {
+		g.metrics.Lockout()
 	}
 	if res.OK {
 		res.Locked = false

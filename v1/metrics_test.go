@@ -1,19 +1,30 @@
 package v1
 
 import (
+	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"esauth/lib/elastic"
+	"esauth/lib/elastic/estest"
+	"esauth/lib/metrics"
+	"esauth/lib/password"
+	"esauth/lib/user"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
 
-// scrape reads /metrics with the Prometheus text parser.
-func scrape(t *testing.T, h *harness) map[string]*dto.MetricFamily {
+// scrape reads base's /metrics with the Prometheus text parser.
+func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
 	t.Helper()
-	res, err := http.Get(h.srv.URL + "/metrics")
+	res, err := http.Get(base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +87,7 @@ func TestMetricsCountRequestsAndLoginOutcomes(t *testing.T) {
 		res.Body.Close()
 	}
 
-	m := scrape(t, h)
+	m := scrape(t, h.srv.URL)
 	for _, tt := range []struct {
 		family string
 		labels map[string]string
@@ -99,5 +110,132 @@ func TestMetricsCountRequestsAndLoginOutcomes(t *testing.T) {
 	}
 	if m["go_goroutines"] == nil || m["process_resident_memory_bytes"] == nil {
 		t.Error("the Go runtime and process metrics are missing")
+	}
+}
+
+// gauge is the value of a gauge family's only series (-1 when absent).
+func gauge(families map[string]*dto.MetricFamily, family string) float64 {
+	f := families[family]
+	if f == nil || len(f.GetMetric()) != 1 || f.GetMetric()[0].GetGauge() == nil {
+		return -1
+	}
+	return f.GetMetric()[0].GetGauge().GetValue()
+}
+
+func TestMetricsCountSessionsLockoutsStorageCallsAndAudit(t *testing.T) {
+	m := metrics.New()
+	cfg := estest.Config()
+	cfg.Observer = m
+	store := estest.NewWith(t, cfg)
+	h := newHarnessOn(t, store, func(d *Deps) {
+		d.Metrics = m
+		d.Lockout = user.Lockout{Threshold: 2, Base: time.Minute, Max: time.Hour}
+		d.Hasher = password.New(fastParams, 0).WithWaitObserver(m.HashWait)
+	})
+	m.WatchAudit(h.audit)
+	m.WatchHasher(h.hasher)
+	h.addUser("counted@example.com", pw, false)
+
+	a, b := h.client(), h.client()
+	a.mustLogin("counted@example.com", pw)
+	b.mustLogin("counted@example.com", pw)
+	expectStatus(t, b.do("POST", "/v1/auth/logout", nil), http.StatusOK) // revokes 1
+	b.mustLogin("counted@example.com", pw)
+	expectStatus(t, b.do("POST", "/v1/auth/logout/all", nil), http.StatusOK) // revokes a's and its own
+	// Two wrong passwords reach the threshold of 2: one lockout, and the
+	// third attempt is refused as locked.
+	expectStatus(t, a.login("counted@example.com", "wrong password"), http.StatusUnauthorized)
+	expectStatus(t, a.login("counted@example.com", "wrong password"), http.StatusUnauthorized)
+	expectStatus(t, a.login("counted@example.com", pw), http.StatusTooManyRequests)
+	if err := h.audit.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	got := scrape(t, h.srv.URL)
+	for _, tt := range []struct {
+		family string
+		labels map[string]string
+		want   float64
+	}{
+		{"esauth_sessions_total", map[string]string{"event": "created"}, 3},
+		{"esauth_sessions_total", map[string]string{"event": "revoked"}, 3},
+		{"esauth_sessions_total", map[string]string{"event": "trimmed"}, 0},
+		{"esauth_lockouts_total", nil, 1},
+		{"esauth_logins_total", map[string]string{"outcome": "locked"}, 1},
+		{"esauth_elasticsearch_requests_total", map[string]string{"op": "create session", "outcome": "ok"}, 3},
+		{"esauth_elasticsearch_requests_total", map[string]string{"op": "get user", "outcome": "unavailable"}, 0},
+		{"esauth_elasticsearch_request_duration_seconds", map[string]string{"op": "create session"}, 3},
+		{"esauth_audit_events_dropped_total", nil, 0},
+	} {
+		if v := value(got, tt.family, tt.labels); v != tt.want {
+			t.Errorf("%s%v = %v; want %v", tt.family, tt.labels, v, tt.want)
+		}
+	}
+	// login ×3, logout ×2, three failed logins, one lockout, at least.
+	if v := value(got, "esauth_audit_events_written_total", nil); v < 9 {
+		t.Errorf("audit events written = %v; want at least 9", v)
+	}
+	if v := value(got, "esauth_password_hash_wait_seconds", nil); v < 5 {
+		t.Errorf("hash waits observed = %v; want one per hash or verification (at least 5)", v)
+	}
+	if gauge(got, "esauth_password_hash_slots") < 1 || gauge(got, "esauth_password_hash_slots_in_use") != 0 {
+		t.Errorf("hash slots %v, in use %v; want at least 1 and 0 at rest",
+			gauge(got, "esauth_password_hash_slots"), gauge(got, "esauth_password_hash_slots_in_use"))
+	}
+}
+
+func TestMetricsCountStorageCallsThatFail(t *testing.T) {
+	m := metrics.New()
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	store, err := elastic.New(elastic.Config{Addresses: []string{dead.URL}, IndexPrefix: "down-", Observer: m}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarnessOn(t, store, func(d *Deps) { d.Metrics = m })
+	expectStatus(t, h.client().login("someone@example.com", pw), http.StatusServiceUnavailable)
+	got := scrape(t, h.srv.URL)
+	if v := value(got, "esauth_elasticsearch_requests_total", map[string]string{"outcome": "unavailable"}); v < 1 {
+		t.Errorf("unavailable calls = %v; want at least 1", v)
+	}
+	if v := value(got, "esauth_elasticsearch_requests_total", map[string]string{"outcome": "ok"}); v != 0 {
+		t.Errorf("ok calls = %v against a dead node", v)
+	}
+}
+
+func TestTheAdminAddressServesProbesAndMetricsAndThePublicOneDoesNot(t *testing.T) {
+	m := metrics.New()
+	separate := func(d *Deps) { d.Metrics = m; d.SeparateAdmin = true }
+	h := newHarness(t, separate)
+	var d Deps
+	separate(&d)
+	d.Store = h.store
+	admin := httptest.NewServer(NewAdmin(d))
+	t.Cleanup(admin.Close)
+
+	c := h.client()
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		expectStatus(t, c.do("GET", path, nil), http.StatusNotFound)
+		res, err := http.Get(admin.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("admin %s: %d", path, res.StatusCode)
+		}
+	}
+	res, err := http.Get(admin.URL + "/v1/test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Errorf("the admin address answers /v1/test with %d; want 404", res.StatusCode)
+	}
+	// The public requests show in the admin address's metrics.
+	expectStatus(t, c.do("GET", "/v1/test", nil), http.StatusUnauthorized)
+	if v := value(scrape(t, admin.URL), "esauth_http_requests_total", map[string]string{"route": "/v1/test", "status": "401"}); v != 1 {
+		t.Errorf("the admin address's metrics count %v public 401s on /v1/test; want 1", v)
 	}
 }

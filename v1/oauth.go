@@ -102,10 +102,10 @@ func (f oauthFlow) provider(r *http.Request) (oauth.Provider, error) {
 	return p, nil
 }
 
-// safeReturnTo accepts only a path on this site: "/…" but not "//…" or
+// SafeReturnTo accepts only a path on this site: "/…" but not "//…" or
 // "/\…" (which browsers read as another host), no scheme, no host, no
 // control characters. Empty is "/".
-func safeReturnTo(v string) (string, bool) {
+func SafeReturnTo(v string) (string, bool) {
 	if v == "" {
 		return "/", true
 	}
@@ -163,7 +163,7 @@ func (f oauthFlow) startParams(r *http.Request) (oauth.Provider, string, error) 
 	if err != nil {
 		return nil, "", err
 	}
-	returnTo, ok := safeReturnTo(r.URL.Query().Get("return_to"))
+	returnTo, ok := SafeReturnTo(r.URL.Query().Get("return_to"))
 	if !ok {
 		return nil, "", errs.InvalidFields(map[string]string{"return_to": "return_to must be a path on this site, such as /dashboard."})
 	}

@@ -12,6 +12,9 @@ import (
 
 // newRouter lists every route of the API in one place.
 func newRouter(d Deps) *mux.Router {
+	if d.Metrics == nil { // NewServer sets one; tests that build the router alone may not
+		d.Metrics = metrics.New()
+	}
 	r := mux.NewRouter()
 	// No path cleaning: mux would answer "/v1/users/../x" with an HTML
 	// redirect; unknown paths get the JSON 404 instead.
@@ -41,6 +44,7 @@ func newRouter(d Deps) *mux.Router {
 	// Password checks made with a session are limited per session too, on
 	// top of the account lockout: a stolen cookie is no way to guess faster.
 	guard := newPasswordGuard(d.Store, d.Hasher, d.Lockout, d.LoginLimit, d.Now)
+	guard.metrics = d.Metrics
 	starter := sessionStarter{sessions: d.Store, cookies: d.Cookies, policy: d.Policy, maxSessions: d.MaxSessions, now: d.Now}
 	accounts := Signup{Store: d.Store, Hasher: d.Hasher, Screen: d.Passwords, Now: d.Now}
 
@@ -68,6 +72,7 @@ func newRouter(d Deps) *mux.Router {
 	auth.Handle("/logout", handleLogout(d.Store, d.Cookies, d.Audit)).Methods(http.MethodPost)
 	auth.Handle("/logout/all", authed(handleLogoutAll(d.Store, d.Cookies, d.Now, d.Audit))).Methods(http.MethodPost)
 	auth.Handle("/verify", authed(handleVerify())).Methods(http.MethodGet)
+	auth.Handle("/forward", load(handleForward(d.ForwardRules))).Methods(http.MethodGet)
 	passwords := Passwords{guard: guard, store: d.Store, starter: starter, screen: d.Passwords, rec: d.Audit}
 	auth.Handle("/password", authed(handleChangePassword(passwords))).Methods(http.MethodPost)
 	auth.Handle("/sessions", authed(handleListSessions(d.Store, d.Policy, d.Now))).Methods(http.MethodGet)
@@ -88,13 +93,11 @@ func newRouter(d Deps) *mux.Router {
 	test := r.PathPrefix("/v1/test").Subrouter()
 	test.Handle("", authed(handleTest())).Methods(http.MethodGet)
 
-	// Probes for orchestrators, outside /v1 and before the pages.
-	r.Handle("/healthz", handleHealthz()).Methods(http.MethodGet)
-	r.Handle("/readyz", handleReadyz(d.Store)).Methods(http.MethodGet)
-	if d.Metrics == nil { // NewServer sets one; tests that build the router alone may not
-		d.Metrics = metrics.New()
+	// Probes and metrics, outside /v1 and before the pages, unless they
+	// have an address of their own (NewAdmin).
+	if !d.SeparateAdmin {
+		addOperations(r, d)
 	}
-	r.Handle("/metrics", d.Metrics.Handler()).Methods(http.MethodGet)
 
 	if d.Pages != nil {
 		svc := Services{Logins: logins, Signup: accounts, Passwords: passwords, Cookies: d.Cookies, Store: d.Store, Audit: d.Audit,
@@ -111,6 +114,30 @@ func newRouter(d Deps) *mux.Router {
 	}
 
 	return r
+}
+
+// addOperations adds what orchestrators and Prometheus read.
+func addOperations(r *mux.Router, d Deps) {
+	r.Handle("/healthz", handleHealthz()).Methods(http.MethodGet)
+	r.Handle("/readyz", handleReadyz(d.Store)).Methods(http.MethodGet)
+	r.Handle("/metrics", d.Metrics.Handler()).Methods(http.MethodGet)
+}
+
+// NewAdmin returns the handler of the admin address (ESAUTH_ADMIN_ADDR):
+// /healthz, /readyz and /metrics alone, with the same metrics as the
+// public handler made from the same d. It writes no access line: probes
+// and scrapes every few seconds would drown the log.
+func NewAdmin(d Deps) http.Handler {
+	if d.Metrics == nil {
+		d.Metrics = metrics.New()
+	}
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		writeError(w, req, errs.E(errs.NotFound, "No such route: this address serves /healthz, /readyz and /metrics."))
+	})
+	r.MethodNotAllowedHandler = r.NotFoundHandler
+	addOperations(r, d)
+	return recoverPanics(securityHeaders(r))
 }
 
 // allowedMethods lists the methods under which router has a route for req's path.

@@ -5,6 +5,7 @@ package v1
 
 import (
 	"context"
+	"esauth/lib/access"
 	"net/http"
 	"net/netip"
 	"time"
@@ -85,6 +86,12 @@ type Deps struct {
 	OAuth OAuth
 	// Metrics collects what GET /metrics serves; nil makes a new set.
 	Metrics *metrics.Metrics
+	// ForwardRules give the policy of each request forward-auth is asked
+	// about; with none, every request needs a logged-in user.
+	ForwardRules access.Rules
+	// SeparateAdmin leaves /healthz, /readyz and /metrics out of the
+	// public handler: NewAdmin serves them on an address of their own.
+	SeparateAdmin bool
 	// Pages, when set, serves every path outside /v1 (the web pages), given
 	// the services the API's own handlers use, behind the same middleware
 	// and the user loader.

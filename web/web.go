@@ -199,12 +199,23 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "index", page{Title: "Welcome"})
 }
 
+// returnTo is where a login sends the browser: the return_to it came
+// with (set by a reverse proxy's forward-auth redirect, say), when that is
+// a path on this site, else the dashboard.
+func returnTo(v string) string {
+	if to, ok := v1.SafeReturnTo(v); ok && v != "" {
+		return to
+	}
+	return "/dashboard"
+}
+
 func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
+	to := returnTo(r.URL.Query().Get("return_to"))
 	if _, ok := v1.CurrentOf(r); ok {
-		http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+		http.Redirect(w, r, to, http.StatusSeeOther)
 		return
 	}
-	s.render(w, r, http.StatusOK, "login", page{Title: "Log in", Providers: s.svc.OAuthProviders})
+	s.render(w, r, http.StatusOK, "login", page{Title: "Log in", Providers: s.svc.OAuthProviders, Form: map[string]string{"return_to": to}})
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
@@ -213,16 +224,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email, pw, remember := form.Get("email_address"), form.Get("password"), form.Get("remember_me") == "true"
+	to := returnTo(form.Get("return_to"))
 	_, err := s.svc.Logins.LogIn(w, r, email, pw, remember)
 	if err != nil {
-		keep := map[string]string{"email_address": email}
+		keep := map[string]string{"email_address": email, "return_to": to}
 		if remember {
 			keep["remember_me"] = "true"
 		}
 		s.render(w, r, v1.StatusOf(err), "login", page{Title: "Log in", Error: messageOf(err), Form: keep, Providers: s.svc.OAuthProviders})
 		return
 	}
-	http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
 func (s *Server) signupForm(w http.ResponseWriter, r *http.Request) {

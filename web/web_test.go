@@ -434,7 +434,7 @@ func TestTheDashboardUnlinksAProvider(t *testing.T) {
 	}
 	b := newBrowser(t, srv)
 	// One button per configured provider on the login page.
-	expect(t, b.get("/login"), http.StatusOK, `href="/v1/auth/oauth/acme?return_to=/dashboard"`)
+	expect(t, b.get("/login"), http.StatusOK, `href="/v1/auth/oauth/acme?return_to=%2fdashboard"`)
 	b.post("/login", url.Values{"email_address": {"kim@example.com"}, "password": {pw}})
 	expect(t, b.get("/dashboard"), http.StatusOK, "kim@acme.example", `aria-label="Unlink acme"`, `action="/v1/auth/oauth/acme/link?return_to=/dashboard"`)
 	if a := b.post("/dashboard/identities/unlink", url.Values{"provider": {"acme"}}); a.location != "/dashboard" {
@@ -442,4 +442,38 @@ func TestTheDashboardUnlinksAProvider(t *testing.T) {
 	}
 	expect(t, b.get("/dashboard"), http.StatusOK, "That account is unlinked.", "None yet.")
 	expect(t, b.post("/dashboard/identities/unlink", url.Values{"provider": {"acme"}}), http.StatusNotFound, "not linked")
+}
+
+// A proxy's forward-auth sends the browser to /login?return_to=<where it
+// was going>; after logging in it goes back there, and only ever to a
+// path on this site.
+func TestLoginReturnsToWhereTheBrowserWasGoing(t *testing.T) {
+	srv := newServer(t)
+	b := newBrowser(t, srv)
+	a := b.post("/signup", url.Values{"email_address": {"back@example.com"}, "first_name": {"B"}, "last_name": {"C"}, "password": {pw}})
+	if a.status != http.StatusSeeOther {
+		t.Fatalf("signup: %d", a.status)
+	}
+	expect(t, b.get("/login?return_to=/app/report%3Fyear%3D2026"), http.StatusOK, `name="return_to" value="/app/report?year=2026"`)
+	// A failed attempt keeps it.
+	expect(t, b.post("/login", url.Values{"email_address": {"back@example.com"}, "password": {"wrong password"}, "return_to": {"/app/x"}}),
+		http.StatusUnauthorized, `name="return_to" value="/app/x"`)
+	for _, tt := range []struct{ returnTo, want string }{
+		{"/app/report?year=2026", "/app/report?year=2026"},
+		{"", "/dashboard"},
+		{"//evil.example/x", "/dashboard"},
+		{"https://evil.example/", "/dashboard"},
+		{"/\\evil.example", "/dashboard"},
+		{"javascript:alert(1)", "/dashboard"},
+	} {
+		b := newBrowser(t, srv)
+		a := b.post("/login", url.Values{"email_address": {"back@example.com"}, "password": {pw}, "return_to": {tt.returnTo}})
+		if a.status != http.StatusSeeOther || a.location != tt.want {
+			t.Errorf("login with return_to %q: %d to %q; want 303 to %q", tt.returnTo, a.status, a.location, tt.want)
+		}
+		// Already logged in: the login page sends it on at once.
+		if a := b.get("/login?return_to=" + url.QueryEscape(tt.returnTo)); a.status != http.StatusSeeOther || a.location != tt.want {
+			t.Errorf("the login page, logged in, with return_to %q: %d to %q; want %q", tt.returnTo, a.status, a.location, tt.want)
+		}
+	}
 }

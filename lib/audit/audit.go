@@ -99,6 +99,7 @@ type Writer struct {
 	every   time.Duration
 	timeout time.Duration
 	dropped atomic.Int64
+	written atomic.Int64
 	flushes chan chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -138,6 +139,9 @@ func (w *Writer) Record(e Event) {
 
 // Dropped is how many events were lost so far (buffer full or store failing).
 func (w *Writer) Dropped() int64 { return w.dropped.Load() }
+
+// Written is how many events were stored so far.
+func (w *Writer) Written() int64 { return w.written.Load() }
 
 // Flush writes every event recorded before the call, then returns.
 func (w *Writer) Flush(ctx context.Context) error {
@@ -181,6 +185,8 @@ func (w *Writer) loop() {
 			if err := w.sink.WriteEvents(ctx, pending[:n]); err != nil {
 				w.dropped.Add(int64(n))
 				w.log.Warn("could not store audit events", zap.Int("count", n), zap.Error(err))
+			} else {
+				w.written.Add(int64(n))
 			}
 			cancel()
 			pending = pending[n:]

@@ -72,8 +72,8 @@ func TestFlushWritesEverythingInBatches(t *testing.T) {
 			t.Errorf("a batch of %d, over the limit of 3", len(b))
 		}
 	}
-	if w.Dropped() != 0 {
-		t.Errorf("dropped %d", w.Dropped())
+	if w.Dropped() != 0 || w.Written() != 7 {
+		t.Errorf("dropped %d, written %d; want 0 and 7", w.Dropped(), w.Written())
 	}
 }
 
@@ -102,6 +102,9 @@ func TestAFullBufferDropsAndCountsInsteadOfBlocking(t *testing.T) {
 	if got := len(sink.events()) + int(w.Dropped()); got != 10 {
 		t.Errorf("written + dropped = %d, want 10", got)
 	}
+	if w.Written() != int64(len(sink.events())) {
+		t.Errorf("Written() = %d, but the sink holds %d", w.Written(), len(sink.events()))
+	}
 	if logs.FilterMessage("audit events dropped").Len() == 0 {
 		t.Error("the dropped count was not logged")
 	}
@@ -119,8 +122,8 @@ func TestAFailingStoreCountsTheLostBatch(t *testing.T) {
 	if err := w.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if w.Dropped() != 4 {
-		t.Errorf("dropped %d, want 4", w.Dropped())
+	if w.Dropped() != 4 || w.Written() != 0 {
+		t.Errorf("dropped %d, written %d; want 4 and 0", w.Dropped(), w.Written())
 	}
 	_ = w.Close(context.Background())
 }

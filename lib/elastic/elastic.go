@@ -50,7 +50,44 @@ type Config struct {
 	Gzip bool
 	// Transport, when set, replaces the HTTP transport (tests inject faults with it).
 	Transport http.RoundTripper
+	// Observer, when set, is told of every call and of the sessions the
+	// store creates and deletes (the server's metrics).
+	Observer Observer
 }
+
+// Observer learns what the store does, for metrics. Its methods run on
+// the request path, so they must be quick and safe for concurrent use.
+type Observer interface {
+	// Call is one request to Elasticsearch: op names it ("get user", a
+	// fixed set plus index names), outcome is one of the Outcome values.
+	Call(op string, took time.Duration, outcome string)
+	// Sessions counts session documents by event: SessionsCreated,
+	// SessionsRevoked, SessionsTrimmed or SessionsPurged.
+	Sessions(event string, n int)
+}
+
+// The outcomes of a call. A 404 or 409 is often the expected answer (an
+// unknown email, an address taken), so each has its own.
+const (
+	OutcomeOK          = "ok"
+	OutcomeNotFound    = "not_found"
+	OutcomeConflict    = "conflict"
+	OutcomeError       = "error"       // another answer of 400 or more
+	OutcomeUnavailable = "unavailable" // no answer, or a cluster failure (503 to the client)
+)
+
+// The session events.
+const (
+	SessionsCreated = "created"
+	SessionsRevoked = "revoked" // logout, logout everywhere, a replaced or revoked session
+	SessionsTrimmed = "trimmed" // over the per-user limit
+	SessionsPurged  = "purged"  // expired
+)
+
+type noObserver struct{}
+
+func (noObserver) Call(string, time.Duration, string) {}
+func (noObserver) Sessions(string, int)               {}
 
 // newTransport is the HTTP transport for the store: Go's defaults, with
 // keep-alive connections sized for a server's concurrency, and the store's
@@ -75,6 +112,7 @@ func newTransport(cfg Config) *http.Transport {
 type Store struct {
 	es      *elasticsearch.Client
 	log     *zap.Logger
+	obs     Observer
 	timeout time.Duration
 	// headerTimeout says the transport gives up on an answer that has not
 	// begun within timeout (the store built it; an injected one may not).
@@ -84,6 +122,7 @@ type Store struct {
 	audit         string
 	attempts      string
 	identities    string
+	leases        string
 	// loadHead and loadMiddle are the fixed parts of the loader's _mget
 	// (see loadBody).
 	loadHead, loadMiddle string
@@ -128,9 +167,13 @@ func New(cfg Config, log *zap.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch client: %w", err)
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
+	}
 	st := &Store{
 		es:            client,
 		log:           log,
+		obs:           cfg.Observer,
 		timeout:       cfg.Timeout,
 		headerTimeout: headerTimeout,
 		users:         cfg.IndexPrefix + "users",
@@ -138,6 +181,7 @@ func New(cfg Config, log *zap.Logger) (*Store, error) {
 		audit:         cfg.IndexPrefix + "audit",
 		attempts:      cfg.IndexPrefix + "attempts",
 		identities:    cfg.IndexPrefix + "identities",
+		leases:        cfg.IndexPrefix + "leases",
 	}
 	st.loadHead, st.loadMiddle = loadParts(st.sessions, st.users)
 	return st, nil
@@ -153,6 +197,9 @@ func (s *Store) AttemptsIndex() string { return s.attempts }
 
 // IdentitiesIndex names the index of linked provider accounts.
 func (s *Store) IdentitiesIndex() string { return s.identities }
+
+// LeasesIndex names the index of leases (see TakeLease).
+func (s *Store) LeasesIndex() string { return s.leases }
 
 // Redact returns an Elasticsearch URL as scheme://host[:port], without the
 // user:password@ it may carry, its path or its query, so it can be logged.
@@ -378,7 +425,9 @@ func (s *Store) callPooled(ctx context.Context, op string, req esapi.Request) (r
 	return s.callWith(ctx, op, req, true)
 }
 
-func (s *Store) callWith(ctx context.Context, op string, req esapi.Request, usePool bool) (result, error) {
+func (s *Store) callWith(ctx context.Context, op string, req esapi.Request, usePool bool) (r result, err error) {
+	start := time.Now()
+	defer func() { s.obs.Call(op, time.Since(start), outcome(r, err)) }()
 	// A call is bounded by the store's timeout and by its context's
 	// deadline, whichever ends first. Requests to esauth carry a deadline
 	// (ESAUTH_REQUEST_TIMEOUT), and the transport stops waiting for an
@@ -403,7 +452,7 @@ func (s *Store) callWith(ctx context.Context, op string, req esapi.Request, useP
 		pool = answerBuffers.Get().(*[]byte)
 	}
 	body, pooled, err := readBody(res.Body, res.Header.Get("Content-Length"), pool)
-	r := result{status: res.StatusCode, body: body}
+	r = result{status: res.StatusCode, body: body}
 	switch {
 	case pooled:
 		r.pooled = pool
@@ -420,6 +469,21 @@ func (s *Store) callWith(ctx context.Context, op string, req esapi.Request, useP
 		}
 	}
 	return r, nil
+}
+
+// outcome classifies a finished call for the Observer.
+func outcome(r result, err error) string {
+	switch {
+	case err != nil:
+		return OutcomeUnavailable
+	case r.status < 400:
+		return OutcomeOK
+	case r.status == http.StatusNotFound:
+		return OutcomeNotFound
+	case r.status == http.StatusConflict:
+		return OutcomeConflict
+	}
+	return OutcomeError
 }
 
 // decode parses an answer body, treating garbage as an unavailable store.

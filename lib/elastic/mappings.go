@@ -15,6 +15,7 @@ func (s *Store) indices() []indexDef {
 		{s.audit, auditMapping},
 		{s.attempts, attemptsMapping},
 		{s.identities, identitiesMapping},
+		{s.leases, leasesMapping},
 	}
 }
 
@@ -123,6 +124,19 @@ const identitiesMapping = `{
       "user_created_at": {"type": "date"},
       "provider_email":  {"type": "keyword", "index": false, "doc_values": false},
       "created_at":      {"type": "date"}
+    }
+  }
+}`
+
+// leasesMapping: one document per lease (see TakeLease), id the lease's name.
+const leasesMapping = `{
+  "settings": {"number_of_shards": 1, "number_of_replicas": 0, "auto_expand_replicas": "0-1"},
+  "mappings": {
+    "dynamic": "strict",
+    "properties": {
+      "holder":     {"type": "keyword"},
+      "taken_at":   {"type": "date"},
+      "expires_at": {"type": "date"}
     }
   }
 }`

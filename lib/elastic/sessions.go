@@ -57,8 +57,11 @@ func (s *Store) CreateSession(ctx context.Context, sess session.Session) error {
 		return err
 	}
 	switch r.status {
-	case http.StatusCreated, http.StatusOK, http.StatusConflict:
+	case http.StatusCreated, http.StatusOK:
+		s.obs.Sessions(SessionsCreated, 1)
 		return nil
+	case http.StatusConflict:
+		return nil // counted when it was made
 	}
 	return unexpected("create session", r)
 }
@@ -257,7 +260,11 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if r.status != http.StatusOK && !docMissing(r) {
+	if r.status == http.StatusOK {
+		s.obs.Sessions(SessionsRevoked, 1)
+		return nil
+	}
+	if !docMissing(r) {
 		return unexpected("delete session", r)
 	}
 	return nil
@@ -332,7 +339,9 @@ func (s *Store) RevokeSessions(ctx context.Context, email, except string) (int, 
 	if except != "" {
 		q["bool"].(map[string]any)["must_not"] = []any{map[string]any{"ids": map[string]any{"values": []string{except}}}}
 	}
-	return s.deleteWhere(ctx, "revoke sessions", s.sessions, q)
+	n, err := s.deleteWhere(ctx, "revoke sessions", s.sessions, q)
+	s.obs.Sessions(SessionsRevoked, n)
+	return n, err
 }
 
 // sweepSessions removes the documents of sessions that a change of epoch
@@ -522,7 +531,9 @@ func (s *Store) TrimSessions(ctx context.Context, email string, keep int, newest
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
-	return s.deleteIDs(ctx, "trim sessions", s.sessions, ids)
+	n, err := s.deleteIDs(ctx, "trim sessions", s.sessions, ids)
+	s.obs.Sessions(SessionsTrimmed, n)
+	return n, err
 }
 
 // PurgeExpired deletes sessions whose absolute lifetime ended before now,
@@ -537,6 +548,7 @@ func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 		"expires_at": map[string]any{"lte": now.UTC().Format(time.RFC3339Nano)},
 	}}
 	n, err := s.deleteWhere(ctx, "purge sessions", s.sessions, q)
+	s.obs.Sessions(SessionsPurged, n)
 	if err != nil {
 		return n, err
 	}

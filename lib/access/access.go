@@ -1,0 +1,248 @@
+// Package access decides whether a request that a reverse proxy is about to
+// send to another application may go through: the rules of forward-auth
+// (GET /v1/auth/forward), read from the ESAUTH_FORWARD_RULES file.
+package access
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"path"
+	"slices"
+	"strings"
+
+	"esauth/lib/user"
+)
+
+// Policy says who may make a request. The policies are ordered: each asks
+// more than the one before.
+type Policy int
+
+// The policies, weakest first.
+const (
+	Anyone Policy = iota // no login needed
+	User                 // any logged-in, active user
+	Admin                // a logged-in admin
+	Deny                 // nobody
+)
+
+var policyNames = map[string]Policy{"anyone": Anyone, "user": User, "admin": Admin, "deny": Deny}
+
+// ParsePolicy reads a policy's name: anyone, user, admin or deny.
+func ParsePolicy(s string) (Policy, bool) {
+	p, ok := policyNames[s]
+	return p, ok
+}
+
+func (p Policy) String() string {
+	for name, q := range policyNames {
+		if q == p {
+			return name
+		}
+	}
+	return fmt.Sprintf("Policy(%d)", int(p))
+}
+
+// Request is the request the proxy asks about.
+type Request struct {
+	Method string // upper case, e.g. GET
+	Host   string // lower case, without a port
+	Path   string // decoded and cleaned: "/a/b", never "/a/../b"
+}
+
+// NewRequest builds a Request from what a proxy forwards: the method, the
+// host (a port is dropped) and the request URI (path and query). The path
+// is decoded and cleaned, so "/public/../admin", "//admin" and
+// "/%61dmin" are all "/admin": a rule written for a path cannot be walked
+// around by spelling the path another way. A URI that is not a path is an
+// error.
+func NewRequest(method, host, uri string) (Request, error) {
+	if uri == "" {
+		uri = "/"
+	}
+	if !strings.HasPrefix(uri, "/") {
+		return Request{}, fmt.Errorf("the forwarded URI must be a path starting with /")
+	}
+	p := uri
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	decoded, err := unescapePath(p)
+	if err != nil {
+		return Request{}, err
+	}
+	cleaned := path.Clean(decoded)
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if method == "" {
+		method = "GET"
+	}
+	return Request{Method: strings.ToUpper(method), Host: strings.ToLower(strings.TrimSuffix(host, ".")), Path: cleaned}, nil
+}
+
+// unescapePath decodes %XX sequences; a malformed one is an error, and so
+// is a decoded NUL or control character, which no path needs.
+func unescapePath(p string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c == '%' {
+			if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
+				return "", fmt.Errorf("the forwarded URI has a malformed %% escape")
+			}
+			c = unhex(p[i+1])<<4 | unhex(p[i+2])
+			i += 2
+		}
+		if c < 0x20 || c == 0x7f {
+			return "", fmt.Errorf("the forwarded URI holds a control character")
+		}
+		b.WriteByte(c)
+	}
+	return b.String(), nil
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
+}
+
+// Rule gives a policy to the requests it matches. An empty list matches
+// everything.
+type Rule struct {
+	// Hosts are exact host names, or "*.example.com" for any name below
+	// example.com (not example.com itself).
+	Hosts []string `json:"hosts,omitempty"`
+	// Paths are path prefixes that end at a segment: "/admin" matches
+	// "/admin" and "/admin/users", not "/administrator".
+	Paths []string `json:"paths,omitempty"`
+	// Methods are HTTP methods, e.g. ["POST", "DELETE"].
+	Methods []string `json:"methods,omitempty"`
+	// Policy is anyone, user, admin or deny.
+	Policy string `json:"policy"`
+
+	policy Policy
+}
+
+// Rules are checked in order; the first that matches decides. A request
+// that none matches needs a logged-in user.
+type Rules struct {
+	rules []Rule
+}
+
+// Parse reads rules from JSON: an array of rules. Unknown fields, an
+// unknown policy, a path that does not start with "/" or an empty rule
+// list entry are errors that name the rule.
+func Parse(r io.Reader) (Rules, error) {
+	data, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	if err != nil {
+		return Rules{}, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var rules []Rule
+	if err := dec.Decode(&rules); err != nil {
+		return Rules{}, fmt.Errorf("not a JSON array of rules: %w", err)
+	}
+	if dec.More() {
+		return Rules{}, fmt.Errorf("not a JSON array of rules: more after the array")
+	}
+	for i := range rules {
+		r := &rules[i]
+		p, ok := ParsePolicy(r.Policy)
+		if !ok {
+			return Rules{}, fmt.Errorf("rule %d: policy %q is not one of anyone, user, admin, deny", i+1, r.Policy)
+		}
+		r.policy = p
+		for j, h := range r.Hosts {
+			h = strings.ToLower(strings.TrimSuffix(h, "."))
+			if h == "" || strings.ContainsAny(h, "/: ") || strings.Count(h, "*") > 1 || (strings.Contains(h, "*") && !strings.HasPrefix(h, "*.")) {
+				return Rules{}, fmt.Errorf("rule %d: host %q is not a host name or *.domain", i+1, r.Hosts[j])
+			}
+			r.Hosts[j] = h
+		}
+		for j, p := range r.Paths {
+			if !strings.HasPrefix(p, "/") {
+				return Rules{}, fmt.Errorf("rule %d: path %q must start with /", i+1, p)
+			}
+			r.Paths[j] = path.Clean(p)
+		}
+		for j, m := range r.Methods {
+			r.Methods[j] = strings.ToUpper(m)
+		}
+	}
+	return Rules{rules: rules}, nil
+}
+
+// Policy is the policy of the first rule that matches req (User when none does).
+func (rs Rules) Policy(req Request) Policy {
+	for _, r := range rs.rules {
+		if r.matches(req) {
+			return r.policy
+		}
+	}
+	return User
+}
+
+// Len is how many rules there are.
+func (rs Rules) Len() int { return len(rs.rules) }
+
+func (r Rule) matches(req Request) bool {
+	if len(r.Methods) > 0 && !slices.Contains(r.Methods, req.Method) {
+		return false
+	}
+	if len(r.Hosts) > 0 && !slices.ContainsFunc(r.Hosts, func(h string) bool { return hostMatches(h, req.Host) }) {
+		return false
+	}
+	if len(r.Paths) > 0 && !slices.ContainsFunc(r.Paths, func(p string) bool { return pathMatches(p, req.Path) }) {
+		return false
+	}
+	return true
+}
+
+func hostMatches(pattern, host string) bool {
+	if suffix, ok := strings.CutPrefix(pattern, "*"); ok {
+		return strings.HasSuffix(host, suffix) && len(host) > len(suffix)
+	}
+	return pattern == host
+}
+
+func pathMatches(prefix, p string) bool {
+	return prefix == "/" || p == prefix || strings.HasPrefix(p, prefix+"/")
+}
+
+// Decision is the answer to the proxy.
+type Decision int
+
+// The decisions.
+const (
+	Allow       Decision = iota // let it through
+	LoginNeeded                 // nobody is logged in (401: the proxy sends the browser to log in)
+	Forbidden                   // the user may not (403)
+)
+
+// Decide applies policy p to u (nil when nobody is logged in).
+func Decide(p Policy, u *user.User) Decision {
+	switch {
+	case p == Deny:
+		return Forbidden
+	case p == Anyone:
+		return Allow
+	case u == nil:
+		return LoginNeeded
+	case p == Admin && u.Role != user.RoleAdmin:
+		return Forbidden
+	}
+	return Allow
+}
