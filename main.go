@@ -4,7 +4,11 @@
 //	esauth [serve]              run the HTTP server (the default)
 //	esauth init [--sample-user] [--repair]
 //	                            create (or repair) the indices (and a demo user)
-//	esauth user create --email E --first-name F --last-name L [--admin]
+//	esauth user create|list|show|disable|enable|set-role|delete|set-password …
+//	esauth sessions list|revoke --email E …
+//	esauth audit --email E
+//	esauth import --from-url URL --from-index INDEX
+//	esauth version
 //	esauth settings             print the settings table (Markdown)
 package main
 
@@ -13,6 +17,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -69,7 +74,24 @@ const usage = `usage:
   esauth user create --email E --first-name F --last-name L [--admin]
                                   create a user; the password is read from
                                   standard input (prompted without echo on a terminal)
+  esauth user list [--query Q] [--limit N]
+  esauth user show --email E
+  esauth user disable|enable --email E
+  esauth user set-role --email E --role user|admin
+  esauth user delete --email E
+  esauth user set-password --email E
+                                  look after accounts under the API's rules (the
+                                  password from standard input, as for create)
+  esauth sessions list --email E
+  esauth sessions revoke --email E (--id ID | --all)
+  esauth audit --email E [--limit N]
+                                  a user's security events, newest first
+  esauth import --from-url URL --from-index INDEX [--dry-run]
+                                  copy the users of the Flask + Elasticsearch
+                                  tutorial app (their werkzeug hashes keep working)
+  esauth version                  the version and commit
   esauth settings                 print every setting as a Markdown table
+Every command but serve, init, import and settings takes --json for scripts.
 Settings come from the environment; see README.md or "esauth settings".
 `
 
@@ -89,11 +111,16 @@ func run(ctx context.Context, args []string, getenv func(string) string,
 	case "init":
 		return initIndices(ctx, args, getenv, stdout, stderr)
 	case "user":
-		if len(args) == 0 || args[0] != "create" {
-			fmt.Fprint(stderr, usage)
-			return errUsage
+		if len(args) > 0 && args[0] == "create" {
+			return createUser(ctx, args[1:], getenv, stdin, stdout, stderr)
 		}
-		return createUser(ctx, args[1:], getenv, stdin, stdout, stderr)
+		return operate(ctx, "user", args, getenv, stdin, stdout, stderr)
+	case "sessions":
+		return operate(ctx, "sessions", args, getenv, stdin, stdout, stderr)
+	case "audit":
+		return operate(ctx, "audit", append([]string{"list"}, args...), getenv, stdin, stdout, stderr)
+	case "version":
+		return version(args, stdout, stderr)
 	case "settings":
 		fmt.Fprint(stdout, config.Markdown())
 		return nil
@@ -271,13 +298,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	hasher := a.hasher()
 	a.metrics.WatchHasher(hasher)
 	deps := v1.Deps{
-		Log:     a.log,
-		Store:   a.store,
-		Hasher:  hasher,
-		Cookies: v1.Cookies{Name: a.cfg.CookieName, Secure: a.cfg.CookieSecure, Codec: codec},
-		Policy: session.Policy{
-			TTL: a.cfg.SessionTTL, Idle: a.cfg.SessionIdle, RememberTTL: a.cfg.RememberTTL, TouchEvery: time.Minute,
-		},
+		Log:            a.log,
+		Store:          a.store,
+		Hasher:         hasher,
+		Cookies:        v1.Cookies{Name: a.cfg.CookieName, Secure: a.cfg.CookieSecure, Codec: codec},
+		Policy:         a.sessionPolicy(),
 		Now:            time.Now,
 		TrustedOrigins: a.cfg.TrustedOrigins,
 		TrustedProxies: a.cfg.TrustedProxies,
@@ -541,13 +566,268 @@ func addUser(ctx context.Context, a *app, email, first, last, pw string, admin b
 	}
 	signup := v1.Signup{Store: a.store, Hasher: a.hasher(), Screen: v1.PasswordScreen{Common: common}, Now: time.Now}
 	u, err := signup.Create(ctx, v1.SignupRequest{Email: email, Password: pw, FirstName: first, LastName: last}, role)
+	return u, cliError(err)
+}
+
+// version prints the module's version and the commit it was built from.
+func version(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	v := struct {
+		Version  string `json:"version"`
+		Revision string `json:"revision,omitempty"`
+		Time     string `json:"time,omitempty"`
+		Modified bool   `json:"modified,omitempty"`
+		Go       string `json:"go"`
+	}{Version: "(unknown)"}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		v.Version, v.Go = info.Main.Version, info.GoVersion
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				v.Revision = s.Value
+			case "vcs.time":
+				v.Time = s.Value
+			case "vcs.modified":
+				v.Modified = s.Value == "true"
+			}
+		}
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(v)
+	}
+	line := "esauth " + v.Version
+	if v.Revision != "" {
+		line += " " + v.Revision
+		if v.Modified {
+			line += "-dirty"
+		}
+	}
+	fmt.Fprintf(stdout, "%s (%s)\n", line, v.Go)
+	return nil
+}
+
+// operate runs the operator commands: "user" (but create), "sessions" and
+// "audit", through v1.Operator, so the command line changes accounts under
+// the API's own rules and records the same audit events.
+func operate(ctx context.Context, group string, args []string, getenv func(string) string,
+	stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	sub := args[0]
+	name := group + " " + sub
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print JSON, for scripts")
+	email := fs.String("email", "", "the user's email address")
+	query := fs.String("query", "", "only users whose email contains it or whose names start with it")
+	limit := fs.Int("limit", 1000, "at most this many")
+	role := fs.String("role", "", "user or admin")
+	id := fs.String("id", "", "the session's id (from sessions list)")
+	all := fs.Bool("all", false, "every session of the user")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	known := map[string]bool{
+		"user list": true, "user show": true, "user disable": true, "user enable": true, "user set-role": true,
+		"user delete": true, "user set-password": true, "sessions list": true, "sessions revoke": true, "audit list": true,
+	}
+	if !known[name] || fs.NArg() > 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	if name != "user list" && *email == "" {
+		return fmt.Errorf("%s: --email is required", name)
+	}
+	if *limit < 1 {
+		return fmt.Errorf("%s: --limit must be at least 1", name)
+	}
+	var pw string
+	if name == "user set-password" {
+		var err error
+		if pw, err = readPassword(stdin, stderr); err != nil {
+			return err
+		}
+	}
+	a, err := newApp(getenv, zapcore.AddSync(stderr))
+	if err != nil {
+		return err
+	}
+	// Events are written in the background, as by the server; Close
+	// stores them before the command returns.
+	events := audit.NewWriter(a.store, a.log, 64, 64, time.Second)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := events.Close(ctx); err != nil || events.Dropped() > 0 {
+			fmt.Fprintf(stderr, "esauth: %d audit event(s) could not be stored (they are in the log above)\n", events.Dropped())
+		}
+	}()
+	common, err := breached.NewScreener()
+	if err != nil {
+		return err
+	}
+	op := v1.Operator{Store: a.store, Hasher: a.hasher(), Screen: v1.PasswordScreen{Common: common}, Audit: events, Now: time.Now}
+	out := printer{w: stdout, json: *asJSON}
+	switch name {
+	case "user list":
+		users, err := op.Users(ctx, *query, *limit)
+		if err != nil {
+			return cliError(err)
+		}
+		views := make([]user.Public, len(users))
+		for i, u := range users {
+			views[i] = u.Public()
+		}
+		return out.print(views, func(w io.Writer) {
+			for _, u := range views {
+				fmt.Fprintf(w, "%s\t%s %s\t%s\t%s\n", u.Email, u.FirstName, u.LastName, u.Role, activeWord(u.IsActive))
+			}
+		})
+	case "user show":
+		u, err := op.Get(ctx, *email)
+		if err != nil {
+			return cliError(err)
+		}
+		return out.user(u)
+	case "user disable", "user enable":
+		active := sub == "enable"
+		u, err := op.Update(ctx, *email, v1.UserUpdate{IsActive: &active})
+		if err != nil {
+			return cliError(err)
+		}
+		return out.user(u)
+	case "user set-role":
+		u, err := op.Update(ctx, *email, v1.UserUpdate{Role: role})
+		if err != nil {
+			return cliError(err)
+		}
+		return out.user(u)
+	case "user delete":
+		if err := op.Delete(ctx, *email); err != nil {
+			return cliError(err)
+		}
+		return out.print(map[string]string{"deleted": user.NormalizeEmail(*email)}, func(w io.Writer) {
+			fmt.Fprintf(w, "deleted %s, with their sessions and linked accounts\n", user.NormalizeEmail(*email))
+		})
+	case "user set-password":
+		n, err := op.SetPassword(ctx, *email, pw)
+		if err != nil {
+			return cliError(err)
+		}
+		return out.print(map[string]int{"revoked_sessions": n}, func(w io.Writer) {
+			fmt.Fprintf(w, "password set for %s; every session ended (%d deleted)\n", user.NormalizeEmail(*email), n)
+		})
+	case "sessions list":
+		list, err := op.Sessions(ctx, *email, a.sessionPolicy(), *limit)
+		if err != nil {
+			return cliError(err)
+		}
+		return out.print(list, func(w io.Writer) {
+			for _, s := range list {
+				fmt.Fprintf(w, "%s\t%s\tlast seen %s\t%s\t%q\n", s.ID, s.IP, s.LastSeenAt.Format(time.RFC3339), rememberWord(s.Remember), s.UserAgent)
+			}
+		})
+	case "sessions revoke":
+		if *all == (*id != "") {
+			return fmt.Errorf("sessions revoke: give either --id ID or --all")
+		}
+		if *all {
+			n, err := op.RevokeAll(ctx, *email)
+			if err != nil {
+				return cliError(err)
+			}
+			return out.print(map[string]int{"revoked_sessions": n}, func(w io.Writer) {
+				fmt.Fprintf(w, "every session of %s ended (%d deleted)\n", user.NormalizeEmail(*email), n)
+			})
+		}
+		if err := op.RevokeSession(ctx, *email, *id); err != nil {
+			return cliError(err)
+		}
+		return out.print(map[string]string{"revoked": *id}, func(w io.Writer) { fmt.Fprintf(w, "session %s ended\n", *id) })
+	case "audit list":
+		list, err := op.Events(ctx, *email, *limit)
+		if err != nil {
+			return cliError(err)
+		}
+		return out.print(list, func(w io.Writer) {
+			for _, e := range list {
+				fmt.Fprintf(w, "%s\t%s\t%s\tby %s\tfrom %s\n", e.At.Format(time.RFC3339), e.Event, e.Outcome, e.Actor, e.IP)
+			}
+		})
+	}
+	return errUsage
+}
+
+// sessionPolicy is the server's session lifetimes, which say which
+// sessions are still valid.
+func (a *app) sessionPolicy() session.Policy {
+	return session.Policy{TTL: a.cfg.SessionTTL, Idle: a.cfg.SessionIdle, RememberTTL: a.cfg.RememberTTL, TouchEvery: time.Minute}
+}
+
+func activeWord(active bool) string {
+	if active {
+		return "active"
+	}
+	return "disabled"
+}
+
+func rememberWord(remember bool) string {
+	if remember {
+		return "remember-me"
+	}
+	return "session"
+}
+
+// printer writes a command's result as JSON (--json) or as text.
+type printer struct {
+	w    io.Writer
+	json bool
+}
+
+func (p printer) print(v any, text func(io.Writer)) error {
+	if p.json {
+		enc := json.NewEncoder(p.w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	text(p.w)
+	return nil
+}
+
+// user prints one user's public view, never the hash.
+func (p printer) user(u user.User) error {
+	pub := u.Public()
+	return p.print(pub, func(w io.Writer) {
+		fmt.Fprintf(w, "email:      %s\nname:       %s %s\nrole:       %s\nstatus:     %s\ncreated at: %s\nupdated at: %s\n",
+			pub.Email, pub.FirstName, pub.LastName, pub.Role, activeWord(pub.IsActive),
+			pub.CreatedAt.Format(time.RFC3339), pub.UpdatedAt.Format(time.RFC3339))
+	})
+}
+
+// cliError turns an error of the domain into a line for the operator:
+// field problems one per line, the message of the others (never a
+// secret: the domain's messages are written for clients).
+func cliError(err error) error {
 	var e *errs.Error
-	if errors.As(err, &e) && len(e.Fields) > 0 {
+	if !errors.As(err, &e) {
+		return err
+	}
+	if len(e.Fields) > 0 {
 		var problems []string
 		for _, field := range slices.Sorted(maps.Keys(e.Fields)) {
 			problems = append(problems, field+": "+e.Fields[field])
 		}
-		return user.User{}, errors.New(strings.Join(problems, "\n"))
+		return errors.New(strings.Join(problems, "\n"))
 	}
-	return u, err
+	if e.Code == errs.NotFound {
+		return fmt.Errorf("not found: %s", e.Message)
+	}
+	return err
 }

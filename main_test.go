@@ -24,6 +24,7 @@ import (
 	"esauth/lib/oauth/oauthtest"
 	"esauth/lib/session"
 	"esauth/lib/user"
+	v1 "esauth/v1"
 )
 
 // env returns a getenv over the given variables.
@@ -519,5 +520,199 @@ func TestOnlyTheLeaseHolderPurges(t *testing.T) {
 	purgeOnce(ctx, store, log, m, "instance-b", time.Hour, now.Add(time.Hour+2*time.Minute))
 	if got := count("esauth_sessions_total", "event", "purged"); got != 2 {
 		t.Errorf("sessions purged = %v; want 2 after b took over the expired lease", got)
+	}
+}
+
+// cli runs one command and returns what it printed and its error.
+func cli(t *testing.T, vars map[string]string, stdin string, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), append([]string{"esauth"}, args...), env(vars), strings.NewReader(stdin), &out, &errOut)
+	return out.String(), err
+}
+
+// session logs email in on the server at base and returns the cookie.
+func loginCookie(t *testing.T, base, email, pw string) *http.Cookie {
+	t.Helper()
+	res, err := http.Post(base+"/v1/auth/login", "application/json",
+		strings.NewReader(`{"email_address":"`+email+`","password":"`+pw+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || len(res.Cookies()) == 0 {
+		t.Fatalf("login of %s: %d", email, res.StatusCode)
+	}
+	return res.Cookies()[0]
+}
+
+func statusWith(t *testing.T, url string, c *http.Cookie) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.AddCookie(c)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+func TestTheOperatorCommandsLookAfterAccountsUnderTheAPIsRules(t *testing.T) {
+	vars := testEnv(t)
+	const oldPW, newPW = "the first long password", "another long password 2"
+	if _, err := cli(t, vars, oldPW+"\n", "user", "create", "--email", "Op@Example.com", "--first-name", "Olga", "--last-name", "Op"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli(t, vars, oldPW+"\n", "user", "create", "--email", "other@example.com", "--first-name", "Otto", "--last-name", "Other"); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := startServe(t, vars)
+	test := base + "/v1/test"
+
+	// list and show: the public view, never the hash. A search sees users
+	// made up to a second ago (near-real-time), so refresh first.
+	estest.MustDo(t, "POST", "/"+vars["ESAUTH_INDEX_PREFIX"]+"users/_refresh", "")
+	out, err := cli(t, vars, "", "user", "list", "--query", "op", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []map[string]any
+	if err := json.Unmarshal([]byte(out), &listed); err != nil || len(listed) != 1 || listed[0]["email_address"] != "op@example.com" {
+		t.Fatalf("user list --query op: %v %s", err, out)
+	}
+	out, err = cli(t, vars, "", "user", "show", "--email", "OP@example.com")
+	if err != nil || !strings.Contains(out, "email:      op@example.com") || !strings.Contains(out, "active") {
+		t.Fatalf("user show: %v %q", err, out)
+	}
+	for _, o := range []string{out} {
+		if strings.Contains(o, "argon2") || strings.Contains(o, "password") {
+			t.Errorf("output shows a hash or password: %q", o)
+		}
+	}
+
+	// Sessions: listed, one revoked by id, all revoked.
+	c1 := loginCookie(t, base, "op@example.com", oldPW)
+	c2 := loginCookie(t, base, "op@example.com", oldPW)
+	out, err = cli(t, vars, "", "sessions", "list", "--email", "op@example.com", "--json")
+	var sessions []struct {
+		ID string `json:"id"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &sessions) != nil || len(sessions) != 2 {
+		t.Fatalf("sessions list: %v %s", err, out)
+	}
+	if _, err := cli(t, vars, "", "sessions", "revoke", "--email", "other@example.com", "--id", sessions[0].ID); err == nil {
+		t.Error("revoking a session through another user's email worked")
+	}
+	if _, err := cli(t, vars, "", "sessions", "revoke", "--email", "op@example.com", "--id", sessions[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := statusWith(t, test, c1), statusWith(t, test, c2); (a == http.StatusOK) == (b == http.StatusOK) {
+		t.Errorf("after revoking one of two sessions: %d and %d; want one 200 and one 401", a, b)
+	}
+	if _, err := cli(t, vars, "", "sessions", "revoke", "--email", "op@example.com", "--all"); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := statusWith(t, test, c1), statusWith(t, test, c2); a != http.StatusUnauthorized || b != http.StatusUnauthorized {
+		t.Errorf("after revoking all: %d and %d; want 401s", a, b)
+	}
+	if _, err := cli(t, vars, "", "sessions", "revoke", "--email", "op@example.com"); err == nil {
+		t.Error("sessions revoke without --id or --all was accepted")
+	}
+
+	// Disable ends the sessions and refuses logins; enable lets logins back.
+	c := loginCookie(t, base, "op@example.com", oldPW)
+	if _, err := cli(t, vars, "", "user", "disable", "--email", "op@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if s := statusWith(t, test, c); s != http.StatusUnauthorized {
+		t.Errorf("a session of a disabled user: %d", s)
+	}
+	if s := post(t, base+"/v1/auth/login", `{"email_address":"op@example.com","password":"`+oldPW+`"}`); s != http.StatusForbidden {
+		t.Errorf("login of a disabled user: %d; want 403", s)
+	}
+	if _, err := cli(t, vars, "", "user", "enable", "--email", "op@example.com"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Roles: validated as the API validates them.
+	if _, err := cli(t, vars, "", "user", "set-role", "--email", "op@example.com", "--role", "root"); err == nil || !strings.Contains(err.Error(), "role:") {
+		t.Errorf("set-role root: %v", err)
+	}
+	out, err = cli(t, vars, "", "user", "set-role", "--email", "op@example.com", "--role", "admin", "--json")
+	if err != nil || !strings.Contains(out, `"role": "admin"`) {
+		t.Errorf("set-role admin: %v %s", err, out)
+	}
+
+	// A new password: screened as at signup, ends every session.
+	c = loginCookie(t, base, "op@example.com", oldPW)
+	for _, bad := range []string{"short", "password123"} {
+		if _, err := cli(t, vars, bad+"\n", "user", "set-password", "--email", "op@example.com"); err == nil || !strings.Contains(err.Error(), "password:") {
+			t.Errorf("set-password %q: %v", bad, err)
+		}
+	}
+	if _, err := cli(t, vars, newPW+"\n", "user", "set-password", "--email", "op@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if s := statusWith(t, test, c); s != http.StatusUnauthorized {
+		t.Errorf("a session from before the new password: %d", s)
+	}
+	if s := post(t, base+"/v1/auth/login", `{"email_address":"op@example.com","password":"`+oldPW+`"}`); s != http.StatusUnauthorized {
+		t.Errorf("the old password: %d", s)
+	}
+	loginCookie(t, base, "op@example.com", newPW)
+
+	// Every change is in the audit trail, by the operator (searched, so
+	// refreshed first like the users).
+	estest.MustDo(t, "POST", "/"+vars["ESAUTH_INDEX_PREFIX"]+"audit/_refresh", "")
+	out, err = cli(t, vars, "", "audit", "--email", "op@example.com", "--json")
+	var events []struct {
+		Event, Actor string
+	}
+	if err != nil || json.Unmarshal([]byte(out), &events) != nil {
+		t.Fatalf("audit: %v %s", err, out)
+	}
+	byOperator := map[string]bool{}
+	for _, e := range events {
+		if e.Actor == v1.OperatorActor {
+			byOperator[e.Event] = true
+		}
+	}
+	for _, want := range []string{"session_revoked", "logout_all", "user_disabled", "user_updated", "password_changed"} {
+		if !byOperator[want] {
+			t.Errorf("no %s event by the operator in %s", want, out)
+		}
+	}
+
+	// Delete.
+	if _, err := cli(t, vars, "", "user", "delete", "--email", "op@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli(t, vars, "", "user", "show", "--email", "op@example.com"); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("show after delete: %v", err)
+	}
+}
+
+func TestOperatorCommandsRefuseBadUsage(t *testing.T) {
+	vars := testEnv(t)
+	for _, args := range [][]string{
+		{"user"}, {"user", "frobnicate"}, {"sessions", "list"}, {"user", "show"}, {"audit"},
+		{"user", "list", "--limit", "0"}, {"user", "show", "--email", "a@example.com", "extra"},
+	} {
+		if _, err := cli(t, vars, "", args...); err == nil {
+			t.Errorf("esauth %s succeeded", strings.Join(args, " "))
+		}
+	}
+}
+
+func TestVersionPrintsTheBuild(t *testing.T) {
+	out, err := cli(t, nil, "", "version")
+	if err != nil || !strings.HasPrefix(out, "esauth ") {
+		t.Errorf("version: %v %q", err, out)
+	}
+	out, err = cli(t, nil, "", "version", "--json")
+	var v map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &v) != nil || v["go"] == "" {
+		t.Errorf("version --json: %v %q", err, out)
 	}
 }

@@ -257,7 +257,37 @@ func updateUser(r *http.Request, store userUpdater, now func() time.Time, rec au
 		(req.IsActive != nil && !*req.IsActive)) {
 		return user.User{}, errs.E(errs.Forbidden, "You cannot remove your own admin role or disable your own account.")
 	}
+	before, u, err := applyUpdate(r.Context(), store, now, target, req)
+	if err != nil {
+		return user.User{}, err
+	}
 	disabling := req.IsActive != nil && !*req.IsActive
+	if isActiveAdmin(before) && !isActiveAdmin(u) {
+		if err := keepAnAdmin(r.Context(), store, cur.User.Email, func(ctx context.Context) error {
+			_, err := store.UpdateUser(ctx, target, func(u *user.User) error {
+				u.Role, u.IsActive = before.Role, before.IsActive
+				return nil
+			})
+			return err
+		}); err != nil {
+			return user.User{}, err
+		}
+	}
+	event := audit.UserUpdated
+	if disabling {
+		event = audit.UserDisabled
+	}
+	record(rec, r, event, u.Email, audit.Success)
+	return u, nil
+}
+
+// applyUpdate makes the change req asks of target, already allowed by
+// the caller: disabling ends every session of the user. It returns the
+// user before and after.
+func applyUpdate(ctx context.Context, store userUpdater, now func() time.Time, target string, req updateRequest) (user.User, user.User, error) {
+	if fields := req.Valid(); len(fields) > 0 {
+		return user.User{}, user.User{}, errs.InvalidFields(fields)
+	}
 	var before user.User
 	change := func(u *user.User) error {
 		before = *u
@@ -278,31 +308,12 @@ func updateUser(r *http.Request, store userUpdater, now func() time.Time, rec au
 	}
 	var u user.User
 	var err error
-	if disabling {
-		u, _, err = endAllSessions(r.Context(), store, target, "", change)
+	if req.IsActive != nil && !*req.IsActive {
+		u, _, err = endAllSessions(ctx, store, target, "", change)
 	} else {
-		u, err = store.UpdateUser(r.Context(), target, change)
+		u, err = store.UpdateUser(ctx, target, change)
 	}
-	if err != nil {
-		return user.User{}, err
-	}
-	if isActiveAdmin(before) && !isActiveAdmin(u) {
-		if err := keepAnAdmin(r.Context(), store, cur.User.Email, func(ctx context.Context) error {
-			_, err := store.UpdateUser(ctx, target, func(u *user.User) error {
-				u.Role, u.IsActive = before.Role, before.IsActive
-				return nil
-			})
-			return err
-		}); err != nil {
-			return user.User{}, err
-		}
-	}
-	event := audit.UserUpdated
-	if disabling {
-		event = audit.UserDisabled
-	}
-	record(rec, r, event, u.Email, audit.Success)
-	return u, nil
+	return before, u, err
 }
 
 func isActiveAdmin(u user.User) bool { return u.IsAdmin() && u.IsActive }
