@@ -29,6 +29,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -44,6 +45,7 @@ import (
 	"esauth/lib/breached"
 	"esauth/lib/elastic"
 	"esauth/lib/errs"
+	"esauth/lib/flask"
 	"esauth/lib/metrics"
 	"esauth/lib/oauth"
 	"esauth/lib/password"
@@ -86,12 +88,12 @@ const usage = `usage:
   esauth sessions revoke --email E (--id ID | --all)
   esauth audit --email E [--limit N]
                                   a user's security events, newest first
-  esauth import --from-url URL --from-index INDEX [--dry-run]
+  esauth import --from-url URL --from-index INDEX [--dry-run] [--json]
                                   copy the users of the Flask + Elasticsearch
                                   tutorial app (their werkzeug hashes keep working)
   esauth version                  the version and commit
   esauth settings                 print every setting as a Markdown table
-Every command but serve, init, import and settings takes --json for scripts.
+Every command but serve, init and settings takes --json for scripts.
 Settings come from the environment; see README.md or "esauth settings".
 `
 
@@ -121,6 +123,8 @@ func run(ctx context.Context, args []string, getenv func(string) string,
 		return operate(ctx, "audit", append([]string{"list"}, args...), getenv, stdin, stdout, stderr)
 	case "version":
 		return version(args, stdout, stderr)
+	case "import":
+		return importFlask(ctx, args, getenv, stdout, stderr)
 	case "settings":
 		fmt.Fprint(stdout, config.Markdown())
 		return nil
@@ -830,4 +834,75 @@ func cliError(err error) error {
 		return fmt.Errorf("not found: %s", e.Message)
 	}
 	return err
+}
+
+// importFlask copies the users of the Flask + Elasticsearch tutorial app
+// (index --from-index on the cluster at --from-url) into esauth's users.
+func importFlask(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	from := fs.String("from-url", "", "the Flask app's Elasticsearch URL (may carry user:password@)")
+	index := fs.String("from-index", "", "the index of its users (the tutorial's is example)")
+	dry := fs.Bool("dry-run", false, "report what would happen; write nothing")
+	asJSON := fs.Bool("json", false, "print JSON, for scripts")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *from == "" || *index == "" || fs.NArg() > 0 {
+		return errors.New("import: --from-url and --from-index are required")
+	}
+	a, err := newApp(getenv, zapcore.AddSync(stderr))
+	if err != nil {
+		return err
+	}
+	source, err := elastic.New(elastic.Config{Addresses: []string{*from}, Timeout: a.cfg.ESTimeout}, a.log)
+	if err != nil {
+		return err
+	}
+	if err := a.store.EnsureIndices(ctx); err != nil {
+		return fmt.Errorf("setting up esauth's indices: %w", err)
+	}
+	events := audit.NewWriter(a.store, a.log, 1024, 500, time.Second)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := events.Close(ctx); err != nil || events.Dropped() > 0 {
+			fmt.Fprintf(stderr, "esauth: %d audit event(s) could not be stored (they are in the log above)\n", events.Dropped())
+		}
+	}()
+	im := flask.Importer{Source: source, Target: a.store, Audit: events, Actor: v1.OperatorActor, Now: time.Now, DryRun: *dry}
+	var notable []flask.Outcome
+	sum, err := im.Run(ctx, *index, func(o flask.Outcome) {
+		if o.Result != flask.Imported {
+			notable = append(notable, o)
+		}
+	})
+	if err != nil {
+		// The URL as scheme://host:port: it may carry a password.
+		return fmt.Errorf("importing from %s index %s (what was imported stays; run it again to go on): %w", elastic.Redact(*from), *index, err)
+	}
+	out := printer{w: stdout, json: *asJSON}
+	return out.print(struct {
+		DryRun   bool            `json:"dry_run"`
+		Summary  flask.Summary   `json:"summary"`
+		Outcomes []flask.Outcome `json:"not_imported"`
+	}{*dry, sum, notable}, func(w io.Writer) {
+		for _, o := range notable {
+			who := o.Email
+			if who == "" {
+				who = "document " + strconv.Quote(o.ID)
+			}
+			line := who + ": " + o.Result
+			if o.Reason != "" {
+				line += " (" + o.Reason + ")"
+			}
+			fmt.Fprintln(w, line)
+		}
+		verb := "imported"
+		if *dry {
+			verb = "would import"
+		}
+		fmt.Fprintf(w, "read %d: %s %d, already imported %d, conflicting %d, invalid %d\n",
+			sum.Read, verb, sum.Imported, sum.Already, sum.Conflicts, sum.Invalid)
+	})
 }

@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -714,5 +716,148 @@ func TestVersionPrintsTheBuild(t *testing.T) {
 	var v map[string]any
 	if err != nil || json.Unmarshal([]byte(out), &v) != nil || v["go"] == "" {
 		t.Errorf("version --json: %v %q", err, out)
+	}
+}
+
+// werkzeugFixture is one of the real werkzeug hashes in
+// lib/password/testdata/werkzeug (see make_fixtures.py there).
+type werkzeugFixture struct {
+	Werkzeug, Method, Password, Hash string
+}
+
+func werkzeugFixtures(t *testing.T) []werkzeugFixture {
+	t.Helper()
+	b, err := os.ReadFile("lib/password/testdata/werkzeug/hashes.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f []werkzeugFixture
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestImportBringsTheFlaskAppsUsersOverOnceAndTheirPasswordsWork(t *testing.T) {
+	vars := testEnv(t)
+	source := vars["ESAUTH_INDEX_PREFIX"] + "flask-example"
+	t.Cleanup(func() { estest.Do(t, "DELETE", "/"+source, "") })
+	// The default hash of each werkzeug release, as the Flask app stores them.
+	var defaults []werkzeugFixture
+	for _, f := range werkzeugFixtures(t) {
+		if f.Method == "default" {
+			defaults = append(defaults, f)
+		}
+	}
+	if len(defaults) < 4 {
+		t.Fatalf("%d default fixtures", len(defaults))
+	}
+	put := func(id, body string) {
+		t.Helper()
+		estest.MustDo(t, "PUT", "/"+source+"/_doc/"+url.PathEscape(id), body)
+	}
+	for i, f := range defaults {
+		email := fmt.Sprintf("flask%d@example.com", i)
+		put(email, fmt.Sprintf(`{"email_address":%q,"first_name":"Flask","last_name":"User %d","password":%q,"is_active":true,"created_at":1700000000.%06d}`,
+			email, i, f.Hash, i*111111))
+	}
+	put("gone@example.com", fmt.Sprintf(`{"email_address":"gone@example.com","first_name":"Gone","last_name":"Away","password":%q,"is_active":false,"created_at":1600000000.5}`, defaults[0].Hash))
+	put("Taken@Example.com", fmt.Sprintf(`{"email_address":"Taken@Example.com","first_name":"T","last_name":"K","password":%q,"created_at":1600000000}`, defaults[0].Hash))
+	put("broken@example.com", `{"email_address":"broken@example.com","first_name":"B","last_name":"","password":"hunter2"}`)
+	estest.MustDo(t, "POST", "/"+source+"/_refresh", "")
+	if _, err := cli(t, vars, "an esauth password 1\n", "user", "create", "--email", "taken@example.com", "--first-name", "Esauth", "--last-name", "User"); err != nil {
+		t.Fatal(err)
+	}
+
+	from := []string{"import", "--from-url", estest.URL(), "--from-index", source}
+	summary := func(out string) (s struct {
+		Summary map[string]int `json:"summary"`
+	}) {
+		t.Helper()
+		if err := json.Unmarshal([]byte(out), &s); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		return s
+	}
+	want := func(got map[string]int, read, imported, already, conflicts, invalid int) {
+		t.Helper()
+		w := map[string]int{"read": read, "imported": imported, "already_imported": already, "conflicts": conflicts, "invalid": invalid}
+		for k, v := range w {
+			if got[k] != v {
+				t.Errorf("%s = %d; want %d (%v)", k, got[k], v, got)
+			}
+		}
+	}
+	// A dry run writes nothing.
+	out, err := cli(t, vars, "", append(from, "--dry-run", "--json")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(defaults) + 1 // and gone@
+	want(summary(out).Summary, n+2, n, 0, 1, 1)
+	if _, err := cli(t, vars, "", "user", "show", "--email", "flask0@example.com"); err == nil {
+		t.Fatal("the dry run made a user")
+	}
+	// The import.
+	out, err = cli(t, vars, "", append(from, "--json")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(summary(out).Summary, n+2, n, 0, 1, 1)
+	if !strings.Contains(out, "taken@example.com") || !strings.Contains(out, "last_name:") {
+		t.Errorf("the report does not name the conflict and the invalid document: %s", out)
+	}
+	if strings.Contains(out, "hunter2") || strings.Contains(out, defaults[0].Hash) {
+		t.Error("the report shows a password or a hash")
+	}
+
+	// Every imported password works, and becomes argon2id at its login; a
+	// disabled user stays disabled; the esauth user with the taken email
+	// keeps its own password.
+	base, _ := startServe(t, vars)
+	for i, f := range defaults {
+		email := fmt.Sprintf("flask%d@example.com", i)
+		body, _ := json.Marshal(map[string]string{"email_address": email, "password": f.Password})
+		if s := post(t, base+"/v1/auth/login", string(body)); s != http.StatusOK {
+			t.Errorf("login with the werkzeug %s hash: %d", f.Werkzeug, s)
+		}
+		doc := estest.MustDo(t, "GET", "/"+vars["ESAUTH_INDEX_PREFIX"]+"users/_doc/"+email, "")
+		if !strings.Contains(doc, `"password_hash":"$argon2id$`) {
+			t.Errorf("the werkzeug %s hash was not replaced at login: %s", f.Werkzeug, doc)
+		}
+	}
+	body, _ := json.Marshal(map[string]string{"email_address": "gone@example.com", "password": defaults[0].Password})
+	if s := post(t, base+"/v1/auth/login", string(body)); s != http.StatusForbidden {
+		t.Errorf("login of an imported inactive user: %d; want 403", s)
+	}
+	body, _ = json.Marshal(map[string]string{"email_address": "taken@example.com", "password": defaults[0].Password})
+	if s := post(t, base+"/v1/auth/login", string(body)); s != http.StatusUnauthorized {
+		t.Errorf("the Flask password of a taken email logged in: %d", s)
+	}
+
+	// A second run changes nothing, even after the hashes were replaced.
+	before := estest.MustDo(t, "GET", "/"+vars["ESAUTH_INDEX_PREFIX"]+"users/_doc/flask1@example.com", "")
+	out, err = cli(t, vars, "", from...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, fmt.Sprintf("read %d: imported 0, already imported %d, conflicting 1, invalid 1", n+2, n)) {
+		t.Errorf("second run: %q", out)
+	}
+	if after := estest.MustDo(t, "GET", "/"+vars["ESAUTH_INDEX_PREFIX"]+"users/_doc/flask1@example.com", ""); after != before {
+		t.Errorf("the second run changed a user:\n%s\n%s", before, after)
+	}
+}
+
+func TestImportFromAMissingIndexSaysSoWithoutTheURLsPassword(t *testing.T) {
+	vars := testEnv(t)
+	u, _ := url.Parse(estest.URL())
+	u.User = url.UserPassword("flask", "s3cret-pass")
+	_, err := cli(t, vars, "", "import", "--from-url", u.String(), "--from-index", vars["ESAUTH_INDEX_PREFIX"]+"no-such-index")
+	if err == nil || !strings.Contains(err.Error(), "no-such-index") || strings.Contains(err.Error(), "s3cret-pass") {
+		t.Errorf("err = %v", err)
+	}
+	if _, err := cli(t, vars, "", "import", "--from-url", estest.URL()); err == nil {
+		t.Error("import without --from-index was accepted")
 	}
 }

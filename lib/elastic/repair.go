@@ -192,7 +192,58 @@ func (s *Store) copyDocs(ctx context.Context, from, to string, want mapping) (ma
 	}
 	op := "copy " + from + " to " + to
 	dropped := map[string]int{}
-	total, seen := -1, 0
+	seen := 0
+	total, err := s.scan(ctx, op, from, func(hits []Hit) error {
+		var body strings.Builder
+		enc := json.NewEncoder(&body)
+		for _, h := range hits {
+			var fields map[string]json.RawMessage
+			if err := json.Unmarshal(h.Source, &fields); err != nil {
+				return unavailable(fmt.Errorf("%s: document %s: %w", op, h.ID, err))
+			}
+			for f := range fields {
+				if _, ok := want.Properties[f]; !ok {
+					delete(fields, f)
+					dropped[f]++
+				}
+			}
+			_ = enc.Encode(map[string]any{"create": map[string]string{"_index": to, "_id": h.ID}})
+			_ = enc.Encode(fields)
+		}
+		if err := s.bulkCreate(ctx, op, body.String()); err != nil {
+			if errs.Is(err, errs.Internal) {
+				return fmt.Errorf("%w; fix or delete them and run the repair again", err)
+			}
+			return err
+		}
+		seen += len(hits)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	n, err := s.countDocs(ctx, to)
+	if err != nil {
+		return nil, err
+	}
+	if seen != total || n < total {
+		return nil, fmt.Errorf("%s: %d documents to copy, %d read, %d in %s", op, total, seen, n, to)
+	}
+	return dropped, nil
+}
+
+// Hit is one document of a scan: its id and its source.
+type Hit struct {
+	ID     string          `json:"_id"`
+	Source json.RawMessage `json:"_source"`
+}
+
+// scan reads every document of index, a page of copyBatch at a time in
+// index order, with a scroll (which every distribution has), and returns
+// how many documents the index held when the scan began. fn gets each
+// page; its error stops the scan.
+func (s *Store) scan(ctx context.Context, op, index string, fn func([]Hit) error) (int, error) {
+	total := -1
 	var scrollID string
 	defer func() {
 		if scrollID != "" {
@@ -206,7 +257,7 @@ func (s *Store) copyDocs(ctx context.Context, from, to string, want mapping) (ma
 		var req esapi.Request
 		if scrollID == "" {
 			req = esapi.SearchRequest{
-				Index:  []string{from},
+				Index:  []string{index},
 				Scroll: 2 * time.Minute,
 				Body:   jsonBody(map[string]any{"size": copyBatch, "sort": []string{"_doc"}, "track_total_hits": true}),
 			}
@@ -215,10 +266,10 @@ func (s *Store) copyDocs(ctx context.Context, from, to string, want mapping) (ma
 		}
 		r, err := s.call(ctx, op, req)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		if r.status != http.StatusOK {
-			return nil, unexpected(op, r)
+			return 0, unexpected(op, r)
 		}
 		var page struct {
 			ScrollID string `json:"_scroll_id"`
@@ -226,50 +277,38 @@ func (s *Store) copyDocs(ctx context.Context, from, to string, want mapping) (ma
 				Total struct {
 					Value int `json:"value"`
 				} `json:"total"`
-				Hits []struct {
-					ID     string                     `json:"_id"`
-					Source map[string]json.RawMessage `json:"_source"`
-				} `json:"hits"`
+				Hits []Hit `json:"hits"`
 			} `json:"hits"`
 		}
 		if err := decode(op, r, &page); err != nil {
-			return nil, err
+			return 0, err
 		}
 		scrollID = page.ScrollID
 		if total < 0 {
 			total = page.Hits.Total.Value
 		}
 		if len(page.Hits.Hits) == 0 {
-			break
+			return total, nil
 		}
-		var body strings.Builder
-		enc := json.NewEncoder(&body)
-		for _, h := range page.Hits.Hits {
-			for f := range h.Source {
-				if _, ok := want.Properties[f]; !ok {
-					delete(h.Source, f)
-					dropped[f]++
-				}
+		if err := fn(page.Hits.Hits); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// Scan reads every document of index (any index, not only esauth's), a
+// page at a time; fn's error stops it. esauth import reads the Flask
+// app's users with it.
+func (s *Store) Scan(ctx context.Context, index string, fn func(id string, source json.RawMessage) error) error {
+	_, err := s.scan(ctx, "scan "+index, index, func(hits []Hit) error {
+		for _, h := range hits {
+			if err := fn(h.ID, h.Source); err != nil {
+				return err
 			}
-			_ = enc.Encode(map[string]any{"create": map[string]string{"_index": to, "_id": h.ID}})
-			_ = enc.Encode(h.Source)
 		}
-		if err := s.bulkCreate(ctx, op, body.String()); err != nil {
-			if errs.Is(err, errs.Internal) {
-				return nil, fmt.Errorf("%w; fix or delete them and run the repair again", err)
-			}
-			return nil, err
-		}
-		seen += len(page.Hits.Hits)
-	}
-	n, err := s.countDocs(ctx, to)
-	if err != nil {
-		return nil, err
-	}
-	if seen != total || n < total {
-		return nil, fmt.Errorf("%s: %d documents to copy, %d read, %d in %s", op, total, seen, n, to)
-	}
-	return dropped, nil
+		return nil
+	})
+	return err
 }
 
 // bulkCreate sends create actions and fails, naming up to five documents,

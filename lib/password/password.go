@@ -176,6 +176,21 @@ func (h *Hasher) Verify(ctx context.Context, pw, encoded string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
+// Supported reports whether Verify can check encoded: a well-formed
+// argon2id, bcrypt or werkzeug hash. It does no hashing work.
+func Supported(encoded string) bool {
+	var err error
+	switch {
+	case isBcrypt(encoded):
+		_, err = decodeBcrypt(encoded)
+	case isWerkzeug(encoded):
+		_, err = decodeWerkzeug(encoded)
+	default:
+		_, _, _, err = decode(encoded)
+	}
+	return err == nil
+}
+
 // VerifyDummy spends the time of one verification and returns false. It is
 // used when the user does not exist, so that answer takes as long as a wrong
 // password for a real user.

@@ -1,8 +1,10 @@
 // Package estest gives tests a Store on the real Elasticsearch, with indices
 // of their own that are deleted when the test ends.
 //
-// The cluster is ELASTICSEARCH_URL (default http://127.0.0.1:9200). When it
-// does not answer, tests are skipped, unless ESAUTH_REQUIRE_ES=1 (set by
+// The cluster is ELASTICSEARCH_URL (default http://127.0.0.1:9200), one
+// address or several separated by commas (the nodes of one cluster: stores
+// made for tests spread their calls over all of them). When it does not
+// answer, tests are skipped, unless ESAUTH_REQUIRE_ES=1 (set by
 // "make test" and CI), when they fail: a green run must mean the storage
 // really was tested.
 package estest
@@ -24,12 +26,25 @@ import (
 	"esauth/lib/elastic"
 )
 
-// URL returns the Elasticsearch URL tests use.
+// URL returns the Elasticsearch URL tests send their own requests to: the
+// first of URLs.
 func URL() string {
-	if u := os.Getenv("ELASTICSEARCH_URL"); u != "" {
-		return strings.Split(u, ",")[0]
+	return URLs()[0]
+}
+
+// URLs returns every address of ELASTICSEARCH_URL (comma-separated, blanks
+// ignored), or the local node's when it is unset.
+func URLs() []string {
+	var urls []string
+	for _, u := range strings.Split(os.Getenv("ELASTICSEARCH_URL"), ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			urls = append(urls, u)
+		}
 	}
-	return "http://127.0.0.1:9200"
+	if len(urls) == 0 {
+		return []string{"http://127.0.0.1:9200"}
+	}
+	return urls
 }
 
 // Require skips or fails t when Elasticsearch does not answer.
@@ -56,9 +71,10 @@ func Prefix() string {
 	return "esauth-test-" + hex.EncodeToString(b[:]) + "-"
 }
 
-// Config returns a store config on the test cluster with a fresh prefix.
+// Config returns a store config on the test cluster (every address of
+// URLs) with a fresh prefix.
 func Config() elastic.Config {
-	return elastic.Config{Addresses: []string{URL()}, IndexPrefix: Prefix(), Timeout: 10 * time.Second}
+	return elastic.Config{Addresses: URLs(), IndexPrefix: Prefix(), Timeout: 10 * time.Second}
 }
 
 // New returns a Store on the real Elasticsearch with its own indices,
