@@ -4,6 +4,7 @@
 //	esauth [serve]              run the HTTP server (the default)
 //	esauth init [--sample-user] [--repair]
 //	                            create (or repair) the indices (and a demo user)
+//	esauth migrate              move the indices to this version's mappings
 //	esauth user create|list|show|disable|enable|set-role|delete|set-password …
 //	esauth sessions list|revoke --email E …
 //	esauth audit --email E
@@ -71,8 +72,10 @@ const usage = `usage:
   esauth [serve]                  run the HTTP server
   esauth init [--sample-user] [--repair]
                                   create the indices and their templates (and a
-                                  demo user); --repair rebuilds indices whose
-                                  mapping is wrong, keeping their documents
+                                  demo user); --repair runs migrate first
+  esauth migrate                  move every index to this version's layout and
+                                  mapping (an alias over <alias>-00000n), keeping
+                                  its documents; safe to run again
   esauth user create --email E --first-name F --last-name L [--admin]
                                   create a user; the password is read from
                                   standard input (prompted without echo on a terminal)
@@ -112,6 +115,8 @@ func run(ctx context.Context, args []string, getenv func(string) string,
 		return serve(ctx, getenv, stdout, stderr)
 	case "init":
 		return initIndices(ctx, args, getenv, stdout, stderr)
+	case "migrate":
+		return migrateCommand(ctx, args, getenv, stdout, stderr)
 	case "user":
 		if len(args) > 0 && args[0] == "create" {
 			return createUser(ctx, args[1:], getenv, stdin, stdout, stderr)
@@ -180,6 +185,8 @@ func newApp(getenv func(string) string, logOut zapcore.WriteSyncer) (*app, error
 		APIKey:      cfg.ESAPIKey,
 		CACert:      ca,
 		IndexPrefix: cfg.IndexPrefix,
+		Shards:      cfg.IndexShards,
+		Replicas:    cfg.IndexReplicas,
 		Timeout:     cfg.ESTimeout,
 		IdleConns:   cfg.ESIdleConns,
 		Gzip:        cfg.ESGzip,
@@ -352,10 +359,14 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	err = a.store.EnsureIndices(probe)
 	cancelProbe()
 	var wrong *elastic.MappingError
-	if errors.As(err, &wrong) {
+	var newer *elastic.VersionError
+	if errors.As(err, &wrong) || errors.As(err, &newer) {
 		_ = ln.Close()
 		if adminLn != nil {
 			_ = adminLn.Close()
+		}
+		if newer != nil {
+			return fmt.Errorf("not starting: %w", newer)
 		}
 		return fmt.Errorf("not starting: %w", wrong)
 	}
@@ -465,11 +476,57 @@ func instanceName() string {
 	return host + "-" + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
+// setUpIndices is EnsureIndices for the command line: a wrong mapping or a
+// newer version comes back as the error that says what to do.
+func setUpIndices(ctx context.Context, store *elastic.Store) error {
+	err := store.EnsureIndices(ctx)
+	var wrong *elastic.MappingError
+	var newer *elastic.VersionError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &wrong):
+		return wrong
+	case errors.As(err, &newer):
+		return newer
+	}
+	return fmt.Errorf("setting up the indices: %w", err)
+}
+
+// migrate runs Store.Migrate and prints a line per index.
+func migrate(ctx context.Context, a *app, stdout io.Writer) error {
+	reports, err := a.store.Migrate(ctx)
+	for _, r := range reports {
+		fmt.Fprintln(stdout, r)
+	}
+	return err
+}
+
+func migrateCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	a, err := newApp(getenv, zapcore.AddSync(stderr))
+	if err != nil {
+		return err
+	}
+	if err := migrate(ctx, a, stdout); err != nil {
+		return err
+	}
+	return setUpIndices(ctx, a.store)
+}
+
 func initIndices(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	sample := fs.Bool("sample-user", false, "also create the demo user demo@example.com with a random password")
-	repair := fs.Bool("repair", false, "rebuild the indices whose mapping is wrong, keeping their documents (stop esauth first)")
+	repair := fs.Bool("repair", false, "the same as esauth migrate: move indices whose mapping is wrong into new ones, keeping their documents")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -478,20 +535,12 @@ func initIndices(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	if *repair {
-		reports, err := a.store.RepairIndices(ctx)
-		for _, r := range reports {
-			fmt.Fprintln(stdout, r)
-		}
-		if err != nil {
+		if err := migrate(ctx, a, stdout); err != nil {
 			return err
 		}
 	}
-	if err := a.store.EnsureIndices(ctx); err != nil {
-		var wrong *elastic.MappingError
-		if errors.As(err, &wrong) {
-			return wrong // it says what is wrong and how to repair it
-		}
-		return fmt.Errorf("setting up the indices: %w", err)
+	if err := setUpIndices(ctx, a.store); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "indices %s are ready, with their index templates\n", strings.Join(a.store.IndexNames(), ", "))
 	if !*sample {

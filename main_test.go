@@ -275,25 +275,35 @@ func autoCreatedUsers(t *testing.T, vars map[string]string) string {
 	index := vars["ESAUTH_INDEX_PREFIX"] + "users"
 	estest.MustDo(t, "PUT", "/"+index+"/_doc/old@example.com",
 		`{"email_address":"old@example.com","first_name":"Old","last_name":"Timer","password_hash":"$argon2id$x","role":"user","is_active":true,"password":"plain"}`)
-	t.Cleanup(func() { estest.Do(t, "DELETE", "/"+index+"-repair?ignore_unavailable=true", "") })
 	return index
 }
 
-func TestInitRefusesAWrongMappingAndRepairFixesIt(t *testing.T) {
+func TestInitRefusesAWrongMappingAndMigrateFixesIt(t *testing.T) {
+	for _, command := range [][]string{{"init", "--repair"}, {"migrate"}} {
+		t.Run(strings.Join(command, " "), func(t *testing.T) { initRefusesAndMigrateFixes(t, command) })
+	}
+}
+
+func initRefusesAndMigrateFixes(t *testing.T, command []string) {
 	vars := testEnv(t)
 	index := autoCreatedUsers(t, vars)
 
 	err := run(context.Background(), []string{"esauth", "init"}, env(vars), nil, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "field email_address is text, want keyword") ||
-		!strings.Contains(err.Error(), "esauth init --repair") {
-		t.Fatalf("init on a wrong mapping: %v; want the field named and --repair suggested", err)
+		!strings.Contains(err.Error(), "esauth migrate") {
+		t.Fatalf("init on a wrong mapping: %v; want the field named and migrate suggested", err)
 	}
 
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"esauth", "init", "--repair"}, env(vars), nil, &out, io.Discard); err != nil {
-		t.Fatalf("init --repair: %v (output %q)", err, out.String())
+	if err := run(context.Background(), append([]string{"esauth"}, command...), env(vars), nil, &out, io.Discard); err != nil {
+		t.Fatalf("%v: %v (output %q)", command, err, out.String())
 	}
-	for _, want := range []string{index + ": rebuilt", "1 documents copied", "dropped field password from 1 documents", "are ready"} {
+	want := []string{index + ": moved from " + index + " (mapping version 0", "to " + index + "-000001 (version 1), 1 documents copied",
+		"dropped field password from 1 documents", vars["ESAUTH_INDEX_PREFIX"] + "sessions: up to date"}
+	if command[0] == "init" {
+		want = append(want, "are ready")
+	}
+	for _, want := range want {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output %q does not say %q", out.String(), want)
 		}
@@ -308,14 +318,36 @@ func TestInitRefusesAWrongMappingAndRepairFixesIt(t *testing.T) {
 	if err := json.Unmarshal([]byte(estest.MustDo(t, "GET", "/"+index+"/_mapping", "")), &m); err != nil {
 		t.Fatal(err)
 	}
-	if got := m[index].Mappings.Properties["email_address"].Type; got != "keyword" {
-		t.Errorf("email_address is %q after the repair, want keyword", got)
+	if got := m[index+"-000001"].Mappings.Properties["email_address"].Type; got != "keyword" {
+		t.Errorf("email_address is %q after the migration, want keyword (%v)", got, m)
 	}
 	if body := estest.MustDo(t, "GET", "/"+index+"/_doc/old@example.com", ""); !strings.Contains(body, `"first_name":"Old"`) || strings.Contains(body, "plain") {
 		t.Errorf("the repaired document: %s", body)
 	}
 	if err := run(context.Background(), []string{"esauth", "init"}, env(vars), nil, io.Discard, io.Discard); err != nil {
-		t.Errorf("init after the repair: %v", err)
+		t.Errorf("init after the migration: %v", err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"esauth", "migrate"}, env(vars), nil, &out, io.Discard); err != nil || strings.Contains(out.String(), "moved") {
+		t.Errorf("a second migrate: %v, %q; want every index up to date", err, out.String())
+	}
+}
+
+func TestServeRefusesToStartOnANewerMappingVersion(t *testing.T) {
+	vars := testEnv(t)
+	if err := run(context.Background(), []string{"esauth", "init"}, env(vars), nil, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	estest.MustDo(t, "PUT", "/"+vars["ESAUTH_INDEX_PREFIX"]+"audit/_mapping", `{"_meta":{"esauth_mapping_version":7}}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	err := run(ctx, []string{"esauth", "serve"}, env(vars), nil, &out, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "mapping version 7") || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("serve on a newer mapping version: %v", err)
+	}
+	if strings.Contains(out.String(), "listening") {
+		t.Errorf("serve started (output %q)", out.String())
 	}
 }
 
@@ -326,8 +358,8 @@ func TestServeRefusesToStartWithAWrongMapping(t *testing.T) {
 	defer cancel()
 	var out bytes.Buffer
 	err := run(ctx, []string{"esauth", "serve"}, env(vars), nil, &out, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "email_address") || !strings.Contains(err.Error(), "--repair") {
-		t.Fatalf("serve on a wrong mapping: %v; want a refusal naming the field and --repair", err)
+	if err == nil || !strings.Contains(err.Error(), "email_address") || !strings.Contains(err.Error(), "esauth migrate") {
+		t.Fatalf("serve on a wrong mapping: %v; want a refusal naming the field and esauth migrate", err)
 	}
 	if ctx.Err() != nil || strings.Contains(out.String(), "listening") {
 		t.Errorf("serve started (output %q)", out.String())

@@ -40,7 +40,9 @@ type Config struct {
 	ESIdleConns    int
 	ESGzip         bool
 
-	IndexPrefix string
+	IndexPrefix   string
+	IndexShards   int
+	IndexReplicas string
 
 	CookieName          string
 	CookieSecure        bool
@@ -118,6 +120,32 @@ var settings = []setting{
 		durationSetter(func(c *Config) *time.Duration { return &c.RequestTimeout })},
 	{"ESAUTH_INDEX_PREFIX", "esauth-", "Prefix of the index names (`<prefix>users`, `<prefix>sessions`, `<prefix>audit`, `<prefix>attempts`, `<prefix>identities`, `<prefix>leases`) and of their index templates.", false,
 		func(c *Config, v string) error { c.IndexPrefix = v; return checkPrefix(v) }},
+	{"ESAUTH_INDEX_SHARDS", "1", "Primary shards of each index esauth creates (an existing index keeps its own; `esauth migrate` does not change it).", false,
+		func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1024 {
+				return fmt.Errorf("not a whole number from 1 to 1024")
+			}
+			c.IndexShards = n
+			return nil
+		}},
+	{"ESAUTH_INDEX_REPLICAS", "0-1", "Replicas of each index esauth creates: a number, or a range such as `0-1` or `1-all` that Elasticsearch expands with the number of data nodes.", false,
+		func(c *Config, v string) error {
+			c.IndexReplicas = v
+			ok := false
+			if lo, hi, cut := strings.Cut(v, "-"); cut {
+				_, err1 := strconv.ParseUint(lo, 10, 16)
+				_, err2 := strconv.ParseUint(hi, 10, 16)
+				ok = err1 == nil && (err2 == nil || hi == "all")
+			} else {
+				_, err := strconv.ParseUint(v, 10, 16)
+				ok = err == nil
+			}
+			if !ok {
+				return fmt.Errorf("not a number or a range such as 0-1")
+			}
+			return nil
+		}},
 	{"ESAUTH_COOKIE_NAME", "session", "Name of the session cookie.", false,
 		func(c *Config, v string) error { c.CookieName = v; return checkCookieName(v) }},
 	{"ESAUTH_COOKIE_SECURE", "true", "Send the cookie only over HTTPS. Set `false` for plain-HTTP local use.", false,

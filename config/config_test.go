@@ -71,6 +71,8 @@ func TestLoadWithAnEmptyEnvironmentGivesTheDefaults(t *testing.T) {
 		{"LockoutBase", c.LockoutBase, time.Second},
 		{"LockoutMax", c.LockoutMax, 15 * time.Minute},
 		{"GCPercent", c.GCPercent, 200},
+		{"IndexShards", c.IndexShards, 1},
+		{"IndexReplicas", c.IndexReplicas, "0-1"},
 		{"AdminAddr", c.AdminAddr, ""},
 		{"PurgeInterval", c.PurgeInterval, time.Hour},
 	}
@@ -93,6 +95,8 @@ func TestLoadReadsEverySetting(t *testing.T) {
 		"ELASTICSEARCH_CA_CERT":            "/etc/ca.pem",
 		"ESAUTH_ES_TIMEOUT":                "750ms",
 		"ESAUTH_INDEX_PREFIX":              "test-1-",
+		"ESAUTH_INDEX_SHARDS":              "3",
+		"ESAUTH_INDEX_REPLICAS":            "1-all",
 		"ESAUTH_COOKIE_NAME":               "sid",
 		"ESAUTH_COOKIE_SECURE":             "false",
 		"ESAUTH_COOKIE_HASH_KEY":           b64(64),
@@ -125,7 +129,7 @@ func TestLoadReadsEverySetting(t *testing.T) {
 	})
 	want := config.Config{
 		Addr: ":9000", AdminAddr: "127.0.0.1:9090", PurgeInterval: 5 * time.Minute, ESURLs: []string{"https://es.example:9200"}, ESUsername: "elastic", ESPassword: "changeme",
-		ESAPIKey: "aWQ6a2V5", ESCACert: "/etc/ca.pem", ESTimeout: 750 * time.Millisecond, IndexPrefix: "test-1-",
+		ESAPIKey: "aWQ6a2V5", ESCACert: "/etc/ca.pem", ESTimeout: 750 * time.Millisecond, IndexPrefix: "test-1-", IndexShards: 3, IndexReplicas: "1-all",
 		CookieName: "sid", CookieSecure: false,
 		CookieHashKey: bytes.Repeat([]byte{9}, 64), CookieBlockKey: bytes.Repeat([]byte{9}, 16),
 		CookiePrevHashKey: bytes.Repeat([]byte{9}, 32), CookiePrevBlockKey: bytes.Repeat([]byte{9}, 24),
@@ -194,6 +198,9 @@ func TestBadValuesGiveAnErrorNamingTheVariable(t *testing.T) {
 		{"a GOGC that is not a number", map[string]string{"GOGC": "fast"}, []string{"GOGC"}},
 		{"a GOGC of zero", map[string]string{"GOGC": "0"}, []string{"GOGC"}},
 		{"an admin address equal to the public one", map[string]string{"ESAUTH_ADDR": ":8000", "ESAUTH_ADMIN_ADDR": ":8000"}, []string{"ESAUTH_ADMIN_ADDR"}},
+		{"no shards", map[string]string{"ESAUTH_INDEX_SHARDS": "0"}, []string{"ESAUTH_INDEX_SHARDS"}},
+		{"replicas that are no number", map[string]string{"ESAUTH_INDEX_REPLICAS": "two"}, []string{"ESAUTH_INDEX_REPLICAS"}},
+		{"a replica range without an end", map[string]string{"ESAUTH_INDEX_REPLICAS": "0-"}, []string{"ESAUTH_INDEX_REPLICAS"}},
 		{"a purge interval of zero", map[string]string{"ESAUTH_PURGE_INTERVAL": "0s"}, []string{"ESAUTH_PURGE_INTERVAL"}},
 		{"a purge interval that is not a duration", map[string]string{"ESAUTH_PURGE_INTERVAL": "hourly"}, []string{"ESAUTH_PURGE_INTERVAL"}},
 		{"a gzip flag that is not a boolean", map[string]string{"ESAUTH_ES_GZIP": "sometimes"}, []string{"ESAUTH_ES_GZIP"}},

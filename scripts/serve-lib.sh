@@ -16,8 +16,11 @@ SERVER_PID=""
 serve_cleanup() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true; fi
   local index
-  for index in users sessions audit attempts identities; do
+  for index in users sessions audit attempts identities leases; do
     curl -fsS -XDELETE "$ES_URL/_index_template/${PREFIX}$index" >/dev/null 2>&1 || true
+    # The index behind the alias first (a delete must name it; that also
+    # removes the alias), then one made before aliases, if any.
+    curl -fsS -XDELETE "$ES_URL/${PREFIX}$index-000001?ignore_unavailable=true" >/dev/null 2>&1 || true
     curl -fsS -XDELETE "$ES_URL/${PREFIX}$index?ignore_unavailable=true" >/dev/null 2>&1 || true
   done
   rm -rf "$WORK"

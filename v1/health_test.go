@@ -19,7 +19,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	expectStatus(t, c.do("GET", "/readyz", nil), http.StatusOK)
 
 	// An index with a wrong mapping: not ready, and the answer says which.
-	estest.MustDo(t, "DELETE", "/"+h.store.SessionsIndex(), "")
+	estest.MustDo(t, "DELETE", "/"+estest.Concrete(t, h.store.SessionsIndex()), "")
 	estest.MustDo(t, "PUT", "/"+h.store.SessionsIndex(), `{"mappings":{"properties":{"id":{"type":"text"}}}}`)
 	a := c.do("GET", "/readyz", nil)
 	expectStatus(t, a, http.StatusServiceUnavailable)
@@ -27,7 +27,7 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Errorf("readyz with a wrong mapping: %q (Retry-After %q)", a.Message, a.Header.Get("Retry-After"))
 	}
 	// A missing index.
-	estest.MustDo(t, "DELETE", "/"+h.store.SessionsIndex(), "")
+	estest.MustDo(t, "DELETE", "/"+estest.Concrete(t, h.store.SessionsIndex()), "")
 	if a := c.do("GET", "/readyz", nil); a.Status != http.StatusServiceUnavailable || !strings.Contains(a.Message, "does not exist") {
 		t.Errorf("readyz with a missing index: %d %q", a.Status, a.Message)
 	}

@@ -37,6 +37,10 @@ type Config struct {
 	APIKey      string
 	CACert      []byte
 	IndexPrefix string
+	// Shards and Replicas are the settings of the indices esauth creates:
+	// 1 shard and "0-1" (auto-expanded) when zero.
+	Shards   int
+	Replicas string
 	// Timeout bounds every call to Elasticsearch, so a slow cluster gives a
 	// 503 in bounded time instead of a hung request.
 	Timeout time.Duration
@@ -123,6 +127,7 @@ type Store struct {
 	attempts      string
 	identities    string
 	leases        string
+	defs          []indexDef
 	// loadHead and loadMiddle are the fixed parts of the loader's _mget
 	// (see loadBody).
 	loadHead, loadMiddle string
@@ -184,6 +189,9 @@ func New(cfg Config, log *zap.Logger) (*Store, error) {
 		leases:        cfg.IndexPrefix + "leases",
 	}
 	st.loadHead, st.loadMiddle = loadParts(st.sessions, st.users)
+	if st.defs, err = buildDefs([6]string{st.users, st.sessions, st.audit, st.attempts, st.identities, st.leases}, cfg.Shards, cfg.Replicas); err != nil {
+		return nil, err
+	}
 	return st, nil
 }
 

@@ -61,7 +61,7 @@ func TestIndicesHaveStrictMappingsAndHashIsNotIndexed(t *testing.T) {
 		} `json:"mappings"`
 	}
 	getJSON(t, "/"+s.UsersIndex()+","+s.SessionsIndex()+"/_mapping", &m)
-	users, sessions := m[s.UsersIndex()].Mappings, m[s.SessionsIndex()].Mappings
+	users, sessions := m[s.UsersIndex()+"-000001"].Mappings, m[s.SessionsIndex()+"-000001"].Mappings
 	if users.Dynamic != "strict" || sessions.Dynamic != "strict" {
 		t.Errorf("dynamic = %q, %q; want strict for both", users.Dynamic, sessions.Dynamic)
 	}
@@ -484,7 +484,7 @@ func TestIndicesAreSetUpOnceElasticsearchComesUp(t *testing.T) {
 		} `json:"mappings"`
 	}
 	getJSON(t, "/"+s.UsersIndex()+"/_mapping", &m)
-	if m[s.UsersIndex()].Mappings.Dynamic != "strict" {
+	if m[s.UsersIndex()+"-000001"].Mappings.Dynamic != "strict" {
 		t.Fatalf("the users index was not created with its mapping: %+v", m)
 	}
 }

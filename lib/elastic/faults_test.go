@@ -21,7 +21,8 @@ import (
 
 // fakeES imitates Elasticsearch for fault injection only: it accepts the
 // index set-up (templates and index creation) and hands every other
-// request to fault. It never stands in for storage. creates counts the
+// request to fault (the mapping check finds no index, so the set-up
+// creates each). It never stands in for storage. creates counts the
 // index creations, that is, how often the store set its indices up.
 type fakeES struct {
 	srv     *httptest.Server
@@ -37,6 +38,8 @@ func newFakeES(t *testing.T, fault http.HandlerFunc) *fakeES {
 		switch {
 		case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/_index_template/"):
 			_, _ = io.WriteString(w, `{"acknowledged":true}`)
+		case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/_mapping"):
+			_, _ = io.WriteString(w, `{}`) // nothing exists yet: the set-up creates
 		case r.Method == http.MethodPut && strings.Count(r.URL.Path, "/") == 1:
 			f.creates.Add(1)
 			_, _ = io.WriteString(w, `{"acknowledged":true,"shards_acknowledged":true}`)

@@ -1,13 +1,13 @@
 package elastic
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,24 +89,40 @@ func (s *Store) setUp(ctx context.Context) error {
 	return nil
 }
 
+// concreteName is the n-th index behind alias: <alias>-00000n.
+func concreteName(alias string, n int) string { return fmt.Sprintf("%s-%06d", alias, n) }
+
+// generation is n of an index named concreteName(alias, n); 0 for an
+// index named alias itself (made before aliases, or auto-created).
+func generation(alias, concrete string) int {
+	n, err := strconv.Atoi(strings.TrimPrefix(concrete, alias+"-"))
+	if err != nil || !strings.HasPrefix(concrete, alias+"-") {
+		return 0
+	}
+	return n
+}
+
 // templatePriority ranks esauth's templates above any wider template of
 // the cluster (Elasticsearch's built-in ones use 100 to 500), since only
 // the highest-priority template that matches an index applies. Two
-// templates with overlapping patterns cannot share a priority, and esauth's
-// patterns are exact index names.
+// templates with overlapping patterns cannot share a priority; esauth's
+// patterns are its own names.
 const templatePriority = 1000
 
-// putTemplates puts one composable index template per index, with the
-// index's exact name as its pattern and its settings and mappings.
+// putTemplates puts one composable index template per index, matching its
+// alias's name and the names of the indices behind it (<alias>-000001, …),
+// with the index's settings and mappings. An index Elasticsearch
+// auto-creates under either name (a write after the index was deleted by
+// hand) so gets the strict mapping, not one guessed from that document.
 func (s *Store) putTemplates(ctx context.Context) error {
 	for _, idx := range s.indices() {
 		body := map[string]any{
-			"index_patterns": []string{idx.name},
+			"index_patterns": []string{idx.name, idx.name + "-*"},
 			"priority":       templatePriority,
 			"template":       json.RawMessage(idx.definition),
 			"_meta": map[string]string{
 				"managed_by":  "esauth",
-				"description": "Mapping of " + idx.name + " when Elasticsearch creates it on a write",
+				"description": "Settings and mapping of " + idx.name + " when Elasticsearch creates it on a write",
 			},
 		}
 		op := "put index template " + idx.name
@@ -121,13 +137,46 @@ func (s *Store) putTemplates(ctx context.Context) error {
 	return nil
 }
 
-// createOrCheck creates idx, or checks its mapping when it exists.
+// createOrCheck creates idx, as its first index with the alias, when the
+// alias names nothing; otherwise it checks the mapping and version of what
+// it names. Of instances racing to create it, the others find it made.
 func (s *Store) createOrCheck(ctx context.Context, idx indexDef) ([]MappingProblem, error) {
-	created, err := s.createIndex(ctx, idx.name, idx.definition)
-	if err != nil || created {
+	got, err := s.getMappings(ctx, idx.name)
+	if err != nil {
 		return nil, err
 	}
+	if len(got) == 0 {
+		created, err := s.createAliased(ctx, idx, concreteName(idx.name, 1))
+		if err != nil || created {
+			return nil, err
+		}
+	}
 	return s.checkIndex(ctx, idx)
+}
+
+// createAliased creates concrete with idx's definition and idx's alias on
+// it, in one request, so no other write can come between. It reports
+// false when concrete, or an index named as the alias, exists already.
+func (s *Store) createAliased(ctx context.Context, idx indexDef, concrete string) (bool, error) {
+	var def map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(idx.definition), &def); err != nil {
+		return false, fmt.Errorf("definition of %s: %w", idx.name, err)
+	}
+	def["aliases"], _ = json.Marshal(map[string]any{idx.name: map[string]any{"is_write_index": true}})
+	op := "create index " + concrete
+	r, err := s.call(ctx, op, esapi.IndicesCreateRequest{Index: concrete, Body: jsonBody(def)})
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case r.status == http.StatusOK:
+		s.log.Info("created index", zap.String("index", concrete), zap.String("alias", idx.name))
+		return true, nil
+	case r.status == http.StatusBadRequest &&
+		(r.errorType() == "resource_already_exists_exception" || r.errorType() == "invalid_alias_name_exception"):
+		return false, nil
+	}
+	return false, unexpected(op, r)
 }
 
 // checkIndex compares the mapping of an existing index (made by another
@@ -148,14 +197,35 @@ func (s *Store) checkIndex(ctx context.Context, idx indexDef) ([]MappingProblem,
 	var problems []MappingProblem
 	missing := false
 	for _, concrete := range sortedKeys(got) {
+		if v := got[concrete].Meta.Version; v > idx.version {
+			return nil, unavailable(&VersionError{Index: concrete, Version: v, Known: idx.version})
+		}
+		if v := got[concrete].Meta.Version; v < idx.version {
+			s.log.Warn("index has an older mapping version; run esauth migrate",
+				zap.String("index", concrete), zap.Int("version", v), zap.Int("current", idx.version))
+		}
 		p, m := compareMappings(concrete, want, got[concrete])
 		problems = append(problems, p...)
 		missing = missing || m
+	}
+	if len(got) > 1 {
+		problems = append(problems, MappingProblem{idx.name, "", fmt.Sprintf("is an alias of %d indices (%s), want one", len(got), strings.Join(sortedKeys(got), ", "))})
 	}
 	if len(problems) == 0 && missing {
 		return nil, s.putMapping(ctx, idx)
 	}
 	return problems, nil
+}
+
+// VersionError says an index has a mapping version newer than this esauth
+// knows: a newer esauth migrated it. This one must not write to it.
+type VersionError struct {
+	Index          string
+	Version, Known int
+}
+
+func (e *VersionError) Error() string {
+	return fmt.Sprintf("index %s has mapping version %d, newer than the %d this esauth knows: run a newer esauth", e.Index, e.Version, e.Known)
 }
 
 // getMappings returns the mapping of index by concrete index name: one
@@ -185,15 +255,18 @@ func (s *Store) getMappings(ctx context.Context, index string) (map[string]mappi
 // putMapping applies the mappings of idx to the existing index.
 func (s *Store) putMapping(ctx context.Context, idx indexDef) error {
 	var def struct {
-		Mappings json.RawMessage `json:"mappings"`
+		Mappings map[string]json.RawMessage `json:"mappings"`
 	}
 	if err := json.Unmarshal([]byte(idx.definition), &def); err != nil {
 		return fmt.Errorf("mapping of %s: %w", idx.name, err)
 	}
+	// Fields only: the version in _meta says how the index was made, and
+	// only a migration (which makes a new index) moves it on.
+	delete(def.Mappings, "_meta")
 	op := "put mapping " + idx.name
 	r, err := s.call(ctx, op, esapi.IndicesPutMappingRequest{
 		Index: []string{idx.name},
-		Body:  bytes.NewReader(def.Mappings),
+		Body:  jsonBody(def.Mappings),
 	})
 	if err != nil {
 		return err
@@ -208,6 +281,9 @@ func (s *Store) putMapping(ctx context.Context, idx indexDef) error {
 type mapping struct {
 	Dynamic    json.RawMessage  `json:"dynamic"`
 	Properties map[string]field `json:"properties"`
+	Meta       struct {
+		Version int `json:"esauth_mapping_version"`
+	} `json:"_meta"`
 }
 
 type field struct {
@@ -249,7 +325,7 @@ func (p MappingProblem) String() string {
 // field of another type (an index Elasticsearch auto-created maps
 // email_address as text, which no term query matches), a hash that is
 // searchable, a mapping that accepts any field. Only copying the documents
-// into a new index fixes that: `esauth init --repair`.
+// into a new index fixes that: `esauth migrate`.
 type MappingError struct {
 	Problems []MappingProblem
 }
@@ -260,7 +336,7 @@ func (e *MappingError) Error() string {
 		b.WriteString(p.String())
 		b.WriteString("; ")
 	}
-	b.WriteString("stop esauth and run `esauth init --repair` to copy the documents into indices with the right mappings")
+	b.WriteString("run `esauth migrate` to copy the documents into indices with the right mappings")
 	return b.String()
 }
 
@@ -353,9 +429,10 @@ func (s *Store) SetupInBackground(ctx context.Context) {
 			return
 		}
 		var me *MappingError
-		if errors.As(err, &me) {
+		var ve *VersionError
+		if errors.As(err, &me) || errors.As(err, &ve) {
 			// Only an operator can fix this; every request gets 503 until then.
-			s.log.Error("index mappings are wrong; requests get 503 until they are repaired", zap.Error(me))
+			s.log.Error("the indices cannot be used; requests get 503 until an operator fixes them", zap.Error(err))
 		} else {
 			s.log.Warn("Elasticsearch is not ready; will retry", zap.Error(err), zap.Duration("in", delay))
 		}
@@ -383,15 +460,24 @@ func (s *Store) DeleteIndices(ctx context.Context) error {
 			return unexpected(op, r)
 		}
 	}
-	r, err := s.call(ctx, "delete indices", esapi.IndicesDeleteRequest{
-		Index:             s.IndexNames(),
-		IgnoreUnavailable: boolPtr(true),
-	})
-	if err != nil {
-		return err
+	// The indices behind the aliases, and any left by a migration: a
+	// delete must name concrete indices (not aliases, not wildcards).
+	var names []string
+	for _, idx := range s.indices() {
+		got, err := s.getMappings(ctx, idx.name+","+idx.name+"-*")
+		if err != nil {
+			return err
+		}
+		names = append(names, sortedKeys(got)...)
 	}
-	if r.status != http.StatusOK {
-		return unexpected("delete indices", r)
+	if len(names) > 0 {
+		r, err := s.call(ctx, "delete indices", esapi.IndicesDeleteRequest{Index: names, IgnoreUnavailable: boolPtr(true)})
+		if err != nil {
+			return err
+		}
+		if r.status != http.StatusOK {
+			return unexpected("delete indices", r)
+		}
 	}
 	s.ready.Store(false)
 	return nil
@@ -416,9 +502,12 @@ func (s *Store) Ready(ctx context.Context) error {
 		}
 		want := idx.mapping()
 		for _, concrete := range sortedKeys(got) {
+			if v := got[concrete].Meta.Version; v > idx.version {
+				return fmt.Errorf("index %s has mapping version %d, newer than this esauth's %d", concrete, v, idx.version)
+			}
 			problems, missing := compareMappings(concrete, want, got[concrete])
 			if len(problems) > 0 {
-				return fmt.Errorf("index %s has a wrong mapping: %s (esauth init --repair)", concrete, problems[0])
+				return fmt.Errorf("index %s has a wrong mapping: %s (esauth migrate)", concrete, problems[0])
 			}
 			if missing {
 				return fmt.Errorf("index %s lacks fields of this version's mapping (the next set-up adds them)", concrete)

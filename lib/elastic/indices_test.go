@@ -166,7 +166,13 @@ func mappingOf(t *testing.T, index string) indexMapping {
 	if err := json.Unmarshal([]byte(estest.MustDo(t, "GET", "/"+index+"/_mapping", "")), &m); err != nil {
 		t.Fatal(err)
 	}
-	return m[index].Mappings
+	if len(m) != 1 {
+		t.Fatalf("%s names %d indices", index, len(m))
+	}
+	for _, v := range m { // keyed by the index behind the alias
+		return v.Mappings
+	}
+	return indexMapping{}
 }
 
 func wantStrictUsers(t *testing.T, s *elastic.Store) {
@@ -184,7 +190,7 @@ func TestAnIndexDeletedUnderARunningStoreComesBackStrict(t *testing.T) {
 	s := estest.New(t)
 	ctx := context.Background()
 
-	estest.MustDo(t, "DELETE", "/"+s.UsersIndex(), "")
+	estest.MustDo(t, "DELETE", "/"+estest.Concrete(t, s.UsersIndex()), "")
 	if err := s.CreateUser(ctx, someUser("after@example.com")); err != nil {
 		t.Fatalf("the write after the delete: %v", err)
 	}
@@ -193,7 +199,7 @@ func TestAnIndexDeletedUnderARunningStoreComesBackStrict(t *testing.T) {
 		t.Errorf("the user written after the delete: %v", err)
 	}
 
-	estest.MustDo(t, "DELETE", "/"+s.UsersIndex(), "")
+	estest.MustDo(t, "DELETE", "/"+estest.Concrete(t, s.UsersIndex()), "")
 	if _, err := s.GetUser(ctx, "after@example.com"); !errs.Is(err, errs.Unavailable) || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("the read after the delete: err = %v, want unavailable saying the index does not exist", err)
 	}
@@ -245,7 +251,7 @@ func TestAWrongMappingIsRefusedNamingTheIndexAndTheField(t *testing.T) {
 	if !errors.As(err, &me) || !errs.Is(err, errs.Unavailable) {
 		t.Fatalf("err = %v, want an unavailable MappingError", err)
 	}
-	for _, want := range []string{s.UsersIndex(), "field email_address is text, want keyword", "password_hash", "esauth init --repair"} {
+	for _, want := range []string{s.UsersIndex(), "field email_address is text, want keyword", "password_hash", "esauth migrate"} {
 		if !strings.Contains(me.Error(), want) {
 			t.Errorf("%q does not say %q", me.Error(), want)
 		}

@@ -1,22 +1,82 @@
 package elastic
 
-// indexDef is one of the store's indices and its definition (settings and
-// mappings), as sent to create it and put in its index template.
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// indexDef is one of the store's indices: the alias every call uses, its
+// mapping version, and its definition (settings and mappings, the version
+// in the mapping's _meta), as sent to create it and put in its template.
 type indexDef struct {
 	name       string
+	version    int
 	definition string
 }
 
-// indices lists the store's indices, in the order set-up and repair visit them.
-func (s *Store) indices() []indexDef {
-	return []indexDef{
-		{s.users, usersMapping},
-		{s.sessions, sessionsMapping},
-		{s.audit, auditMapping},
-		{s.attempts, attemptsMapping},
-		{s.identities, identitiesMapping},
-		{s.leases, leasesMapping},
+// MappingVersion is the version of the mappings this esauth writes into
+// each index's _meta (esauth_mapping_version). It goes up when a mapping
+// changes in a way put mapping cannot make (a field's type), and esauth
+// migrate then copies the documents into a new index. Indices made before
+// aliases have no version: 0.
+const MappingVersion = 1
+
+// indices lists the store's indices, in the order set-up and migrate visit them.
+func (s *Store) indices() []indexDef { return s.defs }
+
+// buildDefs makes the definitions with the configured shards and replicas.
+func buildDefs(names [6]string, shards int, replicas string) ([]indexDef, error) {
+	settings, err := indexSettings(shards, replicas)
+	if err != nil {
+		return nil, err
 	}
+	mappings := [6]string{usersMapping, sessionsMapping, auditMapping, attemptsMapping, identitiesMapping, leasesMapping}
+	defs := make([]indexDef, len(names))
+	for i, name := range names {
+		var base struct {
+			Mappings map[string]json.RawMessage `json:"mappings"`
+		}
+		if err := json.Unmarshal([]byte(mappings[i]), &base); err != nil {
+			panic(fmt.Sprintf("elastic: mapping of %s: %v", name, err)) // a constant of this package
+		}
+		meta, _ := json.Marshal(map[string]any{"esauth_mapping_version": MappingVersion, "managed_by": "esauth"})
+		base.Mappings["_meta"] = meta
+		def, _ := json.Marshal(map[string]any{"settings": settings, "mappings": base.Mappings})
+		defs[i] = indexDef{name: name, version: MappingVersion, definition: string(def)}
+	}
+	return defs, nil
+}
+
+// indexSettings reads the shards and replicas settings: replicas is a
+// number, or a range "0-1" (or "0-all") that Elasticsearch expands with the
+// number of data nodes.
+func indexSettings(shards int, replicas string) (map[string]any, error) {
+	if shards == 0 {
+		shards = 1
+	}
+	if replicas == "" {
+		replicas = "0-1"
+	}
+	if shards < 1 || shards > 1024 {
+		return nil, fmt.Errorf("shards: %d is not from 1 to 1024", shards)
+	}
+	out := map[string]any{"number_of_shards": shards}
+	if lo, hi, ok := strings.Cut(replicas, "-"); ok {
+		n, err := strconv.Atoi(lo)
+		if _, err2 := strconv.Atoi(hi); err != nil || n < 0 || (err2 != nil && hi != "all") {
+			return nil, fmt.Errorf("replicas: %q is not a number or a range such as 0-1", replicas)
+		}
+		out["number_of_replicas"], out["auto_expand_replicas"] = n, replicas
+		return out, nil
+	}
+	n, err := strconv.Atoi(replicas)
+	if err != nil || n < 0 {
+		return nil, fmt.Errorf("replicas: %q is not a number or a range such as 0-1", replicas)
+	}
+	out["number_of_replicas"], out["auto_expand_replicas"] = n, false
+	return out, nil
 }
 
 // IndexNames lists the store's indices (each has an index template of the
@@ -35,7 +95,6 @@ func (s *Store) IndexNames() []string {
 // usersMapping: password_hash is neither indexed nor kept in doc values, so
 // it cannot be searched, sorted or aggregated on; it lives only in _source.
 const usersMapping = `{
-  "settings": {"number_of_shards": 1, "number_of_replicas": 0, "auto_expand_replicas": "0-1"},
   "mappings": {
     "dynamic": "strict",
     "properties": {
@@ -56,7 +115,6 @@ const usersMapping = `{
 }`
 
 const sessionsMapping = `{
-  "settings": {"number_of_shards": 1, "number_of_replicas": 0, "auto_expand_replicas": "0-1"},
   "mappings": {
     "dynamic": "strict",
     "properties": {
@@ -76,7 +134,6 @@ const sessionsMapping = `{
 // auditMapping: one document per security event, written once and never
 // updated (op_type create).
 const auditMapping = `{
-  "settings": {"number_of_shards": 1, "number_of_replicas": 0, "auto_expand_replicas": "0-1"},
   "mappings": {
     "dynamic": "strict",
     "properties": {
@@ -98,7 +155,6 @@ const auditMapping = `{
 // typed in the email box, and a real account and an unknown email cost
 // the same reads and writes.
 const attemptsMapping = `{
-  "settings": {"number_of_shards": 1, "number_of_replicas": 0, "auto_expand_replicas": "0-1"},
   "mappings": {
     "dynamic": "strict",
     "properties": {
@@ -114,7 +170,6 @@ const attemptsMapping = `{
 // linked to a user, with id "<provider>:<subject>" (created with op_type
 // create, so one provider account links to at most one user).
 const identitiesMapping = `{
-  "settings": {"number_of_shards": 1, "number_of_replicas": 0, "auto_expand_replicas": "0-1"},
   "mappings": {
     "dynamic": "strict",
     "properties": {
@@ -130,7 +185,6 @@ const identitiesMapping = `{
 
 // leasesMapping: one document per lease (see TakeLease), id the lease's name.
 const leasesMapping = `{
-  "settings": {"number_of_shards": 1, "number_of_replicas": 0, "auto_expand_replicas": "0-1"},
   "mappings": {
     "dynamic": "strict",
     "properties": {

@@ -141,8 +141,11 @@ func (e *esClient) indexBytes(index string) (int64, error) {
 
 // deleteIndices removes what the run made: esauth's indices and templates.
 func (e *esClient) deleteIndices(prefix string) {
-	for _, name := range []string{"users", "sessions", "audit", "attempts", "identities"} {
+	for _, name := range []string{"users", "sessions", "audit", "attempts", "identities", "leases"} {
 		_, _ = e.do("DELETE", "/_index_template/"+prefix+name, nil, "")
+		// The index behind the alias first (a delete must name it; that
+		// also removes the alias), then one made before aliases, if any.
+		_, _ = e.do("DELETE", "/"+prefix+name+"-000001?ignore_unavailable=true", nil, "")
 		_, _ = e.do("DELETE", "/"+prefix+name+"?ignore_unavailable=true", nil, "")
 	}
 }

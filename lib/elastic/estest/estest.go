@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -45,6 +46,22 @@ func URLs() []string {
 		return []string{"http://127.0.0.1:9200"}
 	}
 	return urls
+}
+
+// Concrete returns the index an alias of the test cluster names (an
+// index's own name when it is not an alias). Some calls (DELETE) refuse
+// aliases.
+func Concrete(t testing.TB, alias string) string {
+	t.Helper()
+	body := MustDo(t, "GET", "/"+alias+"/_alias", "")
+	var a map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(body), &a); err != nil || len(a) != 1 {
+		t.Fatalf("%s names %d indices (%v): %s", alias, len(a), err, body)
+	}
+	for name := range a {
+		return name
+	}
+	return ""
 }
 
 // Require skips or fails t when Elasticsearch does not answer.

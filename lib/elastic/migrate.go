@@ -15,166 +15,171 @@ import (
 	"esauth/lib/errs"
 )
 
-// RepairReport says what repairing one index did.
-type RepairReport struct {
-	Index string
-	// Problems is what was wrong with the mapping; none when it was right,
-	// or when the index did not exist (set-up creates it).
+// MigrateReport says what migrating one index did.
+type MigrateReport struct {
+	Index string // the alias
+	// From and To are the indices the documents moved between; empty when
+	// nothing moved.
+	From, To string
+	// FromVersion is From's mapping version (0: made before aliases).
+	FromVersion int
+	// Problems is what was wrong with From's mapping.
 	Problems []MappingProblem
-	// Resumed says that an earlier repair had stopped after deleting the
-	// broken index, and its documents were restored from its spare copy.
-	Resumed bool
-	// Copied counts the documents copied back into the rebuilt index.
+	// Created says the index did not exist and was made.
+	Created bool
+	// Copied counts the documents copied into To.
 	Copied int
 	// Dropped counts, per field the strict mapping refuses, the documents
 	// that lost it.
 	Dropped map[string]int
 }
 
-// Repaired says whether the index was rebuilt.
-func (r RepairReport) Repaired() bool { return len(r.Problems) > 0 || r.Resumed }
+// Moved says whether the documents were copied into a new index.
+func (r MigrateReport) Moved() bool { return r.To != "" }
 
-func (r RepairReport) String() string {
-	if !r.Repaired() {
-		return r.Index + ": nothing to repair"
+func (r MigrateReport) String() string {
+	switch {
+	case r.Created:
+		return fmt.Sprintf("%s: created (%s, mapping version %d)", r.Index, concreteName(r.Index, 1), MappingVersion)
+	case !r.Moved():
+		return r.Index + ": up to date"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: rebuilt with its mapping, %d documents copied", r.Index, r.Copied)
-	if r.Resumed {
-		b.WriteString(" (from the copy an interrupted repair left)")
+	fmt.Fprintf(&b, "%s: moved from %s (mapping version %d", r.Index, r.From, r.FromVersion)
+	if len(r.Problems) > 0 {
+		fmt.Fprintf(&b, ", %s", r.Problems[0].Problem)
+		if r.Problems[0].Field != "" {
+			fmt.Fprintf(&b, " for %s", r.Problems[0].Field)
+		}
 	}
+	fmt.Fprintf(&b, ") to %s (version %d), %d documents copied", r.To, MappingVersion, r.Copied)
 	for _, f := range sortedKeys(r.Dropped) {
 		fmt.Fprintf(&b, "; dropped field %s from %d documents", f, r.Dropped[f])
 	}
 	return b.String()
 }
 
-// spareSuffix names the index that holds an index's documents while it is
-// rebuilt. It matches none of esauth's templates, and it outlives an
-// interrupted repair, so the next one can finish the job.
-const spareSuffix = "-repair"
-
-// RepairIndices rebuilds every index whose mapping esauth cannot use (see
-// MappingError): it blocks writes to it, copies its documents into a spare
-// index with the right mapping, deletes it, creates it again with the
-// right mapping and copies the documents back. Fields the strict mapping
-// refuses are dropped and counted. A document that cannot be copied for
-// another reason (a value of the wrong type) stops the repair of its index
-// before anything is deleted.
+// Migrate brings every index to this esauth's layout and mapping version:
+// each is an alias (<prefix>users) of one index (<prefix>users-00000n)
+// whose mapping is right and whose _meta carries MappingVersion. An index
+// that is not (made before aliases, auto-created with a guessed mapping,
+// of an older version, with a wrong mapping) is moved: writes to it are
+// blocked, its documents are copied into the next index with the right
+// mapping (a scroll and _bulk creates, because _reindex is not in every
+// distribution: the integ-test-zip lacks the reindex module), and in one
+// _aliases request the alias moves to the new index and the old one is
+// deleted. Fields the strict mapping refuses are dropped and counted. A
+// document that cannot be copied for another reason (a value of the wrong
+// type) stops the move of its index before anything is deleted, and the
+// write block is lifted.
 //
-// It pages with scroll and writes with _bulk, because _reindex is not in
-// every distribution (the integ-test-zip lacks the reindex module). esauth
-// should be stopped meanwhile: a running server's writes to a blocked index
-// fail with 503, and those made between the delete and the re-creation
-// land in the new index, where the copy keeps them.
-func (s *Store) RepairIndices(ctx context.Context) ([]RepairReport, error) {
+// It is safe to run again: an interrupted move is finished (the old index
+// is still blocked, the copy skips what is there). A running server's
+// writes to an index being moved fail with 503 until it is done.
+func (s *Store) Migrate(ctx context.Context) ([]MigrateReport, error) {
 	if err := s.putTemplates(ctx); err != nil {
 		return nil, err
 	}
-	var reports []RepairReport
+	var reports []MigrateReport
 	for _, idx := range s.indices() {
-		rep, err := s.repairIndex(ctx, idx)
+		rep, err := s.migrateIndex(ctx, idx)
 		reports = append(reports, rep)
 		if err != nil {
-			return reports, fmt.Errorf("repairing %s: %w", idx.name, err)
+			return reports, fmt.Errorf("migrating %s: %w", idx.name, err)
 		}
 	}
 	s.ready.Store(false) // EnsureIndices checks everything again
 	return reports, nil
 }
 
-func (s *Store) repairIndex(ctx context.Context, idx indexDef) (RepairReport, error) {
-	rep := RepairReport{Index: idx.name}
-	spare := idx.name + spareSuffix
+func (s *Store) migrateIndex(ctx context.Context, idx indexDef) (MigrateReport, error) {
+	rep := MigrateReport{Index: idx.name}
 	got, err := s.getMappings(ctx, idx.name)
 	if err != nil {
 		return rep, err
 	}
-	for _, concrete := range sortedKeys(got) {
-		if concrete != idx.name {
-			return rep, fmt.Errorf("%s is an alias of %s; esauth repairs only indices of its own", idx.name, concrete)
+	switch len(got) {
+	case 0:
+		created, err := s.createAliased(ctx, idx, concreteName(idx.name, 1))
+		rep.Created = created
+		if err != nil || created {
+			return rep, err
 		}
-		rep.Problems, _ = compareMappings(concrete, idx.mapping(), got[concrete])
+		// Made meanwhile by another instance: check it like any other.
+		if got, err = s.getMappings(ctx, idx.name); err != nil {
+			return rep, err
+		}
+		if len(got) == 0 {
+			return rep, fmt.Errorf("%s was deleted while being created; run esauth migrate again", idx.name)
+		}
+	case 1:
+	default:
+		return rep, fmt.Errorf("%s is an alias of %d indices (%s); esauth migrates only an alias of one", idx.name, len(got), strings.Join(sortedKeys(got), ", "))
 	}
-	spares, err := s.getMappings(ctx, spare)
-	if err != nil {
+	from := sortedKeys(got)[0]
+	m := got[from]
+	rep.FromVersion = m.Meta.Version
+	if m.Meta.Version > idx.version {
+		return rep, &VersionError{Index: from, Version: m.Meta.Version, Known: idx.version}
+	}
+	rep.Problems, _ = compareMappings(from, idx.mapping(), m)
+	if from != idx.name && m.Meta.Version == idx.version && len(rep.Problems) == 0 {
+		_, err := s.checkIndex(ctx, idx) // adds fields put mapping can add
 		return rep, err
 	}
-	switch {
-	case len(rep.Problems) > 0:
-		if len(spares) > 0 {
-			// An earlier repair stopped while filling the spare; the
-			// broken index still holds every document, so start again.
-			if err := s.deleteIndex(ctx, spare); err != nil {
-				return rep, err
-			}
-		}
-		return rep, s.rebuild(ctx, idx, spare, &rep)
-	case len(spares) > 0:
-		// An earlier repair stopped after deleting the broken index: its
-		// documents are in the spare only.
-		rep.Resumed = true
-		return rep, s.restore(ctx, idx, spare, &rep)
-	}
-	return rep, nil
+	rep.From, rep.To = from, concreteName(idx.name, generation(idx.name, from)+1)
+	return rep, s.move(ctx, idx, &rep)
 }
 
-// rebuild copies the broken index into the spare, then deletes it and
-// restores it from the spare.
-func (s *Store) rebuild(ctx context.Context, idx indexDef, spare string, rep *RepairReport) error {
+// move copies rep.From into rep.To and swaps the alias over.
+func (s *Store) move(ctx context.Context, idx indexDef, rep *MigrateReport) error {
 	// A server left running gets 503 for its writes rather than writing
 	// documents the copy would miss.
-	if err := s.setWriteBlock(ctx, idx.name, true); err != nil {
+	if err := s.setWriteBlock(ctx, rep.From, true); err != nil {
 		return err
 	}
-	if _, err := s.createIndex(ctx, spare, idx.definition); err != nil {
+	// It may exist: an earlier run stopped while filling it.
+	if _, err := s.createIndex(ctx, rep.To, idx.definition); err != nil {
 		return err
 	}
-	dropped, err := s.copyDocs(ctx, idx.name, spare, idx.mapping())
+	to, err := s.getMappings(ctx, rep.To)
 	if err != nil {
-		// Leave the broken index as it was: it still holds everything.
+		return err
+	}
+	if p, _ := compareMappings(rep.To, idx.mapping(), to[rep.To]); len(p) > 0 || to[rep.To].Meta.Version != idx.version {
+		return fmt.Errorf("%s exists with another mapping or version; delete it and run esauth migrate again", rep.To)
+	}
+	dropped, err := s.copyDocs(ctx, rep.From, rep.To, idx.mapping())
+	if err != nil {
+		// Leave the old index as it was: it still holds everything.
 		undo := context.WithoutCancel(ctx)
-		if derr := s.deleteIndex(undo, spare); derr != nil {
-			s.log.Warn("could not delete the spare index", zap.String("index", spare), zap.Error(derr))
+		if derr := s.deleteIndex(undo, rep.To); derr != nil {
+			s.log.Warn("could not delete the half-filled index", zap.String("index", rep.To), zap.Error(derr))
 		}
-		if berr := s.setWriteBlock(undo, idx.name, false); berr != nil {
-			s.log.Warn("could not lift the write block", zap.String("index", idx.name), zap.Error(berr))
+		if berr := s.setWriteBlock(undo, rep.From, false); berr != nil {
+			s.log.Warn("could not lift the write block", zap.String("index", rep.From), zap.Error(berr))
 		}
 		return err
 	}
 	rep.Dropped = dropped
-	if err := s.deleteIndex(ctx, idx.name); err != nil {
+	if rep.Copied, err = s.countDocs(ctx, rep.To); err != nil {
 		return err
 	}
-	return s.restore(ctx, idx, spare, rep)
-}
-
-// restore creates the index with its mapping, copies the spare into it
-// and deletes the spare.
-func (s *Store) restore(ctx context.Context, idx indexDef, spare string, rep *RepairReport) error {
-	if _, err := s.createIndex(ctx, idx.name, idx.definition); err != nil {
-		return err
-	}
-	// It may have existed already: auto-created (through the template) by a
-	// server's write, or by an earlier repair that stopped while copying back.
-	got, err := s.getMappings(ctx, idx.name)
+	// One request: from here on the alias names the new index, and the
+	// old one is gone, with no moment in between for a write to land in.
+	op := "move alias " + idx.name
+	r, err := s.call(ctx, op, esapi.IndicesUpdateAliasesRequest{Body: jsonBody(map[string]any{"actions": []any{
+		map[string]any{"add": map[string]any{"index": rep.To, "alias": idx.name, "is_write_index": true}},
+		map[string]any{"remove_index": map[string]any{"index": rep.From}},
+	}})})
 	if err != nil {
 		return err
 	}
-	for name, m := range got {
-		if p, _ := compareMappings(name, idx.mapping(), m); len(p) > 0 {
-			return fmt.Errorf("%s was re-created with another mapping (%s); its documents are safe in %s", idx.name, p[0], spare)
-		}
+	if r.status != http.StatusOK {
+		return unexpected(op, r)
 	}
-	copied, err := s.countDocs(ctx, spare)
-	if err != nil {
-		return err
-	}
-	if _, err := s.copyDocs(ctx, spare, idx.name, idx.mapping()); err != nil {
-		return fmt.Errorf("%w; the documents are safe in %s: run the repair again", err, spare)
-	}
-	rep.Copied = copied
-	return s.deleteIndex(ctx, spare)
+	s.log.Info("migrated index", zap.String("alias", idx.name), zap.String("from", rep.From), zap.String("to", rep.To), zap.Int("documents", rep.Copied))
+	return nil
 }
 
 // copyBatch is how many documents one scroll page and one _bulk carry.
