@@ -54,10 +54,16 @@ type Request struct {
 
 // NewRequest builds a Request from what a proxy forwards: the method, the
 // host (a port is dropped) and the request URI (path and query). The path
-// is decoded and cleaned, so "/public/../admin", "//admin" and
-// "/%61dmin" are all "/admin": a rule written for a path cannot be walked
-// around by spelling the path another way. A URI that is not a path is an
-// error.
+// is read the way the most lenient application server would read it, so a
+// rule written for a path cannot be walked around by spelling the path
+// another way: it is percent-decoded, a backslash is a slash (IIS), a
+// segment's ";parameters" are dropped (Tomcat reads "/public/..;/admin" as
+// "/admin"), and dot segments and doubled slashes are cleaned, so
+// "/public/../admin", "/public/%2e%2e/admin", "/public/..;/admin",
+// "//admin" and "/%61dmin" are all "/admin". A path still holding a
+// percent escape after decoding ("%252e", encoded twice) is refused: an
+// application that decodes twice would read another path than the rules.
+// A URI that is not a path is an error.
 func NewRequest(method, host, uri string) (Request, error) {
 	if uri == "" {
 		uri = "/"
@@ -73,7 +79,17 @@ func NewRequest(method, host, uri string) (Request, error) {
 	if err != nil {
 		return Request{}, err
 	}
-	cleaned := path.Clean(decoded)
+	if hasEscape(decoded) {
+		return Request{}, fmt.Errorf("the forwarded URI is percent-encoded twice")
+	}
+	decoded = strings.ReplaceAll(decoded, "\\", "/")
+	segments := strings.Split(decoded, "/")
+	for i, seg := range segments {
+		if j := strings.IndexByte(seg, ';'); j >= 0 {
+			segments[i] = seg[:j]
+		}
+	}
+	cleaned := path.Clean("/" + strings.Join(segments, "/"))
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
@@ -81,6 +97,16 @@ func NewRequest(method, host, uri string) (Request, error) {
 		method = "GET"
 	}
 	return Request{Method: strings.ToUpper(method), Host: strings.ToLower(strings.TrimSuffix(host, ".")), Path: cleaned}, nil
+}
+
+// hasEscape reports whether s holds a percent escape (%XX).
+func hasEscape(s string) bool {
+	for i := 0; i+2 < len(s); i++ {
+		if s[i] == '%' && isHex(s[i+1]) && isHex(s[i+2]) {
+			return true
+		}
+	}
+	return false
 }
 
 // unescapePath decodes %XX sequences; a malformed one is an error, and so
@@ -185,10 +211,20 @@ func Parse(r io.Reader) (Rules, error) {
 	return Rules{rules: rules}, nil
 }
 
-// Policy is the policy of the first rule that matches req (User when none does).
+// Policy is the policy of the first rule that matches req (User when none
+// does). Paths are matched twice, as they are and ignoring case, and the
+// stricter answer wins: on an application server that ignores case
+// (Windows, IIS) "/ADMIN" is "/admin", and on one that does not,
+// "/PUBLIC/x" is not under an "anyone" rule for "/public".
 func (rs Rules) Policy(req Request) Policy {
+	folded := req
+	folded.Path = strings.ToLower(req.Path)
+	return max(rs.first(req, false), rs.first(folded, true))
+}
+
+func (rs Rules) first(req Request, fold bool) Policy {
 	for _, r := range rs.rules {
-		if r.matches(req) {
+		if r.matches(req, fold) {
 			return r.policy
 		}
 	}
@@ -198,14 +234,19 @@ func (rs Rules) Policy(req Request) Policy {
 // Len is how many rules there are.
 func (rs Rules) Len() int { return len(rs.rules) }
 
-func (r Rule) matches(req Request) bool {
+func (r Rule) matches(req Request, fold bool) bool {
 	if len(r.Methods) > 0 && !slices.Contains(r.Methods, req.Method) {
 		return false
 	}
 	if len(r.Hosts) > 0 && !slices.ContainsFunc(r.Hosts, func(h string) bool { return hostMatches(h, req.Host) }) {
 		return false
 	}
-	if len(r.Paths) > 0 && !slices.ContainsFunc(r.Paths, func(p string) bool { return pathMatches(p, req.Path) }) {
+	if len(r.Paths) > 0 && !slices.ContainsFunc(r.Paths, func(p string) bool {
+		if fold {
+			p = strings.ToLower(p)
+		}
+		return pathMatches(p, req.Path)
+	}) {
 		return false
 	}
 	return true

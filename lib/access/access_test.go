@@ -43,6 +43,13 @@ func TestRulesGiveTheFirstMatchingPolicy(t *testing.T) {
 		{"the wildcard does not match the bare domain", "DELETE", "internal.example.com", "/x", access.User},
 		{"a denied prefix written with a slash matches the bare path", "GET", "app.example.com", "/blocked", access.Deny},
 		{"an empty URI is the root", "GET", "app.example.com", "", access.User},
+		{"a Tomcat path parameter walk is the admin path", "GET", "app.example.com", "/public/..;/admin", access.Admin},
+		{"a path parameter on the admin path is the admin path", "GET", "app.example.com", "/admin;jsessionid=x/users", access.Admin},
+		{"a backslash walk is the admin path", "GET", "app.example.com", "/public/..\\admin", access.Admin},
+		{"an escaped backslash walk too", "GET", "app.example.com", "/public/..%5cadmin", access.Admin},
+		{"the admin path in capitals is the admin path", "GET", "app.example.com", "/ADMIN/users", access.Admin},
+		{"the public path in capitals is not public", "GET", "app.example.com", "/PUBLIC/x", access.User},
+		{"a query is not the path", "GET", "app.example.com", "/public?next=/../admin", access.Anyone},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			req, err := access.NewRequest(tt.method, tt.host, tt.uri)
@@ -57,7 +64,8 @@ func TestRulesGiveTheFirstMatchingPolicy(t *testing.T) {
 }
 
 func TestAForwardedURIThatIsNoPathIsRefused(t *testing.T) {
-	for _, uri := range []string{"http://evil.example/admin", "admin", "/a%zz", "/a%2", "/a%00b", "/a\x01b"} {
+	for _, uri := range []string{"http://evil.example/admin", "admin", "/a%zz", "/a%2", "/a%00b", "/a\x01b",
+		"/public/%252e%252e/admin", "/%2561dmin"} {
 		if _, err := access.NewRequest("GET", "app.example.com", uri); err == nil {
 			t.Errorf("NewRequest accepted the URI %q", uri)
 		}
