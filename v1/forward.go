@@ -38,6 +38,9 @@ type forwardView struct {
 func handleForward(rules access.Rules) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
+		if v := q.Get("redirect"); v != "" && v != "true" && v != "false" {
+			return errs.InvalidFields(map[string]string{"redirect": "redirect must be true or false."})
+		}
 		floor := access.Anyone
 		if role := q.Get("role"); role != "" {
 			p, ok := access.ParsePolicy(role)

@@ -69,6 +69,7 @@ func TestForwardAuthAnswersForTheRequestThatWillBeForwarded(t *testing.T) {
 		{"?redirect=true sends nobody to log in", anon, "?redirect=true", nginx("/app?x=1&y=2"), http.StatusFound},
 		{"?redirect=true lets a user through", member, "?redirect=true", nginx("/app"), http.StatusOK},
 		{"?redirect=true still forbids", member, "?redirect=true", nginx("/admin"), http.StatusForbidden},
+		{"a redirect that is not true or false is a client error", anon, "?redirect=AAA", nginx("/app"), http.StatusUnprocessableEntity},
 		{"an unknown role is a client error", boss, "?role=root", nginx("/app"), http.StatusUnprocessableEntity},
 		{"a forwarded URI that is not a path is refused", boss, "", nginx("http://evil.example/"), http.StatusBadRequest},
 		{"a malformed escape is refused", boss, "", nginx("/a%zz"), http.StatusBadRequest},

@@ -50,3 +50,23 @@ func TestReadinessWithElasticsearchDown(t *testing.T) {
 		t.Errorf("readyz with Elasticsearch down: %d %q", a.Status, a.Message)
 	}
 }
+
+// The probes' paths with another method get the API's 405, not the pages'
+// 404, even though the pages take every other path outside /v1.
+func TestProbesAnswerAWrongMethodWith405(t *testing.T) {
+	h := newHarness(t, func(d *Deps) {
+		d.Pages = func(Services) http.Handler { return http.NotFoundHandler() }
+	})
+	c := h.client()
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		for _, method := range []string{"POST", "TRACE", "DELETE"} {
+			a, err := c.try(method, path, nil)
+			if err != nil || a.Status != http.StatusMethodNotAllowed || a.Header.Get("Allow") != "GET" {
+				t.Errorf("%s %s: %d (Allow %q), %v; want the JSON 405 allowing GET", method, path, a.Status, a.Header.Get("Allow"), err)
+			}
+		}
+	}
+	if a, _ := c.try("GET", "/elsewhere", nil); a.Status != http.StatusNotFound {
+		t.Errorf("another path: %d; want the pages' 404", a.Status)
+	}
+}

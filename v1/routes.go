@@ -105,10 +105,15 @@ func newRouter(d Deps) *mux.Router {
 		for name := range d.OAuth.Providers {
 			svc.OAuthProviders = append(svc.OAuthProviders, name)
 		}
-		// Everything outside /v1; the API's own unknown paths keep the
-		// JSON 404.
+		// Everything outside /v1 and the probes; the API's own unknown
+		// paths keep the JSON 404.
 		notAPI := func(req *http.Request, _ *mux.RouteMatch) bool {
-			return req.URL.Path != "/v1" && !strings.HasPrefix(req.URL.Path, "/v1/")
+			p := req.URL.Path
+			// The probes' paths with another method get the API's 405.
+			if !d.SeparateAdmin && (p == "/healthz" || p == "/readyz" || p == "/metrics") {
+				return false
+			}
+			return p != "/v1" && !strings.HasPrefix(p, "/v1/")
 		}
 		r.MatcherFunc(notAPI).Handler(loadUserForPages(d.Cookies, d.Store, d.Policy, d.Now)(d.Pages(svc)))
 	}
