@@ -16,7 +16,7 @@ SERVER_PID=""
 serve_cleanup() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true; fi
   local index
-  for index in users sessions audit attempts identities leases; do
+  for index in users sessions audit attempts identities leases tokens; do
     curl -fsS -XDELETE "$ES_URL/_index_template/${PREFIX}$index" >/dev/null 2>&1 || true
     # The index behind the alias first (a delete must name it; that also
     # removes the alias), then one made before aliases, if any.

@@ -127,6 +127,7 @@ type Store struct {
 	attempts      string
 	identities    string
 	leases        string
+	tokens        string
 	defs          []indexDef
 	// loadHead and loadMiddle are the fixed parts of the loader's _mget
 	// (see loadBody).
@@ -187,9 +188,10 @@ func New(cfg Config, log *zap.Logger) (*Store, error) {
 		attempts:      cfg.IndexPrefix + "attempts",
 		identities:    cfg.IndexPrefix + "identities",
 		leases:        cfg.IndexPrefix + "leases",
+		tokens:        cfg.IndexPrefix + "tokens",
 	}
 	st.loadHead, st.loadMiddle = loadParts(st.sessions, st.users)
-	if st.defs, err = buildDefs([6]string{st.users, st.sessions, st.audit, st.attempts, st.identities, st.leases}, cfg.Shards, cfg.Replicas); err != nil {
+	if st.defs, err = buildDefs([]string{st.users, st.sessions, st.audit, st.attempts, st.identities, st.leases, st.tokens}, cfg.Shards, cfg.Replicas); err != nil {
 		return nil, err
 	}
 	return st, nil
@@ -208,6 +210,9 @@ func (s *Store) IdentitiesIndex() string { return s.identities }
 
 // LeasesIndex names the index of leases (see TakeLease).
 func (s *Store) LeasesIndex() string { return s.leases }
+
+// TokensIndex names the index of one-time tokens (see UseToken).
+func (s *Store) TokensIndex() string { return s.tokens }
 
 // Redact returns an Elasticsearch URL as scheme://host[:port], without the
 // user:password@ it may carry, its path or its query, so it can be logged.

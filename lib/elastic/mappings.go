@@ -27,12 +27,12 @@ const MappingVersion = 1
 func (s *Store) indices() []indexDef { return s.defs }
 
 // buildDefs makes the definitions with the configured shards and replicas.
-func buildDefs(names [6]string, shards int, replicas string) ([]indexDef, error) {
+func buildDefs(names []string, shards int, replicas string) ([]indexDef, error) {
 	settings, err := indexSettings(shards, replicas)
 	if err != nil {
 		return nil, err
 	}
-	mappings := [6]string{usersMapping, sessionsMapping, auditMapping, attemptsMapping, identitiesMapping, leasesMapping}
+	mappings := []string{usersMapping, sessionsMapping, auditMapping, attemptsMapping, identitiesMapping, leasesMapping, tokensMapping}
 	defs := make([]indexDef, len(names))
 	for i, name := range names {
 		var base struct {
@@ -191,6 +191,20 @@ const leasesMapping = `{
       "holder":     {"type": "keyword"},
       "taken_at":   {"type": "date"},
       "expires_at": {"type": "date"}
+    }
+  }
+}`
+
+// tokensMapping: one document per one-time token (see UseToken), id the
+// hex SHA-256 of its secret; the secret is stored nowhere.
+const tokensMapping = `{
+  "mappings": {
+    "dynamic": "strict",
+    "properties": {
+      "purpose":       {"type": "keyword"},
+      "email_address": {"type": "keyword"},
+      "created_at":    {"type": "date"},
+      "expires_at":    {"type": "date"}
     }
   }
 }`

@@ -537,8 +537,8 @@ func (s *Store) TrimSessions(ctx context.Context, email string, keep int, newest
 }
 
 // PurgeExpired deletes sessions whose absolute lifetime ended before now,
-// and failed-password records past their retention, so neither index grows
-// without bound. Sessions that ended by idle timeout are refused by the
+// failed-password records past their retention and expired one-time
+// tokens, so no index grows without bound. Sessions that ended by idle timeout are refused by the
 // loader and go when their expiry passes.
 func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 	if err := s.ensure(ctx); err != nil {
@@ -553,5 +553,9 @@ func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 		return n, err
 	}
 	m, err := s.deleteWhere(ctx, "purge attempts", s.attempts, q)
-	return n + m, err
+	if err != nil {
+		return n + m, err
+	}
+	k, err := s.deleteWhere(ctx, "purge tokens", s.tokens, q)
+	return n + m + k, err
 }

@@ -1,0 +1,96 @@
+package elastic_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"esauth/lib/elastic/estest"
+	"esauth/lib/errs"
+	"esauth/lib/token"
+)
+
+func TestATokenWorksOnceForItsPurposeUntilItExpires(t *testing.T) {
+	s := estest.New(t)
+	ctx := context.Background()
+	now := time.Now()
+	newToken := func(p token.Purpose, ttl time.Duration) string {
+		t.Helper()
+		tok, secret := token.New(p, "t@example.com", now, ttl)
+		if err := s.CreateToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		id, _ := token.IDOf(secret)
+		return id
+	}
+	rec := newToken(token.Recovery, time.Hour)
+	if _, err := s.UseToken(ctx, rec, token.VerifyEmail, now); !errs.Is(err, errs.Invalid) {
+		t.Errorf("a recovery token used to verify: %v; want invalid", err)
+	}
+	got, err := s.UseToken(ctx, rec, token.Recovery, now)
+	if err != nil || got.Email != "t@example.com" || got.Purpose != token.Recovery {
+		t.Fatalf("the first use: %+v, %v", got, err)
+	}
+	if _, err := s.UseToken(ctx, rec, token.Recovery, now); !errs.Is(err, errs.Invalid) {
+		t.Errorf("the second use: %v; want invalid", err)
+	}
+	old := newToken(token.VerifyEmail, time.Minute)
+	if _, err := s.UseToken(ctx, old, token.VerifyEmail, now.Add(2*time.Minute)); !errs.Is(err, errs.Invalid) {
+		t.Errorf("an expired token: %v; want invalid", err)
+	}
+	for _, id := range []string{"", "nothex", "../../x"} {
+		if _, err := s.UseToken(ctx, id, token.Recovery, now); !errs.Is(err, errs.Invalid) {
+			t.Errorf("UseToken(%q): %v; want invalid", id, err)
+		}
+	}
+}
+
+func TestTwoRequestsRacingWithOneTokenGiveOneSuccess(t *testing.T) {
+	s := estest.New(t)
+	ctx := context.Background()
+	for trial := range 5 {
+		tok, secret := token.New(token.Recovery, "race@example.com", time.Now(), time.Hour)
+		if err := s.CreateToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		id, _ := token.IDOf(secret)
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := s.UseToken(ctx, id, token.Recovery, time.Now()); err == nil {
+					wins.Add(1)
+				} else if !errs.Is(err, errs.Invalid) {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if n := wins.Load(); n != 1 {
+			t.Errorf("trial %d: %d requests used one token; want 1", trial, n)
+		}
+	}
+}
+
+func TestPurgeDeletesExpiredTokens(t *testing.T) {
+	s := estest.New(t)
+	ctx := context.Background()
+	now := time.Now()
+	expired, _ := token.New(token.VerifyEmail, "p@example.com", now.Add(-48*time.Hour), time.Hour)
+	live, _ := token.New(token.VerifyEmail, "p@example.com", now, time.Hour)
+	for _, tok := range []token.Token{expired, live} {
+		if err := s.CreateToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.PurgeExpired(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	if n := countOf(t, s.TokensIndex()); n != 1 {
+		t.Errorf("%d tokens after the purge; want 1", n)
+	}
+}

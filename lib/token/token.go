@@ -1,0 +1,61 @@
+// Package token is esauth's one-time tokens: the secret in an emailed link
+// (verify an address, recover an account). A token is 256 random bits; only
+// its SHA-256 is stored, so a read of the tokens index hands out no working
+// link, and a token is deleted when it is used, so it works once.
+package token
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"time"
+)
+
+// Purpose says what a token may do; a token of one purpose is refused by
+// every other.
+type Purpose string
+
+// The purposes.
+const (
+	VerifyEmail Purpose = "verify_email"
+	Recovery    Purpose = "recovery"
+)
+
+// Lifetimes.
+const (
+	VerifyEmailTTL = 24 * time.Hour
+	RecoveryTTL    = 30 * time.Minute
+)
+
+// Token is a token as stored: ID is the hex SHA-256 of the secret.
+type Token struct {
+	ID        string    `json:"-"`
+	Purpose   Purpose   `json:"purpose"`
+	Email     string    `json:"email_address"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// New makes a token of purpose for email, valid for ttl from now, and
+// returns it with its secret (base64url, 43 characters), which goes into
+// the link and nowhere else.
+func New(p Purpose, email string, now time.Time, ttl time.Duration) (Token, string) {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	secret := base64.RawURLEncoding.EncodeToString(b[:])
+	id, _ := IDOf(secret)
+	now = now.UTC().Truncate(time.Millisecond)
+	return Token{ID: id, Purpose: p, Email: email, CreatedAt: now, ExpiresAt: now.Add(ttl)}, secret
+}
+
+// IDOf returns the stored id of a secret, and false when the secret is not
+// of the form New makes (so nothing is looked up for it).
+func IDOf(secret string) (string, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(secret)
+	if err != nil || len(b) != 32 {
+		return "", false
+	}
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:]), true
+}
