@@ -6,7 +6,7 @@ BIN := $(CURDIR)/bin
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck
 
-.PHONY: build run test lint unit smoke es-start es-stop es-status bench bench-timing fuzz schemathesis clean
+.PHONY: build run test test-cluster lint unit smoke es-start es-stop es-status bench bench-timing fuzz schemathesis clean
 
 build:
 	go build -o esauth .
@@ -40,6 +40,22 @@ test: lint
 	trap 'if [ $$started = 1 ]; then scripts/elasticsearch.sh stop; fi' EXIT; \
 	ESAUTH_REQUIRE_ES=1 ESAUTH_REQUIRE_BROWSER=1 ESAUTH_REQUIRE_NGINX=1 go test -race -count=1 ./...; \
 	scripts/smoke.sh
+
+# The storage and API suites against a local three-node cluster
+# (scripts/elasticsearch.sh cluster: HTTP 9211-9213, 512 MB heap a node,
+# about 800 MB resident each), every test store spread over the three
+# nodes; then, on its own and verbose (it prints its status counts),
+# TestClusterKillingThePrimaryNodeUnderLoad (ESAUTH_CLUSTER=1), which kill -9s
+# the node holding the users and sessions primaries under load and restarts
+# it. The cluster is stopped and its data wiped at the end, whatever happened.
+CLUSTER_URLS := http://127.0.0.1:9211,http://127.0.0.1:9212,http://127.0.0.1:9213
+CLUSTER_KILL_TEST := TestClusterKillingThePrimaryNodeUnderLoad
+test-cluster:
+	@trap 'scripts/elasticsearch.sh cluster stop --wipe' EXIT; \
+	scripts/elasticsearch.sh cluster start >/dev/null; \
+	export ELASTICSEARCH_URL=$(CLUSTER_URLS) ESAUTH_REQUIRE_ES=1 ESAUTH_CLUSTER=1; \
+	go test -race -count=1 -timeout 20m -skip '^$(CLUSTER_KILL_TEST)$$' ./lib/elastic/ ./v1/; \
+	go test -race -count=1 -timeout 10m -v -run '^$(CLUSTER_KILL_TEST)$$' ./v1/
 
 # Go tests only, against whatever Elasticsearch answers (skips storage
 # tests when none does).
