@@ -47,6 +47,7 @@ import (
 	"esauth/lib/elastic"
 	"esauth/lib/errs"
 	"esauth/lib/flask"
+	"esauth/lib/mail"
 	"esauth/lib/metrics"
 	"esauth/lib/oauth"
 	"esauth/lib/password"
@@ -247,6 +248,37 @@ func (a *app) oauthProviders(keys session.Keys) v1.OAuth {
 	return out
 }
 
+// mail builds the mail queue: over SMTP, or into the log when no server is
+// configured (development). A mail that cannot be sent is logged and
+// audited, never a failed request. The returned function sends what is
+// queued, for up to ten seconds, at shutdown.
+func (a *app) mail(rec audit.Recorder) (v1.Mail, func(), error) {
+	public := a.cfg.PublicURL
+	if public == "" {
+		public = "http://" + a.cfg.Addr // development: links to this server
+	}
+	compose, err := mail.NewComposer(mail.ComposerConfig{Product: "esauth", PublicURL: public})
+	if err != nil {
+		return v1.Mail{}, nil, err
+	}
+	var sender mail.Sender
+	if a.cfg.SMTPURL == "" {
+		sender = mail.NewLog(a.log)
+	} else if sender, err = mail.NewSMTP(a.cfg.SMTPURL, a.cfg.MailFrom, 30*time.Second); err != nil {
+		return v1.Mail{}, nil, fmt.Errorf("ESAUTH_SMTP_URL: %w", err)
+	}
+	q := mail.NewQueue(sender, a.log, mail.QueueOptions{Size: 1000, OnFailure: func(m mail.Message, err error) {
+		a.log.Warn("a mail could not be sent", zap.String("subject", m.Subject), zap.Error(err))
+		rec.Record(audit.Event{Event: audit.MailFailed, Email: m.To, Actor: "esauth", UserAgent: "esauth mail", Outcome: audit.Failure})
+	}})
+	a.metrics.WatchMail(q)
+	return v1.Mail{Queue: q, Compose: compose, PublicURL: public}, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = q.Close(ctx)
+	}, nil
+}
+
 // forwardRules reads ESAUTH_FORWARD_RULES, when set; a file that cannot be
 // read or holds a wrong rule stops the start with the rule's number.
 func (a *app) forwardRules() (access.Rules, error) {
@@ -306,30 +338,37 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
+	mailer, closeMail, err := a.mail(auditLog)
+	if err != nil {
+		return err
+	}
+	defer closeMail()
 	hasher := a.hasher()
 	a.metrics.WatchHasher(hasher)
 	deps := v1.Deps{
-		Log:            a.log,
-		Store:          a.store,
-		Hasher:         hasher,
-		Cookies:        v1.Cookies{Name: a.cfg.CookieName, Secure: a.cfg.CookieSecure, Codec: codec},
-		Policy:         a.sessionPolicy(),
-		Now:            time.Now,
-		TrustedOrigins: a.cfg.TrustedOrigins,
-		TrustedProxies: a.cfg.TrustedProxies,
-		LoginLimit:     v1.RateLimit{PerMinute: a.cfg.LoginPerMinute, Burst: a.cfg.LoginBurst},
-		SignupLimit:    v1.RateLimit{PerMinute: a.cfg.SignupPerMinute, Burst: a.cfg.SignupBurst},
-		IPv6Prefix:     a.cfg.IPv6Prefix,
-		MaxSessions:    a.cfg.MaxSessions,
-		RequestTimeout: a.cfg.RequestTimeout,
-		Audit:          auditLog,
-		Passwords:      screen,
-		Lockout:        user.Lockout{Threshold: a.cfg.LockoutThreshold, Base: a.cfg.LockoutBase, Max: a.cfg.LockoutMax},
-		OAuth:          a.oauthProviders(keys),
-		Pages:          pages,
-		Metrics:        a.metrics,
-		ForwardRules:   rules,
-		SeparateAdmin:  a.cfg.AdminAddr != "",
+		Log:                  a.log,
+		Store:                a.store,
+		Hasher:               hasher,
+		Cookies:              v1.Cookies{Name: a.cfg.CookieName, Secure: a.cfg.CookieSecure, Codec: codec},
+		Policy:               a.sessionPolicy(),
+		Now:                  time.Now,
+		TrustedOrigins:       a.cfg.TrustedOrigins,
+		TrustedProxies:       a.cfg.TrustedProxies,
+		LoginLimit:           v1.RateLimit{PerMinute: a.cfg.LoginPerMinute, Burst: a.cfg.LoginBurst},
+		SignupLimit:          v1.RateLimit{PerMinute: a.cfg.SignupPerMinute, Burst: a.cfg.SignupBurst},
+		IPv6Prefix:           a.cfg.IPv6Prefix,
+		MaxSessions:          a.cfg.MaxSessions,
+		RequestTimeout:       a.cfg.RequestTimeout,
+		Audit:                auditLog,
+		Passwords:            screen,
+		Lockout:              user.Lockout{Threshold: a.cfg.LockoutThreshold, Base: a.cfg.LockoutBase, Max: a.cfg.LockoutMax},
+		OAuth:                a.oauthProviders(keys),
+		Pages:                pages,
+		Metrics:              a.metrics,
+		ForwardRules:         rules,
+		Mail:                 mailer,
+		RequireVerifiedEmail: a.cfg.RequireVerifiedEmail,
+		SeparateAdmin:        a.cfg.AdminAddr != "",
 	}
 	handler, err := v1.NewServer(deps)
 	if err != nil {

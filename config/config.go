@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
@@ -72,8 +73,16 @@ type Config struct {
 	// GCPercent is the garbage collector's target (GOGC); -1 is off.
 	GCPercent int
 
-	// PublicURL is esauth's external base URL (OAuth redirects).
+	// PublicURL is esauth's external base URL (OAuth redirects, mailed links).
 	PublicURL string
+	// SMTPURL is the mail server (with credentials); empty: links go to the log.
+	SMTPURL  string
+	MailFrom string
+	// RequireVerifiedEmail refuses the login of a user who has not
+	// verified the address; RequireTOTPForAdmins lets an admin without a
+	// second factor do nothing but enrol one.
+	RequireVerifiedEmail bool
+	RequireTOTPForAdmins bool
 	// OAuthNames lists ESAUTH_OAUTH_PROVIDERS; OAuth is each one's settings.
 	OAuthNames []string
 	OAuth      []OAuthProvider
@@ -215,6 +224,20 @@ var settings = []setting{
 		durationSetter(func(c *Config) *time.Duration { return &c.ShutdownGracePeriod })},
 	{"ESAUTH_PUBLIC_URL", "", "esauth's external base URL (`https://auth.example.com`, with a path prefix if it is served under one): a provider sends the browser back to `<ESAUTH_PUBLIC_URL>/v1/auth/oauth/<provider>/callback`. Required with `ESAUTH_OAUTH_PROVIDERS`.", false,
 		func(c *Config, v string) error { c.PublicURL = strings.TrimRight(v, "/"); return checkPublicURL(v) }},
+	{"ESAUTH_SMTP_URL", "", "Mail server for verification, recovery and security mails: `smtp://user:pass@host:587` (STARTTLS when offered; required to send credentials to a host that is not loopback; `?tls=required` always requires it) or `smtps://user:pass@host:465`. Unset: no mail is sent and the links are written to the log (development only; the log says so loudly).", true,
+		func(c *Config, v string) error { c.SMTPURL = v; return nil }},
+	{"ESAUTH_MAIL_FROM", "esauth <no-reply@localhost>", "The From address of esauth's mails.", false,
+		func(c *Config, v string) error {
+			c.MailFrom = v
+			if _, err := mail.ParseAddress(v); err != nil {
+				return fmt.Errorf("not an address such as \"Example <no-reply@example.com>\"")
+			}
+			return nil
+		}},
+	{"ESAUTH_REQUIRE_VERIFIED_EMAIL", "false", "Refuse the login (403) of a user who has not verified the email address.", false,
+		func(c *Config, v string) (err error) { c.RequireVerifiedEmail, err = strconv.ParseBool(v); return err }},
+	{"ESAUTH_REQUIRE_TOTP_FOR_ADMINS", "false", "An admin without a TOTP second factor may do nothing but enrol one.", false,
+		func(c *Config, v string) (err error) { c.RequireTOTPForAdmins, err = strconv.ParseBool(v); return err }},
 	{"ESAUTH_OAUTH_PROVIDERS", "", "Comma-separated names of the OAuth 2.0 / OpenID Connect providers to log in with. `facebook`, `github` and `google` are those providers; any other name is an OpenID Connect provider found by its `ESAUTH_OAUTH_<P>_ISSUER`. Each needs the variables below, with P the name upper-cased and `-` written `_`.", false,
 		func(c *Config, v string) error { c.OAuthNames = splitList(v); return nil }},
 	{"GOGC", "200", "Go's garbage-collector target (the runtime's own variable; `off` turns collection off). esauth's default is 200, not Go's 100: its live heap is a few MiB, so at 100 it collects every few hundred requests (README, Performance).", false,
@@ -264,6 +287,9 @@ func (c Config) check() []string {
 	var p []string
 	if len(c.ESURLs) == 0 {
 		p = append(p, "ELASTICSEARCH_URL must name at least one node")
+	}
+	if c.SMTPURL != "" && c.PublicURL == "" {
+		p = append(p, "ESAUTH_PUBLIC_URL is required with ESAUTH_SMTP_URL: mailed links are built from it")
 	}
 	if c.PurgeInterval < time.Second {
 		p = append(p, "ESAUTH_PURGE_INTERVAL must be at least 1s")

@@ -105,6 +105,8 @@ type Logins struct {
 	starter sessionStarter
 	screen  PasswordScreen
 	rec     audit.Recorder
+	// requireVerified refuses users whose address is not verified.
+	requireVerified bool
 }
 
 // LoggedIn is a login that succeeded: the user, and whether the password
@@ -153,6 +155,10 @@ func (l Logins) LogIn(w http.ResponseWriter, r *http.Request, email, password st
 		record(l.rec, r, audit.LoginFailure, u.Email, audit.Refused)
 		l.metrics.Login(metrics.LoginDisabled)
 		return LoggedIn{}, errs.E(errs.Forbidden, "This account is disabled.")
+	}
+	if l.requireVerified && u.EmailVerifiedAt.IsZero() {
+		record(l.rec, r, audit.LoginFailure, u.Email, audit.Refused)
+		return LoggedIn{}, errs.E(errs.Forbidden, "Verify your email address first: follow the link we mailed you (or ask for a new one by recovering your account).")
 	}
 	if l.guard.hasher.NeedsRehash(u.PasswordHash) {
 		upgradeHash(r, l.users, l.guard.hasher, u, password)

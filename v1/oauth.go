@@ -356,6 +356,8 @@ func (f oauthFlow) login(w http.ResponseWriter, r *http.Request, st oauthState, 
 	u := user.User{
 		Email: email, FirstName: first, LastName: last, Role: user.RoleUser, IsActive: true,
 		CreatedAt: t, UpdatedAt: t, PasswordChangedAt: t, SessionEpoch: user.NewEpoch(),
+		// Only a verified email makes an account (above): it is proven.
+		EmailVerifiedAt: t,
 	}
 	ident := user.Identity{Provider: prof.Provider, Subject: prof.Subject, Email: email, UserCreatedAt: t, ProviderEmail: prof.Email, CreatedAt: t}
 	// The identity first: if the user cannot be made, or esauth stops in

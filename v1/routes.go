@@ -46,7 +46,8 @@ func newRouter(d Deps) *mux.Router {
 	guard := newPasswordGuard(d.Store, d.Hasher, d.Lockout, d.LoginLimit, d.Now)
 	guard.metrics = d.Metrics
 	starter := sessionStarter{sessions: d.Store, cookies: d.Cookies, policy: d.Policy, maxSessions: d.MaxSessions, now: d.Now}
-	accounts := Signup{Store: d.Store, Hasher: d.Hasher, Screen: d.Passwords, Now: d.Now}
+	ml := mailings{mail: d.Mail, tokens: d.Store, now: d.Now}
+	accounts := Signup{Store: d.Store, Hasher: d.Hasher, Screen: d.Passwords, Now: d.Now, mail: ml}
 
 	// One per-IP budget for every way to sign up, and one for every way to
 	// log in (password, provider callback, and the pages' forms).
@@ -67,11 +68,23 @@ func newRouter(d Deps) *mux.Router {
 	users.Handle(email, authed(handleDeleteUser(d.Store, guard, d.Cookies, d.Audit))).Methods(http.MethodDelete)
 
 	auth := r.PathPrefix("/v1/auth").Subrouter()
-	logins := Logins{metrics: d.Metrics, guard: guard, users: d.Store, starter: starter, screen: d.Passwords, rec: d.Audit}
+	logins := Logins{metrics: d.Metrics, guard: guard, users: d.Store, starter: starter, screen: d.Passwords, rec: d.Audit,
+		requireVerified: d.RequireVerifiedEmail}
 	auth.Handle("/login", loginLimit(handleLogin(logins))).Methods(http.MethodPost)
 	auth.Handle("/logout", handleLogout(d.Store, d.Cookies, d.Audit)).Methods(http.MethodPost)
 	auth.Handle("/logout/all", authed(handleLogoutAll(d.Store, d.Cookies, d.Now, d.Audit))).Methods(http.MethodPost)
 	auth.Handle("/verify", authed(handleVerify())).Methods(http.MethodGet)
+	// Links mailed to the address: verification, recovery. Spending a
+	// link needs no login (it may be opened on another device); asking for
+	// mail shares the signup's per-IP budget, setting a password the
+	// login's.
+	verification := Verification{mailings: ml, users: d.Store, rec: d.Audit}
+	auth.Handle("/verification", loginLimit(handleVerifyEmail(verification))).Methods(http.MethodPost)
+	auth.Handle("/verification/resend", authed(signupLimit(handleResendVerification(verification)))).Methods(http.MethodPost)
+	recovery := Recovery{mailings: ml, users: d.Store, hasher: d.Hasher, screen: d.Passwords, starter: starter, rec: d.Audit,
+		perEmail: newKeyedLimiter(recoveryPerEmail, maxTrackedIPs), work: make(chan struct{}, recoveryWorkers), log: d.Log}
+	auth.Handle("/recovery", signupLimit(handleRecoveryRequest(recovery))).Methods(http.MethodPost)
+	auth.Handle("/recovery/complete", loginLimit(handleRecoveryComplete(recovery))).Methods(http.MethodPost)
 	auth.Handle("/forward", load(handleForward(d.ForwardRules))).Methods(http.MethodGet)
 	passwords := Passwords{guard: guard, store: d.Store, starter: starter, screen: d.Passwords, rec: d.Audit}
 	auth.Handle("/password", authed(handleChangePassword(passwords))).Methods(http.MethodPost)

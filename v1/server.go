@@ -31,6 +31,7 @@ type Store interface {
 	IdentityStore
 	UserSearcher
 	ReadinessChecker
+	tokenStore
 }
 
 // UserStore reads and writes users.
@@ -86,6 +87,12 @@ type Deps struct {
 	OAuth OAuth
 	// Metrics collects what GET /metrics serves; nil makes a new set.
 	Metrics *metrics.Metrics
+	// Mail sends the verification and recovery links and the security
+	// notices; its zero value sends nothing.
+	Mail Mail
+	// RequireVerifiedEmail refuses the login of a user whose address is
+	// not verified (403).
+	RequireVerifiedEmail bool
 	// ForwardRules give the policy of each request forward-auth is asked
 	// about; with none, every request needs a logged-in user.
 	ForwardRules access.Rules

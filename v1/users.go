@@ -14,6 +14,7 @@ import (
 	"esauth/lib/page"
 	"esauth/lib/password"
 	"esauth/lib/session"
+	"esauth/lib/token"
 	"esauth/lib/user"
 )
 
@@ -57,6 +58,9 @@ type Signup struct {
 	Hasher *password.Hasher
 	Screen PasswordScreen
 	Now    func() time.Time
+	// mail sends the new user a link to verify the address (the API's
+	// and the pages' signups; the command line's sends none).
+	mail mailings
 }
 
 // Create validates req (fields, then password screening: 422 with field
@@ -90,6 +94,11 @@ func (su Signup) Create(ctx context.Context, req SignupRequest, role string) (us
 	}
 	if err := su.Store.CreateUser(ctx, u); err != nil {
 		return user.User{}, err
+	}
+	// The account exists: a link that could not be stored is logged, and
+	// the user asks for another (POST /v1/auth/verification/resend).
+	if err := su.mail.sendLink(ctx, u, token.VerifyEmail); err != nil {
+		loggerFrom(ctx).Warn("could not store the verification link of a new user", zap.Error(err))
 	}
 	return u, nil
 }

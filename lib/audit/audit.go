@@ -40,6 +40,13 @@ const (
 	OAuthRefused     = "oauth_refused"
 	IdentityLinked   = "identity_linked"
 	IdentityUnlinked = "identity_unlinked"
+	// Mail: a verification link sent and used, a recovery asked for and
+	// completed, and a mail that could not be sent.
+	VerificationSent  = "verification_sent"
+	EmailVerified     = "email_verified"
+	RecoveryRequested = "recovery_requested"
+	PasswordRecovered = "password_recovered"
+	MailFailed        = "mail_failed"
 )
 
 // Outcomes.

@@ -353,6 +353,7 @@ var (
 	sourceKeys = []string{
 		"id", "email_address", "created_at", "expires_at", "last_seen_at", "remember", "user_agent", "ip", "user_epoch",
 		"first_name", "last_name", "role", "is_active", "updated_at", "session_epoch",
+		"second_factor", "pending", "email_verified_at", "totp_enabled_at",
 	}
 )
 
@@ -442,6 +443,14 @@ func (d *loadDecoder) source(s *loadSource) bool {
 			return seen(&keys, 13) && d.time(&s.UpdatedAt)
 		case "session_epoch":
 			return seen(&keys, 14) && d.text(&s.SessionEpoch)
+		case "second_factor":
+			return seen(&keys, 15) && d.boolean(&s.SecondFactor)
+		case "pending":
+			return seen(&keys, 16) && d.boolean(&s.Pending)
+		case "email_verified_at":
+			return seen(&keys, 17) && d.time(&s.EmailVerifiedAt)
+		case "totp_enabled_at":
+			return seen(&keys, 18) && d.time(&s.TOTPEnabledAt)
 		}
 		return d.unknown(key, sourceKeys)
 	})

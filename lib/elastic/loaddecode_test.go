@@ -82,6 +82,10 @@ func TestLoadAnswerFastPath(t *testing.T) {
 		{"pretty printed", strings.NewReplacer(`,"`, ",\n  \"", `":`, "\" :\t", `{"`, "{ \"", `}`, "\r\n}").Replace(sample), true},
 		{"user missing", `{"docs":[{"_index":"s","_id":"x","found":true,"_source":{"remember":true}},{"_index":"u","_id":"a@b.c","found":false}]}`, true},
 		{"empty", `{"docs":[]}`, true},
+		{"a half-authenticated session and a user with a second factor", strings.NewReplacer(
+			`"user_epoch":"981035e0b4f0bbc3ea9d1947c52ff9cb"}`, `"user_epoch":"981035e0b4f0bbc3ea9d1947c52ff9cb","second_factor":false,"pending":true}`,
+			`"session_epoch":"981035e0b4f0bbc3ea9d1947c52ff9cb"}`, `"session_epoch":"981035e0b4f0bbc3ea9d1947c52ff9cb","email_verified_at":"2026-12-01T10:06:00Z","totp_enabled_at":"2026-12-01T10:07:00Z","totp_secret":"JBSWY3DPEHPK3PXP","totp_last_step":59123,"recovery_codes":["a","b"]}`,
+		).Replace(sample), true},
 		{"no docs", `{}`, true},
 		{"names with accents and escapes", strings.Replace(sample, `"first_name":"A"`, `"first_name":"Jos\u00e9 \"J\" `+"Ångström\xff"+`"`, 1), true},
 		{"unknown nested values", strings.Replace(sample, `"_version":1`, `"_version":{"a":[1,-2.5e+3,true,false,null,"x\n"],"b":{}}`, 1), true},
@@ -114,6 +118,7 @@ func FuzzLoadAnswer(f *testing.F) {
 		loadAnswerSample, `{"docs":[]}`, `{}`, `{"docs":[{"found":true,"_source":{"first_name":"\u00e9"}}]}`,
 		`{"docs":[{"_seq_no":-0,"_source":{"created_at":"2026-12-01T10:05:08Z"}}]}`, `{"docs":[{"Found":true}]}`,
 		`{"x":[1e5,-0.0,"\ud800"]}`, `{"docs":[{"_source":{"ip":"\xff"}}]}`,
+		`{"docs":[{"_source":{"pending":true,"second_factor":true,"totp_enabled_at":"2026-12-01T10:07:00Z"}}]}`,
 	} {
 		f.Add([]byte(seed))
 	}

@@ -109,7 +109,12 @@ const usersMapping = `{
       "password_changed_at": {"type": "date"},
       "failed_logins":       {"type": "integer"},
       "locked_until":        {"type": "date"},
-      "session_epoch":       {"type": "keyword"}
+      "session_epoch":       {"type": "keyword"},
+      "email_verified_at":   {"type": "date"},
+      "totp_secret":         {"type": "keyword", "index": false, "doc_values": false},
+      "totp_enabled_at":     {"type": "date"},
+      "totp_last_step":      {"type": "long"},
+      "recovery_codes":      {"type": "keyword", "index": false, "doc_values": false}
     }
   }
 }`
@@ -126,7 +131,9 @@ const sessionsMapping = `{
       "remember":      {"type": "boolean"},
       "user_agent":    {"type": "keyword", "ignore_above": 512},
       "ip":            {"type": "keyword"},
-      "user_epoch":    {"type": "keyword"}
+      "user_epoch":    {"type": "keyword"},
+      "second_factor": {"type": "boolean"},
+      "pending":       {"type": "boolean"}
     }
   }
 }`

@@ -31,6 +31,10 @@ type sessionDoc struct {
 	UserAgent  string    `json:"user_agent"`
 	IP         string    `json:"ip"`
 	UserEpoch  string    `json:"user_epoch"`
+	// omitempty: a session of an older esauth has neither, and most have
+	// no second factor; the loader reads absent as false.
+	SecondFactor bool `json:"second_factor,omitempty"`
+	Pending      bool `json:"pending,omitempty"`
 }
 
 // toSession returns the session of a stored document; id is the document
@@ -134,12 +138,16 @@ type loadSource struct {
 	IsActive     bool      `json:"is_active"`
 	UpdatedAt    time.Time `json:"updated_at"`
 	SessionEpoch string    `json:"session_epoch"`
+	// What the loader needs of the second factor and the address.
+	EmailVerifiedAt time.Time `json:"email_verified_at"`
+	TOTPEnabledAt   time.Time `json:"totp_enabled_at"`
 }
 
 func (l loadSource) user() user.User {
 	return user.User{
 		Email: l.Email, FirstName: l.FirstName, LastName: l.LastName, Role: l.Role, IsActive: l.IsActive,
 		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, SessionEpoch: l.SessionEpoch,
+		EmailVerifiedAt: l.EmailVerifiedAt, TOTPEnabledAt: l.TOTPEnabledAt,
 	}
 }
 

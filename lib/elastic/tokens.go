@@ -39,8 +39,10 @@ var errTokenInvalid = errs.E(errs.Invalid, "This link is invalid, expired or alr
 // it, and returns it only when this call's delete is the one that removed
 // it, so of two requests racing with one link exactly one succeeds. A
 // token of another purpose is left as it is; an expired one is deleted.
-// Every failure is the same errs.Invalid.
-func (s *Store) UseToken(ctx context.Context, id string, purpose token.Purpose, now time.Time) (token.Token, error) {
+// Every failure is the same errs.Invalid. check, when not nil, sees the
+// token before it is spent; its error is returned and the token kept (a
+// new password the screening refuses does not cost the link).
+func (s *Store) UseToken(ctx context.Context, id string, purpose token.Purpose, now time.Time, check func(token.Token) error) (token.Token, error) {
 	if !validSessionID(id) { // the same form: 64 hex characters
 		return token.Token{}, errTokenInvalid
 	}
@@ -68,6 +70,11 @@ func (s *Store) UseToken(ctx context.Context, id string, purpose token.Purpose, 
 	t.ID = id
 	if t.Purpose != purpose {
 		return token.Token{}, errTokenInvalid
+	}
+	if check != nil && now.Before(t.ExpiresAt) {
+		if err := check(t); err != nil {
+			return token.Token{}, err
+		}
 	}
 	r, err = s.call(ctx, "delete token", esapi.DeleteRequest{Index: s.tokens, DocumentID: id})
 	if err != nil {

@@ -26,22 +26,26 @@ func TestATokenWorksOnceForItsPurposeUntilItExpires(t *testing.T) {
 		return id
 	}
 	rec := newToken(token.Recovery, time.Hour)
-	if _, err := s.UseToken(ctx, rec, token.VerifyEmail, now); !errs.Is(err, errs.Invalid) {
+	if _, err := s.UseToken(ctx, rec, token.VerifyEmail, now, nil); !errs.Is(err, errs.Invalid) {
 		t.Errorf("a recovery token used to verify: %v; want invalid", err)
 	}
-	got, err := s.UseToken(ctx, rec, token.Recovery, now)
+	refused := errs.E(errs.Invalid, "refused by the check")
+	if _, err := s.UseToken(ctx, rec, token.Recovery, now, func(token.Token) error { return refused }); err != refused {
+		t.Errorf("a check that refuses: %v; want its error", err)
+	}
+	got, err := s.UseToken(ctx, rec, token.Recovery, now, nil)
 	if err != nil || got.Email != "t@example.com" || got.Purpose != token.Recovery {
 		t.Fatalf("the first use: %+v, %v", got, err)
 	}
-	if _, err := s.UseToken(ctx, rec, token.Recovery, now); !errs.Is(err, errs.Invalid) {
+	if _, err := s.UseToken(ctx, rec, token.Recovery, now, nil); !errs.Is(err, errs.Invalid) {
 		t.Errorf("the second use: %v; want invalid", err)
 	}
 	old := newToken(token.VerifyEmail, time.Minute)
-	if _, err := s.UseToken(ctx, old, token.VerifyEmail, now.Add(2*time.Minute)); !errs.Is(err, errs.Invalid) {
+	if _, err := s.UseToken(ctx, old, token.VerifyEmail, now.Add(2*time.Minute), nil); !errs.Is(err, errs.Invalid) {
 		t.Errorf("an expired token: %v; want invalid", err)
 	}
 	for _, id := range []string{"", "nothex", "../../x"} {
-		if _, err := s.UseToken(ctx, id, token.Recovery, now); !errs.Is(err, errs.Invalid) {
+		if _, err := s.UseToken(ctx, id, token.Recovery, now, nil); !errs.Is(err, errs.Invalid) {
 			t.Errorf("UseToken(%q): %v; want invalid", id, err)
 		}
 	}
@@ -62,7 +66,7 @@ func TestTwoRequestsRacingWithOneTokenGiveOneSuccess(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if _, err := s.UseToken(ctx, id, token.Recovery, time.Now()); err == nil {
+				if _, err := s.UseToken(ctx, id, token.Recovery, time.Now(), nil); err == nil {
 					wins.Add(1)
 				} else if !errs.Is(err, errs.Invalid) {
 					t.Error(err)

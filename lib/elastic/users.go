@@ -28,6 +28,11 @@ type userDoc struct {
 	UpdatedAt         time.Time `json:"updated_at"`
 	PasswordChangedAt time.Time `json:"password_changed_at"`
 	SessionEpoch      string    `json:"session_epoch"`
+	EmailVerifiedAt   time.Time `json:"email_verified_at,omitzero"`
+	TOTPSecret        string    `json:"totp_secret,omitempty"`
+	TOTPEnabledAt     time.Time `json:"totp_enabled_at,omitzero"`
+	TOTPLastStep      int64     `json:"totp_last_step,omitempty"`
+	RecoveryCodes     []string  `json:"recovery_codes,omitempty"`
 }
 
 func toUserDoc(u user.User) userDoc { return userDoc(u) }

@@ -191,6 +191,32 @@ func (m *Metrics) WatchAudit(a AuditCounts) {
 	)
 }
 
+// MailCounts is what the mail queue knows of its mails.
+type MailCounts interface {
+	Sent() int64
+	Failed() int64
+	Dropped() int64
+}
+
+// WatchMail exports the mail queue's counts, read at each scrape.
+func (m *Metrics) WatchMail(q MailCounts) {
+	if m == nil {
+		return
+	}
+	for _, c := range []struct {
+		name, help string
+		read       func() int64
+	}{
+		{"esauth_mails_sent_total", "Mails the mail server accepted.", q.Sent},
+		{"esauth_mails_failed_total", "Mails given up after the last attempt (each logged and audited).", q.Failed},
+		{"esauth_mails_dropped_total", "Mails dropped because the queue was full.", q.Dropped},
+	} {
+		read := c.read
+		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
+			func() float64 { return float64(read()) }))
+	}
+}
+
 // HashSlots is what the password hasher knows of its slots.
 type HashSlots interface {
 	InUse() int

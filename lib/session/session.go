@@ -29,6 +29,11 @@ type Session struct {
 	// UserEpoch is the user's SessionEpoch when the session was made; the
 	// session is valid only while the user still has it.
 	UserEpoch string `json:"-"`
+	// SecondFactor says the login passed the second factor. Pending says
+	// it has not yet: the password was right, the code is still owed, and
+	// the session counts as anonymous everywhere but the code's route.
+	SecondFactor bool `json:"second_factor"`
+	Pending      bool `json:"pending"`
 }
 
 // NewToken returns a fresh random 32-byte token (base64url, for the cookie)

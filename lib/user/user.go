@@ -46,7 +46,23 @@ type User struct {
 	// one of a deleted account whose email was signed up again, no longer
 	// matches and is refused by the loader. See NewEpoch.
 	SessionEpoch string `json:"-"`
+	// EmailVerifiedAt is when the user proved the address is theirs, by a
+	// link mailed to it or a provider that verified it (zero: not yet).
+	EmailVerifiedAt time.Time `json:"email_verified_at"`
+	// TOTPSecret is the base32 secret of the second factor: enrolled but
+	// not yet confirmed while TOTPEnabledAt is zero.
+	TOTPSecret    string    `json:"-"`
+	TOTPEnabledAt time.Time `json:"totp_enabled_at"`
+	// TOTPLastStep is the step of the last code accepted: each code works
+	// once (RFC 6238 §5.2).
+	TOTPLastStep int64 `json:"-"`
+	// RecoveryCodes are the hashes of the unused recovery codes.
+	RecoveryCodes []string `json:"-"`
 }
+
+// TOTPEnabled reports whether the user logs in with a second factor (the
+// loader reads when it was turned on, never the secret).
+func (u User) TOTPEnabled() bool { return !u.TOTPEnabledAt.IsZero() }
 
 // NewEpoch returns a fresh random session epoch (128 bits, hex).
 func NewEpoch() string {
@@ -68,6 +84,10 @@ type Public struct {
 	IsActive  bool      `json:"is_active"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// EmailVerified and TOTPEnabled say whether the address is proven and
+	// whether the second factor is on.
+	EmailVerified bool `json:"email_verified"`
+	TOTPEnabled   bool `json:"totp_enabled"`
 }
 
 // Public returns the public view of u.
@@ -80,6 +100,9 @@ func (u User) Public() Public {
 		IsActive:  u.IsActive,
 		CreatedAt: u.CreatedAt,
 		UpdatedAt: u.UpdatedAt,
+
+		EmailVerified: !u.EmailVerifiedAt.IsZero(),
+		TOTPEnabled:   u.TOTPEnabled(),
 	}
 }
 

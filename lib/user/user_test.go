@@ -112,6 +112,11 @@ func fullUser(t *testing.T) user.User {
 		UpdatedAt:         time.Date(2021, 6, 7, 8, 9, 10, 0, time.UTC),
 		PasswordChangedAt: time.Date(2022, 11, 12, 13, 14, 15, 0, time.UTC),
 		SessionEpoch:      "0123456789abcdef0123456789abcdef",
+		EmailVerifiedAt:   time.Date(2020, 1, 2, 4, 0, 0, 0, time.UTC),
+		TOTPSecret:        "JBSWY3DPEHPK3PXPTOTPSECRETVALUE2",
+		TOTPEnabledAt:     time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC),
+		TOTPLastStep:      59123456,
+		RecoveryCodes:     []string{"recovery-code-hash-one", "recovery-code-hash-two"},
 	}
 	v := reflect.ValueOf(u)
 	for i := range v.NumField() {
@@ -139,7 +144,8 @@ func TestJSONNeverCarriesThePasswordHash(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := string(b)
-			for _, bad := range []string{u.PasswordHash, "c2VjcmV0LWhhc2gtdmFsdWU", "password_hash", "PasswordHash"} {
+			for _, bad := range []string{u.PasswordHash, "c2VjcmV0LWhhc2gtdmFsdWU", "password_hash", "PasswordHash",
+				u.TOTPSecret, "recovery-code-hash", "59123456"} {
 				if strings.Contains(s, bad) {
 					t.Errorf("JSON %s contains %q", s, bad)
 				}
@@ -155,8 +161,18 @@ func TestPublicCopiesEveryPublicField(t *testing.T) {
 	u := fullUser(t)
 	p := u.Public()
 	pv, uv := reflect.ValueOf(p), reflect.ValueOf(u)
+	// Two public fields are derived, not copied.
+	if !p.EmailVerified || !p.TOTPEnabled {
+		t.Errorf("EmailVerified %v, TOTPEnabled %v; want both true for fullUser", p.EmailVerified, p.TOTPEnabled)
+	}
+	if (user.User{}).Public().EmailVerified || (user.User{}).Public().TOTPEnabled {
+		t.Error("a user without either says it has them")
+	}
 	for i := range pv.NumField() {
 		name := pv.Type().Field(i).Name
+		if name == "EmailVerified" || name == "TOTPEnabled" {
+			continue
+		}
 		src := uv.FieldByName(name)
 		if !src.IsValid() {
 			t.Errorf("Public.%s has no field of the same name in User", name)
@@ -185,7 +201,7 @@ func TestPublicJSONHasExactlyThePublicKeys(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	want := []string{"created_at", "email_address", "first_name", "is_active", "last_name", "role", "updated_at"}
+	want := []string{"created_at", "email_address", "email_verified", "first_name", "is_active", "last_name", "role", "totp_enabled", "updated_at"}
 	if !reflect.DeepEqual(keys, want) {
 		t.Errorf("public JSON keys = %v; want %v", keys, want)
 	}

@@ -1,0 +1,217 @@
+package v1
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"esauth/lib/mail"
+	"esauth/lib/mail/mailtest"
+	"esauth/lib/user"
+)
+
+const testPublicURL = "https://auth.example.test"
+
+// withMail sends the server's mail to a real SMTP server started for the
+// test, through the same queue as production (no retries, to keep tests
+// quick).
+func withMail(t *testing.T) (harnessOption, *mailtest.Server) {
+	t.Helper()
+	srv := mailtest.Start(t)
+	sender, err := mail.NewSMTP(srv.URL(), "esauth <no-reply@example.test>", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := mail.NewQueue(sender, zap.NewNop(), mail.QueueOptions{Attempts: 1})
+	t.Cleanup(func() { _ = q.Close(context.Background()) })
+	compose, err := mail.NewComposer(mail.ComposerConfig{Product: "esauth", PublicURL: testPublicURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(d *Deps) { d.Mail = Mail{Queue: q, Compose: compose, PublicURL: testPublicURL} }, srv
+}
+
+// linkToken follows a mailed link: the token in its query.
+func linkToken(t *testing.T, r mailtest.Received, path string) string {
+	t.Helper()
+	link := mailtest.Link(t, r, testPublicURL+path+"?token=")
+	u, err := url.Parse(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query().Get("token")
+}
+
+func TestSignupMailsALinkThatVerifiesTheAddressOnce(t *testing.T) {
+	opt, smtp := withMail(t)
+	h := newHarness(t, opt)
+	c := h.client()
+	expectStatus(t, c.signup("verify@example.com", pw), http.StatusCreated)
+	msgs := smtp.Wait(t, 1, 10*time.Second)
+	if len(msgs[0].To) != 1 || msgs[0].To[0] != "verify@example.com" {
+		t.Fatalf("mail to %v", msgs[0].To)
+	}
+	tok := linkToken(t, msgs[0], VerifyEmailPath)
+
+	c.mustLogin("verify@example.com", pw)
+	var me struct{ User user.Public }
+	c.do("GET", "/v1/auth/verify", nil).data(t, &me)
+	if me.User.EmailVerified {
+		t.Fatal("verified before the link was used")
+	}
+	// The link works once, from any device (no login needed).
+	other := h.client()
+	a := other.do("POST", "/v1/auth/verification", map[string]string{"token": tok})
+	expectStatus(t, a, http.StatusOK)
+	expectStatus(t, other.do("POST", "/v1/auth/verification", map[string]string{"token": tok}), http.StatusUnprocessableEntity)
+	c.do("GET", "/v1/auth/verify", nil).data(t, &me)
+	if !me.User.EmailVerified {
+		t.Error("not verified after the link was used")
+	}
+	// A verified user asks for no more links.
+	expectStatus(t, c.do("POST", "/v1/auth/verification/resend", nil), http.StatusConflict)
+	for _, bad := range []string{"", "not-a-token", strings.Repeat("A", 43), tok + "x"} {
+		if a := other.do("POST", "/v1/auth/verification", map[string]string{"token": bad}); a.Status != http.StatusUnprocessableEntity {
+			t.Errorf("token %q: %d", bad, a.Status)
+		}
+	}
+}
+
+func TestResendingVerificationMailsANewLink(t *testing.T) {
+	opt, smtp := withMail(t)
+	h := newHarness(t, opt)
+	c := h.client()
+	expectStatus(t, c.signup("again@example.com", pw), http.StatusCreated)
+	smtp.Wait(t, 1, 10*time.Second)
+	expectStatus(t, h.client().do("POST", "/v1/auth/verification/resend", nil), http.StatusUnauthorized)
+	c.mustLogin("again@example.com", pw)
+	expectStatus(t, c.do("POST", "/v1/auth/verification/resend", nil), http.StatusAccepted)
+	msgs := smtp.Wait(t, 2, 10*time.Second)
+	first, second := linkToken(t, msgs[0], VerifyEmailPath), linkToken(t, msgs[1], VerifyEmailPath)
+	if first == second {
+		t.Fatal("the same link twice")
+	}
+	expectStatus(t, c.do("POST", "/v1/auth/verification", map[string]string{"token": second}), http.StatusOK)
+}
+
+func TestLoginOfAnUnverifiedUserIsRefusedWhenVerificationIsRequired(t *testing.T) {
+	opt, smtp := withMail(t)
+	h := newHarness(t, opt, func(d *Deps) { d.RequireVerifiedEmail = true })
+	c := h.client()
+	expectStatus(t, c.signup("strict@example.com", pw), http.StatusCreated)
+	a := c.login("strict@example.com", pw)
+	expectStatus(t, a, http.StatusForbidden)
+	if !strings.Contains(a.Message, "Verify your email address") {
+		t.Errorf("message %q", a.Message)
+	}
+	if c.cookie() != "" {
+		t.Error("a refused login set a cookie")
+	}
+	tok := linkToken(t, smtp.Wait(t, 1, 10*time.Second)[0], VerifyEmailPath)
+	expectStatus(t, c.do("POST", "/v1/auth/verification", map[string]string{"token": tok}), http.StatusOK)
+	c.mustLogin("strict@example.com", pw)
+}
+
+func TestRecoverySetsANewPasswordEndsEverySessionAndLogsIn(t *testing.T) {
+	opt, smtp := withMail(t)
+	h := newHarness(t, opt)
+	h.addUser("lost@example.com", pw, false)
+	old := h.client()
+	old.mustLogin("lost@example.com", pw)
+
+	anon := h.client()
+	a := anon.do("POST", "/v1/auth/recovery", map[string]string{"email_address": "Lost@Example.com"})
+	expectStatus(t, a, http.StatusAccepted)
+	msg := smtp.Wait(t, 1, 10*time.Second)[0]
+	tok := linkToken(t, msg, ResetPasswordPath)
+
+	// A weak password is refused and does not spend the link.
+	weak := anon.do("POST", "/v1/auth/recovery/complete", map[string]string{"token": tok, "new_password": "password123"})
+	expectStatus(t, weak, http.StatusUnprocessableEntity)
+	const next = "a brand new long password"
+	done := anon.do("POST", "/v1/auth/recovery/complete", map[string]string{"token": tok, "new_password": next})
+	expectStatus(t, done, http.StatusOK)
+	h.checkNoSecrets(t, done)
+	// Logged in by the recovery; the old session is dead; the old password too.
+	expectStatus(t, anon.do("GET", "/v1/test", nil), http.StatusOK)
+	expectStatus(t, old.do("GET", "/v1/test", nil), http.StatusUnauthorized)
+	expectStatus(t, h.client().login("lost@example.com", pw), http.StatusUnauthorized)
+	h.client().mustLogin("lost@example.com", next)
+	// The link is spent.
+	expectStatus(t, anon.do("POST", "/v1/auth/recovery/complete", map[string]string{"token": tok, "new_password": "yet another long password"}), http.StatusUnprocessableEntity)
+	// The owner is told.
+	notice := smtp.Wait(t, 2, 10*time.Second)[1]
+	if p, err := notice.Parse(); err != nil || !strings.Contains(p.Subject, "recovered") {
+		t.Errorf("notice %q, %v", p.Subject, err)
+	}
+}
+
+func TestRecoveryAnswersTheSameForAnUnknownAddressAndSendsNothing(t *testing.T) {
+	opt, smtp := withMail(t)
+	h := newHarness(t, opt)
+	h.addUser("known@example.com", pw, false)
+	c := h.client()
+	known := c.do("POST", "/v1/auth/recovery", map[string]string{"email_address": "known@example.com"})
+	unknown := c.do("POST", "/v1/auth/recovery", map[string]string{"email_address": "nobody@example.com"})
+	if known.Status != unknown.Status || known.Raw != unknown.Raw {
+		t.Errorf("known %d %s, unknown %d %s; want the same", known.Status, known.Raw, unknown.Status, unknown.Raw)
+	}
+	msgs := smtp.Wait(t, 1, 10*time.Second)
+	// Both lookups are done once both audit events are written.
+	h.flushAudit()
+	waitFor(t, func() bool { return len(h.logs.FilterField(zap.String("event", "recovery_requested")).All()) >= 2 })
+	if got := smtp.Messages(); len(got) != 1 || got[0].To[0] != "known@example.com" {
+		t.Errorf("mails %v; want one, to the known address", msgs)
+	}
+	expectStatus(t, c.do("POST", "/v1/auth/recovery", map[string]string{"email_address": "not an address"}), http.StatusUnprocessableEntity)
+}
+
+func TestTwoRacingUsesOfOneRecoveryLinkGiveOneSuccess(t *testing.T) {
+	opt, smtp := withMail(t)
+	h := newHarness(t, opt)
+	h.addUser("racer@example.com", pw, false)
+	expectStatus(t, h.client().do("POST", "/v1/auth/recovery", map[string]string{"email_address": "racer@example.com"}), http.StatusAccepted)
+	tok := linkToken(t, smtp.Wait(t, 1, 10*time.Second)[0], ResetPasswordPath)
+	var ok atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, err := h.client().try("POST", "/v1/auth/recovery/complete", map[string]string{"token": tok, "new_password": "racing long password " + string(rune('a'+i))})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if a.Status == http.StatusOK {
+				ok.Add(1)
+			} else if a.Status != http.StatusUnprocessableEntity {
+				t.Errorf("a racing use: %d %s", a.Status, a.Raw)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := ok.Load(); n != 1 {
+		t.Errorf("%d uses of one link succeeded; want 1", n)
+	}
+}
+
+// waitFor polls cond until it holds, failing after 10 seconds: for work a
+// request leaves to the background, whose end no answer reports.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("the condition did not hold within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
