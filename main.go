@@ -368,6 +368,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		ForwardRules:         rules,
 		Mail:                 mailer,
 		RequireVerifiedEmail: a.cfg.RequireVerifiedEmail,
+		RequireTOTPForAdmins: a.cfg.RequireTOTPForAdmins,
 		SeparateAdmin:        a.cfg.AdminAddr != "",
 	}
 	handler, err := v1.NewServer(deps)

@@ -45,6 +45,9 @@ type sessionWriter interface {
 type loginView struct {
 	user.Public
 	PasswordChangeRequired bool `json:"password_change_required"`
+	// SecondFactorRequired: the password was right, and the session is
+	// half-authenticated until POST /v1/auth/totp/verify.
+	SecondFactorRequired bool `json:"second_factor_required,omitempty"`
 }
 
 var errBadCredentials = errs.E(errs.Unauthenticated, "The email address or password is wrong.")
@@ -69,8 +72,30 @@ type sessionStarter struct {
 // happened since (password change, disable, delete) already refuses it.
 // Beyond the cap, the user's oldest sessions end (best effort).
 func (st sessionStarter) start(w http.ResponseWriter, r *http.Request, u user.User, remember bool) (session.Session, error) {
+	return st.begin(w, r, u, remember, stageFull)
+}
+
+// The stages of a new session.
+const (
+	stageFull         = iota // logged in (no second factor, or none needed)
+	stagePending             // the password was right; the code is owed
+	stageSecondFactor        // logged in, the second factor passed
+)
+
+// PendingTTL is how long a half-authenticated session waits for its code.
+const PendingTTL = 5 * time.Minute
+
+// begin is start for a session at a stage: a pending one lives PendingTTL
+// and counts as anonymous everywhere but POST /v1/auth/totp/verify.
+func (st sessionStarter) begin(w http.ResponseWriter, r *http.Request, u user.User, remember bool, stage int) (session.Session, error) {
 	now := st.now().UTC()
 	s, token := st.policy.New(u, remember, now, r.UserAgent(), clientIP(r))
+	switch stage {
+	case stagePending:
+		s.Pending, s.ExpiresAt = true, now.Add(PendingTTL)
+	case stageSecondFactor:
+		s.SecondFactor = true
+	}
 	if err := st.sessions.CreateSession(r.Context(), s); err != nil {
 		return session.Session{}, err
 	}
@@ -114,6 +139,8 @@ type Logins struct {
 type LoggedIn struct {
 	User                   user.User
 	PasswordChangeRequired bool
+	// SecondFactorRequired: the session is pending until the code.
+	SecondFactorRequired bool
 }
 
 // LogIn checks the credentials and starts a new session, setting its
@@ -170,6 +197,14 @@ func (l Logins) LogIn(w http.ResponseWriter, r *http.Request, email, password st
 			return LoggedIn{}, err
 		}
 	}
+	if u.TOTPEnabled() {
+		// Half way: the session is worth nothing until the code.
+		if _, err := l.starter.begin(w, r, u, remember, stagePending); err != nil {
+			return LoggedIn{}, err
+		}
+		record(l.rec, r, audit.SecondFactorRequired, u.Email, audit.Success)
+		return LoggedIn{User: u, SecondFactorRequired: true, PasswordChangeRequired: l.screen.changeRequired(password)}, nil
+	}
 	if _, err := l.starter.start(w, r, u, remember); err != nil {
 		return LoggedIn{}, err
 	}
@@ -189,7 +224,11 @@ func handleLogin(l Logins) http.Handler {
 		if err != nil {
 			return err
 		}
-		writeOK(w, http.StatusOK, "Logged in.", loginView{in.User.Public(), in.PasswordChangeRequired})
+		if in.SecondFactorRequired {
+			writeOK(w, http.StatusOK, "Password accepted; enter the code of your authenticator app.", loginView{in.User.Public(), in.PasswordChangeRequired, true})
+			return nil
+		}
+		writeOK(w, http.StatusOK, "Logged in.", loginView{in.User.Public(), in.PasswordChangeRequired, false})
 		return nil
 	})
 }
@@ -498,6 +537,10 @@ type SessionView struct {
 	IP         string    `json:"ip"`
 	Remember   bool      `json:"remember"`
 	Current    bool      `json:"current"`
+	// SecondFactor: the login passed the second factor. Pending: it has
+	// not yet (its code is owed; it works for nothing else).
+	SecondFactor bool `json:"second_factor"`
+	Pending      bool `json:"pending"`
 }
 
 type sessionLister interface {
@@ -541,6 +584,7 @@ func activeSessions(r *http.Request, store sessionLister, policy session.Policy,
 		out = append(out, SessionView{
 			ID: s.ID, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt, LastSeenAt: s.LastSeenAt,
 			UserAgent: s.UserAgent, IP: s.IP, Remember: s.Remember, Current: s.ID == cur.Session.ID,
+			SecondFactor: s.SecondFactor, Pending: s.Pending,
 		})
 	}
 	return out, next, nil

@@ -113,6 +113,47 @@ func (g passwordGuard) check(ctx context.Context, email, pw string) (checked, er
 	return res, nil
 }
 
+// checkCode counts a second-factor attempt for email under the same
+// lockout as passwords (a guessed code locks the account like a guessed
+// password), and runs verify on the user, whose document it reads with the
+// attempts in one round trip. A right code clears the failures.
+func (g passwordGuard) checkCode(ctx context.Context, email string, verify func(user.User) bool) (user.User, checked, error) {
+	u, found, seen, err := g.store.LookupLogin(ctx, email, g.lockout.On())
+	if err != nil {
+		return user.User{}, checked{}, err
+	}
+	if !found {
+		return user.User{}, checked{}, errs.E(errs.Unauthenticated, "Log in with your password first.")
+	}
+	res := checked{User: u, Found: true}
+	if g.lockout.On() {
+		if _, err := g.store.RecordFailure(ctx, email, seen, func(a *user.Attempts) error {
+			now := g.now()
+			if wait := g.lockout.LockedFor(*a, now); wait > 0 {
+				return lockedOut(wait)
+			}
+			res.Locked = g.lockout.Fail(a, now)
+			return nil
+		}); err != nil {
+			return user.User{}, checked{}, err
+		}
+	}
+	res.OK = verify(u)
+	if !res.OK {
+		if res.Locked {
+			g.metrics.Lockout()
+		}
+		return u, res, nil
+	}
+	res.Locked = false
+	if g.lockout.On() {
+		if err := g.store.ClearFailures(ctx, email); err != nil {
+			return user.User{}, checked{}, err
+		}
+	}
+	return u, res, nil
+}
+
 // checkSession is check for a password that a logged-in user gives again
 // to confirm a sensitive change: the request's session is over its budget
 // of such checks, it is refused (429) before anything else.

@@ -111,6 +111,13 @@ func loader(cookies Cookies, store SessionLoader, policy session.Policy, now fun
 				}
 			}
 			cur := session.Current{User: u, Session: s}
+			if s.Pending {
+				if info := infoFrom(r.Context()); info != nil {
+					info.pending, info.hasPending = cur, true
+				}
+				next.ServeHTTP(w, r) // anonymous to everything else
+				return
+			}
 			if info := infoFrom(r.Context()); info != nil {
 				// Kept in the request's one context value: a request copy
 				// per middleware was a tenth of the allocations under load.
@@ -150,6 +157,14 @@ func requireLogin(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// pendingOf returns the half-authenticated session of the request, if any.
+func pendingOf(r *http.Request) (session.Current, bool) {
+	if info := infoFrom(r.Context()); info != nil && info.hasPending {
+		return info.pending, true
+	}
+	return session.Current{}, false
 }
 
 // current returns the logged-in user and session; only for handlers behind requireLogin.

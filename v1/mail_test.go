@@ -215,3 +215,20 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A link mailed to an account that was deleted and signed up again under
+// the same email belongs to the old account: the new one cannot use it.
+func TestALinkOfADeletedAccountDoesNotServeItsSuccessor(t *testing.T) {
+	opt, smtp := withMail(t)
+	h := newHarness(t, opt)
+	c := h.client()
+	expectStatus(t, c.signup("reborn@example.com", pw), http.StatusCreated)
+	tok := linkToken(t, smtp.Wait(t, 1, 10*time.Second)[0], VerifyEmailPath)
+	expectStatus(t, h.client().do("POST", "/v1/auth/recovery", map[string]string{"email_address": "reborn@example.com"}), http.StatusAccepted)
+	reset := linkToken(t, smtp.Wait(t, 2, 10*time.Second)[1], ResetPasswordPath)
+	c.mustLogin("reborn@example.com", pw)
+	expectStatus(t, c.do("DELETE", "/v1/users/reborn@example.com", map[string]string{"password": pw}), http.StatusOK)
+	expectStatus(t, h.client().signup("reborn@example.com", pw), http.StatusCreated)
+	expectStatus(t, h.client().do("POST", "/v1/auth/verification", map[string]string{"token": tok}), http.StatusUnprocessableEntity)
+	expectStatus(t, h.client().do("POST", "/v1/auth/recovery/complete", map[string]string{"token": reset, "new_password": "taking over the account"}), http.StatusUnprocessableEntity)
+}

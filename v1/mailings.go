@@ -70,6 +70,7 @@ func (ml mailings) sendLink(ctx context.Context, u user.User, purpose token.Purp
 		ttl, path, compose = token.RecoveryTTL, ResetPasswordPath, ml.mail.Compose.Recovery
 	}
 	t, secret := token.New(purpose, u.Email, ml.now(), ttl)
+	t.UserCreatedAt = u.CreatedAt
 	if err := ml.tokens.CreateToken(ctx, t); err != nil {
 		return err
 	}
@@ -137,7 +138,7 @@ func (v Verification) Verify(r *http.Request, secret string) (user.User, error) 
 		return user.User{}, err
 	}
 	u, err := v.users.UpdateUser(r.Context(), t.Email, func(u *user.User) error {
-		if u.Email != t.Email || u.CreatedAt.After(t.CreatedAt) {
+		if u.Email != t.Email || !u.CreatedAt.Equal(t.UserCreatedAt) {
 			// The account was deleted and signed up again after the mail.
 			return errLinkInvalid
 		}

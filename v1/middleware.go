@@ -36,6 +36,10 @@ type requestInfo struct {
 	// cur is what the user loader found: a valid session and its user.
 	cur    session.Current
 	hasCur bool
+	// pending is a half-authenticated session (the code still owed): for
+	// the second factor's route only; everything else sees nobody.
+	pending    session.Current
+	hasPending bool
 	// loadErr is why the pages' loader could not tell who is asking.
 	loadErr error
 }

@@ -130,6 +130,9 @@ func (c recoveryCompletion) Valid() map[string]string {
 // the password, lifts any lockout, ends every session, proves the
 // address (the link came to it), and logs the user in on w.
 func (rc Recovery) Complete(w http.ResponseWriter, r *http.Request, secret, pw string) (user.User, error) {
+	if m := user.ValidatePassword(pw); m != "" {
+		return user.User{}, errs.InvalidFields(map[string]string{"new_password": m})
+	}
 	if _, ok := token.IDOf(secret); !ok {
 		return user.User{}, errLinkInvalid
 	}
@@ -146,7 +149,7 @@ func (rc Recovery) Complete(w http.ResponseWriter, r *http.Request, secret, pw s
 	}
 	now := rc.now().UTC()
 	u, _, err := endAllSessions(r.Context(), rc.users, t.Email, "", func(u *user.User) error {
-		if u.CreatedAt.After(t.CreatedAt) {
+		if !u.CreatedAt.Equal(t.UserCreatedAt) {
 			return errLinkInvalid // the account was deleted and signed up again since the mail
 		}
 		if !u.IsActive {
@@ -169,7 +172,13 @@ func (rc Recovery) Complete(w http.ResponseWriter, r *http.Request, secret, pw s
 	}
 	record(rc.rec, r, audit.PasswordRecovered, u.Email, audit.Success)
 	rc.notify(r, u, mail.Recovered)
-	if _, err := rc.starter.start(w, r, u, false); err != nil {
+	// A mailed link is one factor: a user with a second factor still owes
+	// its code, so the session starts half-authenticated.
+	stage := stageFull
+	if u.TOTPEnabled() {
+		stage = stagePending
+	}
+	if _, err := rc.starter.begin(w, r, u, false, stage); err != nil {
 		// The password is set; only the login failed: the user logs in.
 		return u, err
 	}
@@ -201,6 +210,11 @@ func handleRecoveryComplete(rc Recovery) http.Handler {
 		u, err := rc.Complete(w, r, req.Token, req.NewPassword)
 		if err != nil {
 			return err
+		}
+		if u.TOTPEnabled() {
+			writeOK(w, http.StatusOK, "Your password is set and every other session is logged out; enter the code of your authenticator app to log in.",
+				loginView{Public: u.Public(), SecondFactorRequired: true})
+			return nil
 		}
 		writeOK(w, http.StatusOK, "Your password is set, every other session is logged out, and you are logged in.", u.Public())
 		return nil

@@ -38,7 +38,11 @@ func newRouter(d Deps) *mux.Router {
 	// user; the others (signup, login, logout, the OpenAPI document) cost
 	// no Elasticsearch round trip for a cookie they do not need.
 	load := loadUser(d.Cookies, d.Store, d.Policy, d.Now)
-	authed := func(h http.Handler) http.Handler { return load(requireLogin(h)) }
+	// With ESAUTH_REQUIRE_TOTP_FOR_ADMINS an admin without a second factor
+	// reaches only the routes that enrol one (and /v1/auth/verify).
+	adminRule := requireSecondFactorForAdmins(d.RequireTOTPForAdmins)
+	authed := func(h http.Handler) http.Handler { return load(requireLogin(adminRule(h))) }
+	enrolling := func(h http.Handler) http.Handler { return load(requireLogin(h)) }
 
 	// The collaborators several handlers share: one owner per rule.
 	// Password checks made with a session are limited per session too, on
@@ -73,7 +77,7 @@ func newRouter(d Deps) *mux.Router {
 	auth.Handle("/login", loginLimit(handleLogin(logins))).Methods(http.MethodPost)
 	auth.Handle("/logout", handleLogout(d.Store, d.Cookies, d.Audit)).Methods(http.MethodPost)
 	auth.Handle("/logout/all", authed(handleLogoutAll(d.Store, d.Cookies, d.Now, d.Audit))).Methods(http.MethodPost)
-	auth.Handle("/verify", authed(handleVerify())).Methods(http.MethodGet)
+	auth.Handle("/verify", enrolling(handleVerify())).Methods(http.MethodGet)
 	// Links mailed to the address: verification, recovery. Spending a
 	// link needs no login (it may be opened on another device); asking for
 	// mail shares the signup's per-IP budget, setting a password the
@@ -85,6 +89,13 @@ func newRouter(d Deps) *mux.Router {
 		perEmail: newKeyedLimiter(recoveryPerEmail, maxTrackedIPs), work: make(chan struct{}, recoveryWorkers), log: d.Log}
 	auth.Handle("/recovery", signupLimit(handleRecoveryRequest(recovery))).Methods(http.MethodPost)
 	auth.Handle("/recovery/complete", loginLimit(handleRecoveryComplete(recovery))).Methods(http.MethodPost)
+	// The second factor. Its code is owed by a half-authenticated session,
+	// which the loader finds but shows to no other route.
+	second := TOTP{guard: guard, users: d.Store, starter: starter, mail: ml, rec: d.Audit, issuer: "esauth"}
+	auth.Handle("/totp/enroll", enrolling(handleTOTPEnrol(second))).Methods(http.MethodPost)
+	auth.Handle("/totp/confirm", enrolling(handleTOTPConfirm(second))).Methods(http.MethodPost)
+	auth.Handle("/totp", authed(handleTOTPDisable(second))).Methods(http.MethodDelete)
+	auth.Handle("/totp/verify", loginLimit(load(handleTOTPVerify(second)))).Methods(http.MethodPost)
 	auth.Handle("/forward", load(handleForward(d.ForwardRules))).Methods(http.MethodGet)
 	passwords := Passwords{guard: guard, store: d.Store, starter: starter, screen: d.Passwords, rec: d.Audit}
 	auth.Handle("/password", authed(handleChangePassword(passwords))).Methods(http.MethodPost)
@@ -114,6 +125,7 @@ func newRouter(d Deps) *mux.Router {
 
 	if d.Pages != nil {
 		svc := Services{Logins: logins, Signup: accounts, Passwords: passwords, Cookies: d.Cookies, Store: d.Store, Audit: d.Audit,
+			Verification: verification, Recovery: recovery, TOTP: second,
 			LoginLimit: loginLimit, SignupLimit: signupLimit, policy: d.Policy, now: d.Now}
 		for name := range d.OAuth.Providers {
 			svc.OAuthProviders = append(svc.OAuthProviders, name)

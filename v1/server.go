@@ -90,6 +90,9 @@ type Deps struct {
 	// Mail sends the verification and recovery links and the security
 	// notices; its zero value sends nothing.
 	Mail Mail
+	// RequireTOTPForAdmins lets an admin without a second factor do
+	// nothing but enrol one.
+	RequireTOTPForAdmins bool
 	// RequireVerifiedEmail refuses the login of a user whose address is
 	// not verified (403).
 	RequireVerifiedEmail bool

@@ -23,6 +23,11 @@ type Services struct {
 	Audit     audit.Recorder
 	// OAuthProviders names the configured login providers, in no order.
 	OAuthProviders []string
+	// Verification, Recovery and TOTP are the mailed links' and the
+	// second factor's rules.
+	Verification Verification
+	Recovery     Recovery
+	TOTP         TOTP
 	// LoginLimit and SignupLimit are the API's per-IP limits, with the same
 	// budgets: a form is one more way in, not a second allowance.
 	LoginLimit, SignupLimit Middleware
@@ -120,6 +125,10 @@ func (s Services) DeleteUser(w http.ResponseWriter, r *http.Request, target stri
 
 // StatusOf is the HTTP status the API answers err with.
 func StatusOf(err error) int { return statusOf(errs.CodeOf(err)) }
+
+// PendingOf returns the request's half-authenticated session (a login
+// that owes the code of its second factor).
+func PendingOf(r *http.Request) (session.Current, bool) { return pendingOf(r) }
 
 // CurrentOf returns the logged-in user and session of a request, as the
 // user loader found them; false when the request is anonymous.

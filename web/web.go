@@ -11,7 +11,9 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -32,7 +34,8 @@ var staticFiles embed.FS
 
 // contentSecurityPolicy allows only this site's stylesheet and forms: no
 // script at all, no inline style, no framing.
-const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; " +
+// img-src allows data: for the TOTP enrolment's QR code, a PNG made here.
+const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; " +
 	"frame-ancestors 'none'; base-uri 'none'"
 
 // pages holds the parsed templates, one set per page (each with the layout).
@@ -40,7 +43,8 @@ type pages map[string]*template.Template
 
 func parsePages() (pages, error) {
 	out := pages{}
-	for _, name := range []string{"index", "login", "signup", "dashboard", "notfound", "unavailable", "admin"} {
+	for _, name := range []string{"index", "login", "signup", "dashboard", "notfound", "unavailable", "admin",
+		"forgot", "reset", "verify", "code"} {
 		t, err := template.New(name).Funcs(template.FuncMap{"field": newField}).
 			ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
@@ -66,9 +70,20 @@ type page struct {
 	Identities []v1.IdentityView
 	Events     []audit.Event
 
+	// The dashboard's second factor: a new enrolment to confirm, or the
+	// recovery codes just made (shown this once).
+	Enrol         *totpEnrol
+	RecoveryCodes []string
+
 	// The admin page's: a page of users and the cursor of the next.
 	Users []user.Public
 	Next  string
+}
+
+// totpEnrol is an enrolment waiting for its first code.
+type totpEnrol struct {
+	QR     template.URL // a data: URL of a PNG made by lib/totp
+	Secret string
 }
 
 // field is one labelled input of a form, with its error tied to it.
@@ -77,7 +92,7 @@ type field struct {
 	First                               bool // the first invalid field gets the focus
 }
 
-var fieldOrder = []string{"email_address", "first_name", "last_name", "password"}
+var fieldOrder = []string{"email_address", "first_name", "last_name", "password", "new_password", "code", "recovery_code"}
 
 func newField(name, label, typ, auto string, p page) field {
 	f := field{Name: name, Label: label, Type: typ, Auto: auto, Value: p.Form[name], Err: p.Fields[name]}
@@ -132,8 +147,20 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/login", s.svc.LoginLimit(http.HandlerFunc(s.login))).Methods(http.MethodPost)
 	r.HandleFunc("/signup", s.signupForm).Methods(http.MethodGet)
 	r.Handle("/signup", s.svc.SignupLimit(http.HandlerFunc(s.signup))).Methods(http.MethodPost)
+	r.HandleFunc("/forgot-password", s.forgotForm).Methods(http.MethodGet)
+	r.Handle("/forgot-password", s.svc.SignupLimit(http.HandlerFunc(s.forgot))).Methods(http.MethodPost)
+	r.HandleFunc(v1.ResetPasswordPath, s.resetForm).Methods(http.MethodGet)
+	r.Handle(v1.ResetPasswordPath, s.svc.LoginLimit(http.HandlerFunc(s.reset))).Methods(http.MethodPost)
+	r.HandleFunc(v1.VerifyEmailPath, s.verifyForm).Methods(http.MethodGet)
+	r.Handle(v1.VerifyEmailPath, s.svc.LoginLimit(http.HandlerFunc(s.verify))).Methods(http.MethodPost)
+	r.HandleFunc("/login/code", s.codeForm).Methods(http.MethodGet)
+	r.Handle("/login/code", s.svc.LoginLimit(http.HandlerFunc(s.code))).Methods(http.MethodPost)
 	r.HandleFunc("/dashboard", s.dashboard).Methods(http.MethodGet)
 	r.Handle("/dashboard/password", s.svc.LoginLimit(http.HandlerFunc(s.changePassword))).Methods(http.MethodPost)
+	r.Handle("/dashboard/totp/enroll", s.svc.LoginLimit(http.HandlerFunc(s.totpEnrol))).Methods(http.MethodPost)
+	r.Handle("/dashboard/totp/confirm", s.svc.LoginLimit(http.HandlerFunc(s.totpConfirm))).Methods(http.MethodPost)
+	r.Handle("/dashboard/totp/disable", s.svc.LoginLimit(s.dashboardAction(s.totpDisable))).Methods(http.MethodPost)
+	r.Handle("/dashboard/verification/resend", s.svc.SignupLimit(s.dashboardAction(s.resendVerification))).Methods(http.MethodPost)
 	r.HandleFunc("/dashboard/sessions/revoke", s.dashboardAction(s.revokeSession)).Methods(http.MethodPost)
 	r.HandleFunc("/dashboard/identities/unlink", s.dashboardAction(s.unlink)).Methods(http.MethodPost)
 	r.HandleFunc("/admin", s.admin).Methods(http.MethodGet)
@@ -171,7 +198,10 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 const flashCookie = "esauth_flash"
 
 var flashes = map[string]string{
-	"signed_up":             "Your account is ready: log in.",
+	"signed_up":             "Your account is ready: we mailed you a link to verify your address. Log in.",
+	"password_reset":        "Your new password is saved; every other session was logged out.",
+	"totp_off":              "Two-factor authentication is off.",
+	"verification_sent":     "A new link is on its way to your address.",
 	"logged_out":            "You are logged out.",
 	"logged_out_everywhere": "You are logged out everywhere.",
 	"login_first":           "Log in to see that page.",
@@ -225,7 +255,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	email, pw, remember := form.Get("email_address"), form.Get("password"), form.Get("remember_me") == "true"
 	to := returnTo(form.Get("return_to"))
-	_, err := s.svc.Logins.LogIn(w, r, email, pw, remember)
+	in, err := s.svc.Logins.LogIn(w, r, email, pw, remember)
+	if err == nil && in.SecondFactorRequired {
+		http.Redirect(w, r, "/login/code?return_to="+url.QueryEscape(to), http.StatusSeeOther)
+		return
+	}
 	if err != nil {
 		keep := map[string]string{"email_address": email, "return_to": to}
 		if remember {
@@ -235,6 +269,114 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+func (s *Server) forgotForm(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "forgot", page{Title: "Forgot your password?"})
+}
+
+// forgot asks for a recovery mail. The page says the same whether or not
+// an account has the address, as the API does.
+func (s *Server) forgot(w http.ResponseWriter, r *http.Request) {
+	form, ok := s.form(w, r)
+	if !ok {
+		return
+	}
+	email := form.Get("email_address")
+	if err := s.svc.Recovery.Request(r, email); err != nil {
+		s.renderFormError(w, r, "forgot", "Forgot your password?", err, map[string]string{"email_address": email})
+		return
+	}
+	s.render(w, r, http.StatusOK, "forgot", page{Title: "Forgot your password?",
+		Flash: "If an account has this address, a link to choose a new password is on its way. It works once, for 30 minutes."})
+}
+
+func (s *Server) resetForm(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "reset", page{Title: "Choose a new password", Form: map[string]string{"token": r.URL.Query().Get("token")}})
+}
+
+// reset sets the new password with the link's token, then logs in (or
+// asks for the code of a second factor).
+func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
+	form, ok := s.form(w, r)
+	if !ok {
+		return
+	}
+	tok := form.Get("token")
+	u, err := s.svc.Recovery.Complete(w, r, tok, form.Get("new_password"))
+	if err != nil {
+		s.renderFormError(w, r, "reset", "Choose a new password", err, map[string]string{"token": tok})
+		return
+	}
+	if u.TOTPEnabled() {
+		http.Redirect(w, r, "/login/code", http.StatusSeeOther)
+		return
+	}
+	setFlash(w, "password_reset")
+	http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+}
+
+// verifyForm shows a button rather than verifying at once: a mail scanner
+// that follows the link must not spend it.
+func (s *Server) verifyForm(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "verify", page{Title: "Verify your email address", Form: map[string]string{"token": r.URL.Query().Get("token")}})
+}
+
+func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
+	form, ok := s.form(w, r)
+	if !ok {
+		return
+	}
+	if _, err := s.svc.Verification.Verify(r, form.Get("token")); err != nil {
+		s.render(w, r, v1.StatusOf(err), "verify", page{Title: "Verify your email address", Error: messageOf(err)})
+		return
+	}
+	s.render(w, r, http.StatusOK, "verify", page{Title: "Your address is verified", Form: map[string]string{"done": "true"}})
+}
+
+func (s *Server) codeForm(w http.ResponseWriter, r *http.Request) {
+	if _, ok := v1.PendingOf(r); !ok {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	s.render(w, r, http.StatusOK, "code", page{Title: "Enter your code", Form: map[string]string{"return_to": returnTo(r.URL.Query().Get("return_to"))}})
+}
+
+// code finishes a login that owes its second factor.
+func (s *Server) code(w http.ResponseWriter, r *http.Request) {
+	form, ok := s.form(w, r)
+	if !ok {
+		return
+	}
+	to := returnTo(form.Get("return_to"))
+	if _, err := s.svc.TOTP.Verify(w, r, strings.TrimSpace(form.Get("code")), form.Get("recovery_code")); err != nil {
+		if _, pending := v1.PendingOf(r); !pending {
+			setFlash(w, "login_first")
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		field := "code"
+		if form.Get("recovery_code") != "" {
+			field = "recovery_code"
+		}
+		s.render(w, r, v1.StatusOf(err), "code", page{Title: "Enter your code", Form: map[string]string{"return_to": to},
+			Fields: map[string]string{field: messageOf(err)}})
+		return
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// renderFormError shows a form again with the API's messages: per field
+// when it has them, for the whole form otherwise.
+func (s *Server) renderFormError(w http.ResponseWriter, r *http.Request, name, title string, err error, keep map[string]string) {
+	p := page{Title: title, Form: keep}
+	var e *errs.Error
+	if errors.As(err, &e) && len(e.Fields) > 0 {
+		p.Fields = e.Fields
+	} else {
+		p.Error = messageOf(err)
+	}
+	s.render(w, r, v1.StatusOf(err), name, p)
 }
 
 func (s *Server) signupForm(w http.ResponseWriter, r *http.Request) {
@@ -366,6 +508,51 @@ func (s *Server) dashboardAction(act func(w http.ResponseWriter, r *http.Request
 		setFlash(w, flash)
 		http.Redirect(w, r, to, http.StatusSeeOther)
 	}
+}
+
+// totpEnrol makes a new secret and shows its QR code with the form that
+// confirms it.
+func (s *Server) totpEnrol(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.loggedIn(w, r); !ok {
+		return
+	}
+	form, ok := s.form(w, r)
+	if !ok {
+		return
+	}
+	key, err := s.svc.TOTP.Enrol(r, form.Get("password"))
+	if err != nil {
+		s.showDashboard(w, r, v1.StatusOf(err), page{Fields: map[string]string{"totp_password": messageOf(err)}})
+		return
+	}
+	// The URL is lib/totp's own PNG data URL, not input.
+	s.showDashboard(w, r, http.StatusOK, page{Enrol: &totpEnrol{QR: template.URL(key.QRDataURL), Secret: key.Secret}})
+}
+
+// totpConfirm turns the factor on and shows the recovery codes once.
+func (s *Server) totpConfirm(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.loggedIn(w, r); !ok {
+		return
+	}
+	form, ok := s.form(w, r)
+	if !ok {
+		return
+	}
+	codes, err := s.svc.TOTP.Confirm(r, strings.TrimSpace(form.Get("code")))
+	if err != nil {
+		s.showDashboard(w, r, v1.StatusOf(err), page{Error: messageOf(err)})
+		return
+	}
+	s.showDashboard(w, r, http.StatusOK, page{RecoveryCodes: codes,
+		Flash: "Two-factor authentication is on. Keep these recovery codes somewhere safe: each works once, and they are not shown again."})
+}
+
+func (s *Server) totpDisable(w http.ResponseWriter, r *http.Request, form formValues) (string, string, error) {
+	return "/dashboard", "totp_off", s.svc.TOTP.Disable(r, form.Get("password"), strings.TrimSpace(form.Get("code")), "")
+}
+
+func (s *Server) resendVerification(w http.ResponseWriter, r *http.Request, _ formValues) (string, string, error) {
+	return "/dashboard", "verification_sent", s.svc.Verification.Resend(r)
 }
 
 func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request, form formValues) (string, string, error) {

@@ -47,6 +47,15 @@ const (
 	RecoveryRequested = "recovery_requested"
 	PasswordRecovered = "password_recovered"
 	MailFailed        = "mail_failed"
+	// The second factor: a password accepted that still owes its code, a
+	// code (or recovery code) that passed or failed, and the factor
+	// turned on and off.
+	SecondFactorRequired = "second_factor_required"
+	SecondFactorPassed   = "second_factor_passed"
+	SecondFactorFailed   = "second_factor_failed"
+	TOTPEnrolled         = "totp_enrolled"
+	TOTPEnabled          = "totp_enabled"
+	TOTPDisabled         = "totp_disabled"
 )
 
 // Outcomes.

@@ -208,8 +208,9 @@ const tokensMapping = `{
   "mappings": {
     "dynamic": "strict",
     "properties": {
-      "purpose":       {"type": "keyword"},
-      "email_address": {"type": "keyword"},
+      "purpose":         {"type": "keyword"},
+      "email_address":   {"type": "keyword"},
+      "user_created_at": {"type": "date"},
       "created_at":    {"type": "date"},
       "expires_at":    {"type": "date"}
     }

@@ -30,11 +30,15 @@ const (
 
 // Token is a token as stored: ID is the hex SHA-256 of the secret.
 type Token struct {
-	ID        string    `json:"-"`
-	Purpose   Purpose   `json:"purpose"`
-	Email     string    `json:"email_address"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
+	ID      string  `json:"-"`
+	Purpose Purpose `json:"purpose"`
+	Email   string  `json:"email_address"`
+	// UserCreatedAt is the created_at of the account the token was made
+	// for: an account deleted and signed up again under the same email is
+	// another account, and the token is not its.
+	UserCreatedAt time.Time `json:"user_created_at"`
+	CreatedAt     time.Time `json:"created_at"`
+	ExpiresAt     time.Time `json:"expires_at"`
 }
 
 // New makes a token of purpose for email, valid for ttl from now, and

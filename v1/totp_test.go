@@ -1,0 +1,260 @@
+package v1
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"esauth/lib/totp"
+	"esauth/lib/user"
+)
+
+// enrolTOTP turns the second factor on for c's user and returns the secret
+// and the recovery codes.
+func enrolTOTP(t *testing.T, c *client, clock *fakeClock) (string, []string) {
+	t.Helper()
+	var key struct {
+		URI    string `json:"otpauth_uri"`
+		QR     string `json:"qr_code"`
+		Secret string `json:"secret"`
+	}
+	c.do("POST", "/v1/auth/totp/enroll", map[string]string{"password": pw}).data(t, &key)
+	if !strings.HasPrefix(key.URI, "otpauth://totp/") || !strings.HasPrefix(key.QR, "data:image/png;base64,") || key.Secret == "" {
+		t.Fatalf("enrolment %+v", key)
+	}
+	code, _ := totp.Code(key.Secret, clock.Now())
+	var conf struct {
+		RecoveryCodes []string `json:"recovery_codes"`
+	}
+	c.do("POST", "/v1/auth/totp/confirm", map[string]string{"code": code}).data(t, &conf)
+	if len(conf.RecoveryCodes) != totp.RecoveryCodeCount {
+		t.Fatalf("%d recovery codes", len(conf.RecoveryCodes))
+	}
+	return key.Secret, conf.RecoveryCodes
+}
+
+func TestTOTPEnrolConfirmAndALoginThatOwesItsCode(t *testing.T) {
+	clock := newFakeClock()
+	h := newHarness(t, withClock(clock))
+	h.addUser("two@example.com", pw, false)
+	c := h.client()
+	c.mustLogin("two@example.com", pw)
+	// Enrolling asks for the password.
+	expectStatus(t, c.do("POST", "/v1/auth/totp/enroll", map[string]string{"password": "wrong password"}), http.StatusForbidden)
+	secret, recovery := enrolTOTP(t, c, clock)
+	var me struct{ User user.Public }
+	c.do("GET", "/v1/auth/verify", nil).data(t, &me)
+	if !me.User.TOTPEnabled {
+		t.Fatal("totp_enabled is false after confirming")
+	}
+	// A second enrolment is refused while it is on.
+	expectStatus(t, c.do("POST", "/v1/auth/totp/enroll", map[string]string{"password": pw}), http.StatusConflict)
+
+	// The password alone gives a half-authenticated session that reaches nothing.
+	b := h.client()
+	var in struct {
+		SecondFactorRequired bool `json:"second_factor_required"`
+	}
+	login := b.login("two@example.com", pw)
+	expectStatus(t, login, http.StatusOK)
+	login.data(t, &in)
+	if !in.SecondFactorRequired || b.cookie() == "" {
+		t.Fatalf("login of a TOTP user: %s", login.Raw)
+	}
+	for _, path := range []string{"/v1/test", "/v1/auth/verify", "/v1/auth/sessions", "/v1/users/two@example.com"} {
+		expectStatus(t, b.do("GET", path, nil), http.StatusUnauthorized)
+	}
+	expectStatus(t, b.do("POST", "/v1/auth/logout/all", nil), http.StatusUnauthorized)
+
+	// A wrong code is refused; the right one logs in with a new token.
+	expectStatus(t, b.do("POST", "/v1/auth/totp/verify", map[string]string{"code": "000000"}), http.StatusUnauthorized)
+	halfCookie := b.cookie()
+	// The code that confirmed the enrolment is spent: the next step's.
+	code, _ := totp.Code(secret, clock.Now())
+	expectStatus(t, b.do("POST", "/v1/auth/totp/verify", map[string]string{"code": code}), http.StatusUnauthorized)
+	clock.Advance(totp.Period)
+	code, _ = totp.Code(secret, clock.Now())
+	expectStatus(t, b.do("POST", "/v1/auth/totp/verify", map[string]string{"code": code}), http.StatusOK)
+	if b.cookie() == halfCookie {
+		t.Error("the session kept its token across the second factor")
+	}
+	expectStatus(t, b.do("GET", "/v1/test", nil), http.StatusOK)
+	var sessions []SessionView
+	b.do("GET", "/v1/auth/sessions", nil).data(t, &sessions)
+	for _, s := range sessions {
+		if s.Current && !s.SecondFactor {
+			t.Errorf("the session list does not show the second factor: %+v", s)
+		}
+	}
+	// The half-authenticated cookie is dead.
+	stale := h.client()
+	stale.setCookie(halfCookie)
+	expectStatus(t, stale.do("POST", "/v1/auth/totp/verify", map[string]string{"code": code}), http.StatusUnauthorized)
+
+	// The same code again (a replay) is refused, even in a new login.
+	d := h.client()
+	d.login("two@example.com", pw)
+	expectStatus(t, d.do("POST", "/v1/auth/totp/verify", map[string]string{"code": code}), http.StatusUnauthorized)
+	// A recovery code works once.
+	var rc struct {
+		Left int `json:"recovery_codes_left"`
+	}
+	d.do("POST", "/v1/auth/totp/verify", map[string]string{"recovery_code": recovery[0]}).data(t, &rc)
+	if rc.Left != totp.RecoveryCodeCount-1 {
+		t.Errorf("recovery codes left %d", rc.Left)
+	}
+	e := h.client()
+	e.login("two@example.com", pw)
+	expectStatus(t, e.do("POST", "/v1/auth/totp/verify", map[string]string{"recovery_code": recovery[0]}), http.StatusUnauthorized)
+}
+
+func TestTOTPSkewOfOneStepIsAcceptedAndTwoRefused(t *testing.T) {
+	clock := newFakeClock()
+	h := newHarness(t, withClock(clock))
+	h.addUser("skew@example.com", pw, false)
+	c := h.client()
+	c.mustLogin("skew@example.com", pw)
+	secret, _ := enrolTOTP(t, c, clock)
+	for _, tt := range []struct {
+		name   string
+		offset time.Duration
+		want   int
+	}{
+		{"two steps early is refused", -2 * totp.Period, http.StatusUnauthorized},
+		{"two steps late is refused", 2 * totp.Period, http.StatusUnauthorized},
+		{"the previous step's code is accepted", -totp.Period, http.StatusOK},
+		{"the next step's code is accepted", totp.Period, http.StatusOK},
+	} {
+		clock.Advance(3 * totp.Period) // a fresh step each time, after the last one used
+		b := h.client()
+		b.login("skew@example.com", pw)
+		code, _ := totp.Code(secret, clock.Now().Add(tt.offset))
+		if a := b.do("POST", "/v1/auth/totp/verify", map[string]string{"code": code}); a.Status != tt.want {
+			t.Errorf("%s: %d; want %d", tt.name, a.Status, tt.want)
+		}
+	}
+}
+
+func TestWrongCodesCountTowardTheLockout(t *testing.T) {
+	clock := newFakeClock()
+	h := newHarness(t, withClock(clock), func(d *Deps) { d.Lockout = user.Lockout{Threshold: 3, Base: time.Minute, Max: time.Hour} })
+	h.addUser("guess@example.com", pw, false)
+	c := h.client()
+	c.mustLogin("guess@example.com", pw)
+	secret, _ := enrolTOTP(t, c, clock)
+	b := h.client()
+	b.login("guess@example.com", pw)
+	for i := range 3 {
+		expectStatus(t, b.do("POST", "/v1/auth/totp/verify", map[string]string{"code": "12345" + string(rune('0'+i))}), http.StatusUnauthorized)
+	}
+	code, _ := totp.Code(secret, clock.Now())
+	a := b.do("POST", "/v1/auth/totp/verify", map[string]string{"code": code})
+	expectStatus(t, a, http.StatusTooManyRequests)
+	if a.Header.Get("Retry-After") == "" {
+		t.Error("no Retry-After")
+	}
+}
+
+func TestTurningTOTPOffNeedsThePasswordAndACode(t *testing.T) {
+	clock := newFakeClock()
+	h := newHarness(t, withClock(clock))
+	h.addUser("off@example.com", pw, false)
+	c := h.client()
+	c.mustLogin("off@example.com", pw)
+	secret, _ := enrolTOTP(t, c, clock)
+	clock.Advance(totp.Period)
+	code, _ := totp.Code(secret, clock.Now())
+	expectStatus(t, c.do("DELETE", "/v1/auth/totp", map[string]string{"password": "wrong password", "code": code}), http.StatusForbidden)
+	expectStatus(t, c.do("DELETE", "/v1/auth/totp", map[string]string{"password": pw, "code": "000000"}), http.StatusForbidden)
+	expectStatus(t, c.do("DELETE", "/v1/auth/totp", map[string]string{"password": pw, "code": code}), http.StatusOK)
+	b := h.client()
+	b.mustLogin("off@example.com", pw) // no code owed any more
+	expectStatus(t, b.do("GET", "/v1/test", nil), http.StatusOK)
+}
+
+func TestAnAdminWithoutTOTPCanOnlyEnrolWhenItIsRequired(t *testing.T) {
+	clock := newFakeClock()
+	h := newHarness(t, withClock(clock), func(d *Deps) { d.RequireTOTPForAdmins = true })
+	h.addUser("boss@example.com", pw, true)
+	h.addUser("staff@example.com", pw, false)
+	c := h.client()
+	c.mustLogin("boss@example.com", pw)
+	a := c.do("GET", "/v1/users", nil)
+	expectStatus(t, a, http.StatusForbidden)
+	if !strings.Contains(a.Message, "two-factor") {
+		t.Errorf("message %q", a.Message)
+	}
+	expectStatus(t, c.do("GET", "/v1/test", nil), http.StatusForbidden)
+	expectStatus(t, c.do("GET", "/v1/auth/verify", nil), http.StatusOK)
+	// A user without the admin role is not concerned.
+	s := h.client()
+	s.mustLogin("staff@example.com", pw)
+	expectStatus(t, s.do("GET", "/v1/test", nil), http.StatusOK)
+	enrolTOTP(t, c, clock)
+	expectStatus(t, c.do("GET", "/v1/users", nil), http.StatusOK)
+}
+
+func TestOneCodeRacedByTwoLoginsLogsInOnce(t *testing.T) {
+	clock := newFakeClock()
+	h := newHarness(t, withClock(clock))
+	h.addUser("race2@example.com", pw, false)
+	c := h.client()
+	c.mustLogin("race2@example.com", pw)
+	secret, _ := enrolTOTP(t, c, clock)
+	for trial := range 3 {
+		clock.Advance(totp.Period)
+		code, _ := totp.Code(secret, clock.Now())
+		clients := []*client{h.client(), h.client(), h.client(), h.client()}
+		for _, b := range clients {
+			b.login("race2@example.com", pw)
+		}
+		statuses := make(chan int, len(clients))
+		for _, b := range clients {
+			go func() {
+				a, err := b.try("POST", "/v1/auth/totp/verify", map[string]string{"code": code})
+				if err != nil {
+					t.Error(err)
+				}
+				statuses <- a.Status
+			}()
+		}
+		ok := 0
+		for range clients {
+			if <-statuses == http.StatusOK {
+				ok++
+			}
+		}
+		if ok != 1 {
+			t.Errorf("trial %d: %d logins passed with one code; want 1", trial, ok)
+		}
+	}
+}
+
+func TestRecoveryOfATOTPUserStillOwesTheCode(t *testing.T) {
+	clock := newFakeClock()
+	opt, smtp := withMail(t)
+	h := newHarness(t, withClock(clock), opt)
+	h.addUser("both@example.com", pw, false)
+	c := h.client()
+	c.mustLogin("both@example.com", pw)
+	secret, _ := enrolTOTP(t, c, clock)
+	anon := h.client()
+	expectStatus(t, anon.do("POST", "/v1/auth/recovery", map[string]string{"email_address": "both@example.com"}), http.StatusAccepted)
+	var tok string
+	for _, m := range smtp.Wait(t, 2, 10*time.Second) { // the TOTP notice and the link, in either order
+		if p, _ := m.Parse(); strings.Contains(p.Text, ResetPasswordPath) {
+			tok = linkToken(t, m, ResetPasswordPath)
+		}
+	}
+	a := anon.do("POST", "/v1/auth/recovery/complete", map[string]string{"token": tok, "new_password": "a new long password 9"})
+	expectStatus(t, a, http.StatusOK)
+	if !strings.Contains(a.Raw, `"second_factor_required":true`) {
+		t.Errorf("answer %s", a.Raw)
+	}
+	expectStatus(t, anon.do("GET", "/v1/test", nil), http.StatusUnauthorized)
+	clock.Advance(totp.Period)
+	code, _ := totp.Code(secret, clock.Now())
+	expectStatus(t, anon.do("POST", "/v1/auth/totp/verify", map[string]string{"code": code}), http.StatusOK)
+	expectStatus(t, anon.do("GET", "/v1/test", nil), http.StatusOK)
+}
