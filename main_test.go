@@ -22,6 +22,7 @@ import (
 
 	"esauth/lib/elastic"
 	"esauth/lib/elastic/estest"
+	"esauth/lib/mail/mailtest"
 	"esauth/lib/metrics"
 	"esauth/lib/oauth/oauthtest"
 	"esauth/lib/session"
@@ -67,11 +68,17 @@ func startServe(t *testing.T, vars map[string]string) (string, func() error) {
 // base URL ("" when ESAUTH_ADMIN_ADDR is unset).
 func startServeWithAdmin(t *testing.T, vars map[string]string) (string, string, func() error) {
 	t.Helper()
+	return startServeTo(t, vars, io.Discard)
+}
+
+// startServeTo is startServeWithAdmin writing the server's log to logs.
+func startServeTo(t *testing.T, vars map[string]string, logs io.Writer) (string, string, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, w := io.Pipe()
 	errc := make(chan error, 1)
 	go func() {
-		errc <- run(ctx, []string{"esauth", "serve"}, env(vars), strings.NewReader(""), w, io.Discard)
+		errc <- run(ctx, []string{"esauth", "serve"}, env(vars), strings.NewReader(""), w, logs)
 		w.Close()
 	}()
 	lines := bufio.NewReader(out)
@@ -891,5 +898,71 @@ func TestImportFromAMissingIndexSaysSoWithoutTheURLsPassword(t *testing.T) {
 	}
 	if _, err := cli(t, vars, "", "import", "--from-url", estest.URL()); err == nil {
 		t.Error("import without --from-index was accepted")
+	}
+}
+
+func signupBody(email string) string {
+	return `{"email_address":"` + email + `","password":"long enough pw 1","first_name":"M","last_name":"N"}`
+}
+
+// Without a mail server the links go to the log (development), loudly.
+func TestServeWithoutSMTPWritesTheLinksToTheLog(t *testing.T) {
+	vars := testEnv(t)
+	vars["ESAUTH_LOG_LEVEL"] = "info"
+	var logs syncBuffer
+	base, _, stop := startServeTo(t, vars, &logs)
+	if s := post(t, base+"/v1/users", signupBody("dev@example.com")); s != http.StatusCreated {
+		t.Fatalf("signup: %d", s)
+	}
+	waitLog := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(logs.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the log never said %q:\n%s", want, logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitLog("/verify-email?token=")
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "mail is not configured") {
+		t.Error("no loud warning that mail is not configured")
+	}
+}
+
+// With a mail server, the mail goes out; one the server refuses is logged
+// and audited, and the request that caused it still succeeded.
+func TestServeMailsThroughSMTPAndAuditsAFailure(t *testing.T) {
+	smtp := mailtest.Start(t)
+	vars := testEnv(t)
+	vars["ESAUTH_SMTP_URL"] = smtp.URL()
+	vars["ESAUTH_PUBLIC_URL"] = "https://auth.example.test"
+	vars["ESAUTH_MAIL_FROM"] = "Accounts <no-reply@example.test>"
+	base, _, stop := startServeTo(t, vars, io.Discard)
+	if s := post(t, base+"/v1/users", signupBody("mailed@example.com")); s != http.StatusCreated {
+		t.Fatalf("signup: %d", s)
+	}
+	got := smtp.Wait(t, 1, 10*time.Second)
+	if link := mailtest.Link(t, got[0], "https://auth.example.test/verify-email?token="); link == "" {
+		t.Fatal("no link")
+	}
+	if got[0].From != "no-reply@example.test" {
+		t.Errorf("from %q", got[0].From)
+	}
+	smtp.FailNext(1, mailtest.AtRcpt, 550)
+	if s := post(t, base+"/v1/users", signupBody("bounced@example.com")); s != http.StatusCreated {
+		t.Fatalf("signup with a failing mail server: %d", s)
+	}
+	if err := stop(); err != nil { // sends what is queued, flushes the audit log
+		t.Fatal(err)
+	}
+	estest.MustDo(t, "POST", "/"+vars["ESAUTH_INDEX_PREFIX"]+"audit/_refresh", "")
+	body := estest.MustDo(t, "POST", "/"+vars["ESAUTH_INDEX_PREFIX"]+"audit/_search",
+		`{"query":{"bool":{"filter":[{"term":{"event":"mail_failed"}},{"term":{"email":"bounced@example.com"}}]}}}`)
+	if !strings.Contains(body, `"mail_failed"`) {
+		t.Errorf("no mail_failed event: %s", body)
 	}
 }

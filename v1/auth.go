@@ -10,6 +10,7 @@ import (
 
 	"esauth/lib/audit"
 	"esauth/lib/errs"
+	"esauth/lib/mail"
 	"esauth/lib/metrics"
 	"esauth/lib/page"
 	"esauth/lib/password"
@@ -130,6 +131,7 @@ type Logins struct {
 	starter sessionStarter
 	screen  PasswordScreen
 	rec     audit.Recorder
+	mail    mailings // the lockout notice
 	// requireVerified refuses users whose address is not verified.
 	requireVerified bool
 }
@@ -174,6 +176,10 @@ func (l Logins) LogIn(w http.ResponseWriter, r *http.Request, email, password st
 		record(l.rec, r, audit.LoginFailure, email, audit.Failure)
 		if res.Locked {
 			record(l.rec, r, audit.Lockout, email, audit.Success)
+			if res.Found {
+				// Only an account's owner is told; the answer is the same.
+				l.mail.notify(r, res.User, mail.Lockout)
+			}
 		}
 		return LoggedIn{}, errBadCredentials
 	}
@@ -410,6 +416,7 @@ type Passwords struct {
 	starter sessionStarter
 	screen  PasswordScreen
 	rec     audit.Recorder
+	mail    mailings // the notice to the owner
 }
 
 // Change changes the logged-in user's password from old to next, or, with
@@ -422,7 +429,11 @@ func (p Passwords) Change(w http.ResponseWriter, r *http.Request, old, next stri
 	}
 	cur := current(r)
 	if old == "" {
-		return setFirstPassword(w, r, next, p.guard, p.store, p.starter, p.screen, p.rec)
+		msg, n, err := setFirstPassword(w, r, next, p.guard, p.store, p.starter, p.screen, p.rec)
+		if err == nil {
+			p.mail.notify(r, cur.User, mail.PasswordChanged)
+		}
+		return msg, n, err
 	}
 	res, err := p.guard.checkSession(r, old)
 	if err != nil {
@@ -435,6 +446,7 @@ func (p Passwords) Change(w http.ResponseWriter, r *http.Request, old, next stri
 		record(p.rec, r, audit.PasswordChanged, cur.User.Email, audit.Failure)
 		if res.Locked {
 			record(p.rec, r, audit.Lockout, cur.User.Email, audit.Success)
+			p.mail.notify(r, cur.User, mail.Lockout)
 		}
 		return "", 0, errs.E(errs.Forbidden, "The current password is wrong.")
 	}
@@ -446,6 +458,9 @@ func (p Passwords) Change(w http.ResponseWriter, r *http.Request, old, next stri
 		return "", 0, err
 	}
 	n, err := commitPassword(w, r, p.store, p.starter, p.rec, res.User, hash)
+	if err == nil {
+		p.mail.notify(r, res.User, mail.PasswordChanged)
+	}
 	return "Password changed; your other sessions were logged out.", n, err
 }
 

@@ -232,3 +232,39 @@ func TestALinkOfADeletedAccountDoesNotServeItsSuccessor(t *testing.T) {
 	expectStatus(t, h.client().do("POST", "/v1/auth/verification", map[string]string{"token": tok}), http.StatusUnprocessableEntity)
 	expectStatus(t, h.client().do("POST", "/v1/auth/recovery/complete", map[string]string{"token": reset, "new_password": "taking over the account"}), http.StatusUnprocessableEntity)
 }
+
+func subjects(t *testing.T, msgs []mailtest.Received) []string {
+	t.Helper()
+	var out []string
+	for _, m := range msgs {
+		p, err := m.Parse()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m.To[0]+": "+p.Subject)
+	}
+	return out
+}
+
+func TestOwnersAreToldOfAPasswordChangeAndALockout(t *testing.T) {
+	opt, smtp := withMail(t)
+	h := newHarness(t, opt, func(d *Deps) { d.Lockout = user.Lockout{Threshold: 2, Base: time.Minute, Max: time.Hour} })
+	h.addUser("told@example.com", pw, false)
+	c := h.client()
+	c.mustLogin("told@example.com", pw)
+	expectStatus(t, c.do("POST", "/v1/auth/password", map[string]string{"old_password": pw, "new_password": "another long password"}), http.StatusOK)
+	smtp.Wait(t, 1, 10*time.Second)
+	// An address without an account locks out alike, but nobody is told.
+	// Its attempts come first: the queue sends in order, so a mail for it
+	// would arrive before the owner's.
+	for range 2 {
+		h.client().login("ghost@example.com", "wrong password")
+	}
+	for range 2 {
+		h.client().login("told@example.com", "wrong password")
+	}
+	got := subjects(t, smtp.Wait(t, 2, 10*time.Second))
+	if len(got) != 2 || !strings.Contains(got[0], "password was changed") || !strings.HasPrefix(got[1], "told@example.com: ") {
+		t.Errorf("mails %q; want the password notice, then the lockout notice to the owner", got)
+	}
+}

@@ -73,7 +73,7 @@ func newRouter(d Deps) *mux.Router {
 
 	auth := r.PathPrefix("/v1/auth").Subrouter()
 	logins := Logins{metrics: d.Metrics, guard: guard, users: d.Store, starter: starter, screen: d.Passwords, rec: d.Audit,
-		requireVerified: d.RequireVerifiedEmail}
+		requireVerified: d.RequireVerifiedEmail, mail: ml}
 	auth.Handle("/login", loginLimit(handleLogin(logins))).Methods(http.MethodPost)
 	auth.Handle("/logout", handleLogout(d.Store, d.Cookies, d.Audit)).Methods(http.MethodPost)
 	auth.Handle("/logout/all", authed(handleLogoutAll(d.Store, d.Cookies, d.Now, d.Audit))).Methods(http.MethodPost)
@@ -97,7 +97,7 @@ func newRouter(d Deps) *mux.Router {
 	auth.Handle("/totp", authed(handleTOTPDisable(second))).Methods(http.MethodDelete)
 	auth.Handle("/totp/verify", loginLimit(load(handleTOTPVerify(second)))).Methods(http.MethodPost)
 	auth.Handle("/forward", load(handleForward(d.ForwardRules))).Methods(http.MethodGet)
-	passwords := Passwords{guard: guard, store: d.Store, starter: starter, screen: d.Passwords, rec: d.Audit}
+	passwords := Passwords{guard: guard, store: d.Store, starter: starter, screen: d.Passwords, rec: d.Audit, mail: ml}
 	auth.Handle("/password", authed(handleChangePassword(passwords))).Methods(http.MethodPost)
 	auth.Handle("/sessions", authed(handleListSessions(d.Store, d.Policy, d.Now))).Methods(http.MethodGet)
 	auth.Handle("/sessions/{id}", authed(handleRevokeSession(d.Store, d.Cookies, d.Audit))).Methods(http.MethodDelete)
