@@ -126,7 +126,8 @@ func newRouter(d Deps) *mux.Router {
 	if d.Pages != nil {
 		svc := Services{Logins: logins, Signup: accounts, Passwords: passwords, Cookies: d.Cookies, Store: d.Store, Audit: d.Audit,
 			Verification: verification, Recovery: recovery, TOTP: second,
-			LoginLimit: loginLimit, SignupLimit: signupLimit, policy: d.Policy, now: d.Now}
+			LoginLimit: loginLimit, SignupLimit: signupLimit, policy: d.Policy, now: d.Now,
+			requireTOTPForAdmins: d.RequireTOTPForAdmins}
 		for name := range d.OAuth.Providers {
 			svc.OAuthProviders = append(svc.OAuthProviders, name)
 		}

@@ -32,8 +32,17 @@ type Services struct {
 	// budgets: a form is one more way in, not a second allowance.
 	LoginLimit, SignupLimit Middleware
 
-	policy session.Policy
-	now    func() time.Time
+	policy               session.Policy
+	now                  func() time.Time
+	requireTOTPForAdmins bool
+}
+
+// MustEnrol reports whether the request's user is an admin who may do
+// nothing but enrol a second factor (ESAUTH_REQUIRE_TOTP_FOR_ADMINS), as
+// the API's routes refuse them.
+func (s Services) MustEnrol(r *http.Request) bool {
+	cur, ok := currentOf(r.Context())
+	return ok && mustEnrol(cur.User, s.requireTOTPForAdmins)
 }
 
 // Record adds a security event about email to the audit trail, as the

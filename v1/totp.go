@@ -338,6 +338,10 @@ func handleTOTPVerify(t TOTP) http.Handler {
 	})
 }
 
+// mustEnrol is the rule of ESAUTH_REQUIRE_TOTP_FOR_ADMINS (on): an admin
+// without a second factor.
+func mustEnrol(u user.User, on bool) bool { return on && u.IsAdmin() && !u.TOTPEnabled() }
+
 // requireSecondFactorForAdmins (ESAUTH_REQUIRE_TOTP_FOR_ADMINS) lets an
 // admin without a second factor do nothing but enrol one (and see who is
 // logged in, and log out, which need no login).
@@ -347,7 +351,7 @@ func requireSecondFactorForAdmins(on bool) Middleware {
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if u := current(r).User; u.IsAdmin() && !u.TOTPEnabled() {
+			if mustEnrol(current(r).User, on) {
 				writeError(w, r, errs.E(errs.Forbidden, "Admins must turn on two-factor authentication first: POST /v1/auth/totp/enroll, then /v1/auth/totp/confirm."))
 				return
 			}

@@ -180,3 +180,22 @@ func TestTheDashboardTurnsTOTPOnAndOff(t *testing.T) {
 	}
 	expect(t, b.get("/dashboard"), http.StatusOK, "Two-factor authentication is off.", "Set up an authenticator app")
 }
+
+func TestAnAdminWithoutTOTPCanOnlyEnrolOnThePagesWhenItIsRequired(t *testing.T) {
+	store := estest.New(t)
+	srv, _ := newServerOn(t, store, func(d *v1.Deps) { d.RequireTOTPForAdmins = true })
+	addUser(t, store, "chief@example.com", "Chief", "admin")
+	b := newBrowser(t, srv)
+	expect(t, b.post("/login", url.Values{"email_address": {"chief@example.com"}, "password": {pw}}), http.StatusSeeOther)
+	expect(t, b.get("/admin"), http.StatusForbidden, "Admins must turn on two-factor authentication first")
+	expect(t, b.post("/admin/users", url.Values{"email": {"x@example.com"}, "action": {"disable"}}), http.StatusForbidden)
+	expect(t, b.post("/dashboard/password", url.Values{"old_password": {pw}, "new_password": {"another long password"}}), http.StatusForbidden)
+	page := b.post("/dashboard/totp/enroll", url.Values{"password": {pw}})
+	expect(t, page, http.StatusOK, `src="data:image/png;base64,`)
+	i := strings.Index(page.body, "Key: <code>")
+	secret := page.body[i+len("Key: <code>"):]
+	secret = secret[:strings.Index(secret, "</code>")]
+	code, _ := totp.Code(secret, time.Now())
+	expect(t, b.post("/dashboard/totp/confirm", url.Values{"code": {code}}), http.StatusOK, "recovery codes")
+	expect(t, b.get("/admin"), http.StatusOK)
+}

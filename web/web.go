@@ -417,6 +417,16 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 // loggedIn returns the request's user. Otherwise it answers itself and
 // returns false: the 503 page when the store could not tell who is asking,
 // else a redirect to the login page.
+// enrolFirst refuses, with the dashboard, what an admin who must enrol a
+// second factor may not do yet (ESAUTH_REQUIRE_TOTP_FOR_ADMINS).
+func (s *Server) enrolFirst(w http.ResponseWriter, r *http.Request) bool {
+	if !s.svc.MustEnrol(r) {
+		return false
+	}
+	s.showDashboard(w, r, http.StatusForbidden, page{Error: "Admins must turn on two-factor authentication first, below."})
+	return true
+}
+
 func (s *Server) loggedIn(w http.ResponseWriter, r *http.Request) (user.User, bool) {
 	cur, ok := v1.CurrentOf(r)
 	switch {
@@ -464,7 +474,7 @@ func (s *Server) showDashboard(w http.ResponseWriter, r *http.Request, status in
 }
 
 func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.loggedIn(w, r); !ok {
+	if _, ok := s.loggedIn(w, r); !ok || s.enrolFirst(w, r) {
 		return
 	}
 	form, ok := s.form(w, r)
@@ -493,7 +503,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 // the dashboard with its message.
 func (s *Server) dashboardAction(act func(w http.ResponseWriter, r *http.Request, form formValues) (to, flash string, err error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := s.loggedIn(w, r); !ok {
+		if _, ok := s.loggedIn(w, r); !ok || s.enrolFirst(w, r) {
 			return
 		}
 		form, ok := s.form(w, r)
@@ -623,6 +633,9 @@ func messageOf(err error) string {
 
 // admin lists users for an admin: ?q= searches, ?cursor= pages.
 func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
+	if s.enrolFirst(w, r) {
+		return
+	}
 	s.showAdmin(w, r, http.StatusOK, page{})
 }
 
@@ -663,7 +676,7 @@ func pageCursor(v string) (*pagepkg.Cursor, error) {
 // adminAction applies one admin action to a user: disable, enable,
 // make-admin, make-user or delete, with the API's rules.
 func (s *Server) adminAction(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.loggedIn(w, r); !ok {
+	if _, ok := s.loggedIn(w, r); !ok || s.enrolFirst(w, r) {
 		return
 	}
 	form, ok := s.form(w, r)
