@@ -69,7 +69,7 @@ func newRouter(d Deps) *mux.Router {
 	users.Handle(email, authed(handleGetUser(d.Store))).Methods(http.MethodGet)
 	users.Handle(email, authed(handleUpdateUser(d.Store, d.Now, d.Audit))).Methods(http.MethodPatch)
 	users.Handle(email+"/audit", authed(handleListAudit(d.Store))).Methods(http.MethodGet)
-	users.Handle(email, authed(handleDeleteUser(d.Store, guard, d.Cookies, d.Audit))).Methods(http.MethodDelete)
+	users.Handle(email, authed(handleDeleteUser(d.Store, guard, d.Cookies, d.Audit, ml))).Methods(http.MethodDelete)
 
 	auth := r.PathPrefix("/v1/auth").Subrouter()
 	logins := Logins{metrics: d.Metrics, guard: guard, users: d.Store, starter: starter, screen: d.Passwords, rec: d.Audit,

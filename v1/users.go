@@ -12,6 +12,7 @@ import (
 	"esauth/lib/audit"
 	"esauth/lib/errs"
 	"esauth/lib/page"
+	"esauth/lib/mail"
 	"esauth/lib/password"
 	"esauth/lib/session"
 	"esauth/lib/token"
@@ -371,7 +372,7 @@ type userDeleter interface {
 // their own account confirms with their password, which counts toward the
 // lockout like a login; an admin deletes others without one, and cannot
 // delete themselves (nor, through a race, the last admin).
-func handleDeleteUser(store userDeleter, guard passwordGuard, cookies Cookies, rec audit.Recorder) http.Handler {
+func handleDeleteUser(store userDeleter, guard passwordGuard, cookies Cookies, rec audit.Recorder, ml mailings) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		target, cur, err := authorizeSelfOrAdmin(r)
 		if err != nil {
@@ -393,6 +394,7 @@ func handleDeleteUser(store userDeleter, guard passwordGuard, cookies Cookies, r
 				record(rec, r, audit.UserDeleted, target, audit.Failure)
 				if res.Locked {
 					record(rec, r, audit.Lockout, target, audit.Success)
+					ml.notify(r, cur.User, mail.Lockout)
 				}
 				return errs.E(errs.Forbidden, "The password is wrong.")
 			}
