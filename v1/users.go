@@ -11,8 +11,8 @@ import (
 
 	"esauth/lib/audit"
 	"esauth/lib/errs"
-	"esauth/lib/page"
 	"esauth/lib/mail"
+	"esauth/lib/page"
 	"esauth/lib/password"
 	"esauth/lib/session"
 	"esauth/lib/token"
