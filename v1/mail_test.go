@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"esauth/lib/elastic/estest"
 	"esauth/lib/mail"
 	"esauth/lib/mail/mailtest"
 	"esauth/lib/user"
@@ -267,4 +268,29 @@ func TestOwnersAreToldOfAPasswordChangeAndALockout(t *testing.T) {
 	if len(got) != 2 || !strings.Contains(got[0], "password was changed") || !strings.HasPrefix(got[1], "told@example.com: ") {
 		t.Errorf("mails %q; want the password notice, then the lockout notice to the owner", got)
 	}
+}
+
+// The tokens index blocked or closed: signup still makes the account
+// (the link is lost and can be asked for again), the recovery request
+// still answers alike, and spending a link is a 503 that changes nothing.
+func TestABlockedOrClosedTokensIndexIs503WhereItMattersAndChangesNothing(t *testing.T) {
+	opt, smtp := withMail(t)
+	h := newHarness(t, opt)
+	h.addUser("held@example.com", pw, false)
+	expectStatus(t, h.client().do("POST", "/v1/auth/recovery", map[string]string{"email_address": "held@example.com"}), http.StatusAccepted)
+	tok := linkToken(t, smtp.Wait(t, 1, 10*time.Second)[0], ResetPasswordPath)
+
+	blockWrites(t, h.store.TokensIndex())
+	expectStatus(t, h.client().signup("later@example.com", pw), http.StatusCreated)
+	expectStatus(t, h.client().do("POST", "/v1/auth/recovery", map[string]string{"email_address": "held@example.com"}), http.StatusAccepted)
+	a := h.client().do("POST", "/v1/auth/recovery/complete", map[string]string{"token": tok, "new_password": "a blocked long password"})
+	expectStatus(t, a, http.StatusServiceUnavailable)
+	h.client().mustLogin("held@example.com", pw) // the password did not change
+	estest.MustDo(t, "PUT", "/"+h.store.TokensIndex()+"/_settings", `{"index.blocks.write": null}`)
+
+	closeIndex(t, h.store.TokensIndex())
+	expectStatus(t, h.client().do("POST", "/v1/auth/recovery/complete", map[string]string{"token": tok, "new_password": "a closed long password"}), http.StatusServiceUnavailable)
+	estest.MustDo(t, "POST", "/"+h.store.TokensIndex()+"/_open?wait_for_active_shards=1", "")
+	// Back: the link still works, once.
+	expectStatus(t, h.client().do("POST", "/v1/auth/recovery/complete", map[string]string{"token": tok, "new_password": "an open long password"}), http.StatusOK)
 }

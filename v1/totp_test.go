@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"esauth/lib/elastic/estest"
 	"esauth/lib/totp"
 	"esauth/lib/user"
 )
@@ -257,4 +258,25 @@ func TestRecoveryOfATOTPUserStillOwesTheCode(t *testing.T) {
 	code, _ := totp.Code(secret, clock.Now())
 	expectStatus(t, anon.do("POST", "/v1/auth/totp/verify", map[string]string{"code": code}), http.StatusOK)
 	expectStatus(t, anon.do("GET", "/v1/test", nil), http.StatusOK)
+}
+
+// The users index blocked while a code is checked: 503, nothing spent,
+// and the same code works once the block is lifted.
+func TestABlockedUsersIndexDuringTheCodeIs503AndSpendsNothing(t *testing.T) {
+	clock := newFakeClock()
+	h := newHarness(t, withClock(clock))
+	h.addUser("blk@example.com", pw, false)
+	c := h.client()
+	c.mustLogin("blk@example.com", pw)
+	secret, _ := enrolTOTP(t, c, clock)
+	clock.Advance(totp.Period)
+	b := h.client()
+	b.login("blk@example.com", pw)
+	code, _ := totp.Code(secret, clock.Now())
+	blockWrites(t, h.store.UsersIndex())
+	expectStatus(t, b.do("POST", "/v1/auth/totp/verify", map[string]string{"code": code}), http.StatusServiceUnavailable)
+	expectStatus(t, b.do("GET", "/v1/test", nil), http.StatusUnauthorized)
+	estest.MustDo(t, "PUT", "/"+h.store.UsersIndex()+"/_settings", `{"index.blocks.write": null}`)
+	expectStatus(t, b.do("POST", "/v1/auth/totp/verify", map[string]string{"code": code}), http.StatusOK)
+	expectStatus(t, b.do("GET", "/v1/test", nil), http.StatusOK)
 }
