@@ -76,18 +76,8 @@ func (g passwordGuard) check(ctx context.Context, email, pw string) (checked, er
 		return checked{}, err
 	}
 	res := checked{User: u, Found: found}
-	if g.lockout.On() {
-		_, err := g.store.RecordFailure(ctx, email, seen, func(a *user.Attempts) error {
-			now := g.now()
-			if wait := g.lockout.LockedFor(*a, now); wait > 0 {
-				return lockedOut(wait)
-			}
-			res.Locked = g.lockout.Fail(a, now)
-			return nil
-		})
-		if err != nil {
-			return checked{}, err
-		}
+	if res.Locked, err = g.countAttempt(ctx, email, seen); err != nil {
+		return checked{}, err
 	}
 	if found && u.PasswordHash != "" {
 		res.OK, err = verify(ctx, g.hasher, pw, u.PasswordHash)
@@ -113,6 +103,25 @@ func (g passwordGuard) check(ctx context.Context, email, pw string) (checked, er
 	return res, nil
 }
 
+// countAttempt counts an attempt at email before it is checked (so racing
+// guesses cannot outrun the lockout), refusing it while the address is
+// locked, and reports whether this attempt, if wrong, locks it.
+func (g passwordGuard) countAttempt(ctx context.Context, email string, seen user.Attempts) (bool, error) {
+	if !g.lockout.On() {
+		return false, nil
+	}
+	locked := false
+	_, err := g.store.RecordFailure(ctx, email, seen, func(a *user.Attempts) error {
+		now := g.now()
+		if wait := g.lockout.LockedFor(*a, now); wait > 0 {
+			return lockedOut(wait)
+		}
+		locked = g.lockout.Fail(a, now)
+		return nil
+	})
+	return locked, err
+}
+
 // checkCode counts a second-factor attempt for email under the same
 // lockout as passwords (a guessed code locks the account like a guessed
 // password), and runs verify on the user, whose document it reads with the
@@ -126,17 +135,8 @@ func (g passwordGuard) checkCode(ctx context.Context, email string, verify func(
 		return user.User{}, checked{}, errs.E(errs.Unauthenticated, "Log in with your password first.")
 	}
 	res := checked{User: u, Found: true}
-	if g.lockout.On() {
-		if _, err := g.store.RecordFailure(ctx, email, seen, func(a *user.Attempts) error {
-			now := g.now()
-			if wait := g.lockout.LockedFor(*a, now); wait > 0 {
-				return lockedOut(wait)
-			}
-			res.Locked = g.lockout.Fail(a, now)
-			return nil
-		}); err != nil {
-			return user.User{}, checked{}, err
-		}
+	if res.Locked, err = g.countAttempt(ctx, email, seen); err != nil {
+		return user.User{}, checked{}, err
 	}
 	res.OK = verify(u)
 	if !res.OK {

@@ -113,25 +113,18 @@ func (o Operator) Sessions(ctx context.Context, email string, policy session.Pol
 		return nil, err
 	}
 	now := o.Now()
-	var out []SessionView
-	var after *page.Cursor
-	for len(out) < limit {
-		batch, next, err := o.Store.ListSessions(ctx, email, now, after, min(limit-len(out), maxPage))
-		if err != nil {
-			return nil, err
-		}
+	return collect(limit, func(after *page.Cursor, size int) ([]SessionView, *page.Cursor, error) {
+		batch, next, err := o.Store.ListSessions(ctx, email, now, after, size)
+		var out []SessionView
 		for _, s := range batch {
 			if policy.Accepts(s, u, now) {
 				out = append(out, SessionView{ID: s.ID, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt,
-					LastSeenAt: s.LastSeenAt, UserAgent: s.UserAgent, IP: s.IP, Remember: s.Remember})
+					LastSeenAt: s.LastSeenAt, UserAgent: s.UserAgent, IP: s.IP, Remember: s.Remember,
+					SecondFactor: s.SecondFactor, Pending: s.Pending})
 			}
 		}
-		if next == nil {
-			break
-		}
-		after = next
-	}
-	return out, nil
+		return out, next, err
+	})
 }
 
 // RevokeSession ends one session of the user (another user's id: not found).
@@ -159,28 +152,25 @@ func (o Operator) RevokeAll(ctx context.Context, email string) (int, error) {
 // Events returns up to limit of the email's audit events, newest first.
 func (o Operator) Events(ctx context.Context, email string, limit int) ([]audit.Event, error) {
 	email = user.NormalizeEmail(email)
-	var out []audit.Event
-	var after *audit.Cursor
-	for len(out) < limit {
-		batch, next, err := o.Store.ListEvents(ctx, email, time.Time{}, after, min(limit-len(out), maxPage))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, batch...)
-		if next == nil {
-			break
-		}
-		after = next
-	}
-	return out, nil
+	return collect(limit, func(after *page.Cursor, size int) ([]audit.Event, *page.Cursor, error) {
+		return o.Store.ListEvents(ctx, email, time.Time{}, after, size)
+	})
 }
 
 // Users returns up to limit users matching q (all when q is ""), newest first.
 func (o Operator) Users(ctx context.Context, q string, limit int) ([]user.User, error) {
-	var out []user.User
+	return collect(limit, func(after *page.Cursor, size int) ([]user.User, *page.Cursor, error) {
+		return o.Store.SearchUsers(ctx, q, after, size)
+	})
+}
+
+// collect pages through a list with fetch (at most maxPage a page) until
+// it has limit items or the list ends.
+func collect[T any](limit int, fetch func(after *page.Cursor, size int) ([]T, *page.Cursor, error)) ([]T, error) {
+	var out []T
 	var after *page.Cursor
 	for len(out) < limit {
-		batch, next, err := o.Store.SearchUsers(ctx, q, after, min(limit-len(out), maxPage))
+		batch, next, err := fetch(after, min(limit-len(out), maxPage))
 		if err != nil {
 			return nil, err
 		}
