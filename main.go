@@ -366,6 +366,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		Pages:                pages,
 		Metrics:              a.metrics,
 		ForwardRules:         rules,
+		ForwardProxy:         a.cfg.ForwardProxy,
 		Mail:                 mailer,
 		RequireVerifiedEmail: a.cfg.RequireVerifiedEmail,
 		RequireTOTPForAdmins: a.cfg.RequireTOTPForAdmins,

@@ -26,6 +26,9 @@ type Config struct {
 	AdminAddr string
 	// ForwardRules is the path of the forward-auth rules file.
 	ForwardRules string
+	// ForwardProxy is the kind of reverse proxy that asks forward-auth
+	// (nginx, traefik, caddy): it says which headers carry the request.
+	ForwardProxy string
 	// PurgeInterval is how often expired sessions are purged (by one
 	// instance at a time).
 	PurgeInterval time.Duration
@@ -182,7 +185,7 @@ var settings = []setting{
 			c.TrustedOrigins = splitList(v)
 			return checkOrigins(c.TrustedOrigins)
 		}},
-	{"ESAUTH_TRUSTED_PROXIES", "", "Comma-separated IPs or CIDRs of reverse proxies whose `X-Forwarded-For` is believed.", false,
+	{"ESAUTH_TRUSTED_PROXIES", "", "Comma-separated IPs or CIDRs of reverse proxies whose `X-Forwarded-For` is believed, and the only peers forward-auth (`GET /v1/auth/forward`) answers; unset, forward-auth refuses every caller (403).", false,
 		func(c *Config, v string) (err error) { c.TrustedProxies, err = parsePrefixes(v); return err }},
 	{"ESAUTH_IPV6_PREFIX", "64", "Per-IP limits count IPv6 clients by this prefix length (a /64 is usually one subscriber); 128 counts single addresses.", false,
 		func(c *Config, v string) error {
@@ -211,6 +214,14 @@ var settings = []setting{
 		intSetter(func(c *Config) *int { return &c.MaxSessions })},
 	{"ESAUTH_FORWARD_RULES", "", "Path of a JSON file of forward-auth rules (`GET /v1/auth/forward`; README, \"Forward-auth\"). Unset: every request forwarded needs a logged-in user.", false,
 		func(c *Config, v string) error { c.ForwardRules = v; return nil }},
+	{"ESAUTH_FORWARD_PROXY", "nginx", "The reverse proxy that asks forward-auth: `nginx` (esauth reads `X-Original-Method`, `X-Original-URI`, `X-Original-Host`), or `traefik` or `caddy` (`X-Forwarded-Method`, `X-Forwarded-Uri`, `X-Forwarded-Host`). Only those headers are read, only from `ESAUTH_TRUSTED_PROXIES`, and a request that also carries the other kind's headers with other values is refused.", false,
+		func(c *Config, v string) error {
+			if !slices.Contains([]string{"nginx", "traefik", "caddy"}, v) {
+				return fmt.Errorf("not nginx, traefik or caddy")
+			}
+			c.ForwardProxy = v
+			return nil
+		}},
 	{"ESAUTH_PURGE_INTERVAL", "1h", "How often expired sessions and old failed-login records are deleted. One instance at a time does it: the first to take the purge lease (a document in `<prefix>leases`).", false,
 		durationSetter(func(c *Config) *time.Duration { return &c.PurgeInterval })},
 	{"ESAUTH_PWNED_URL", "", "Base URL of a Have I Been Pwned–style range API (e.g. `https://api.pwnedpasswords.com`) to screen new passwords online; off when unset. Only 5 hex characters of the password's SHA-1 are sent.", false,

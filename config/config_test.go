@@ -121,6 +121,7 @@ func TestLoadReadsEverySetting(t *testing.T) {
 		"ESAUTH_MAX_SESSIONS":              "7",
 		"ESAUTH_TRUSTED_ORIGINS":           "https://app.example.com, http://localhost:3000",
 		"ESAUTH_TRUSTED_PROXIES":           "10.0.0.1, 192.168.0.0/16, ::1",
+		"ESAUTH_FORWARD_PROXY":             "traefik",
 		"ESAUTH_LOGIN_RATE":                "2.5",
 		"ESAUTH_LOGIN_BURST":               "4",
 		"ESAUTH_SIGNUP_RATE":               "0",
@@ -134,7 +135,7 @@ func TestLoadReadsEverySetting(t *testing.T) {
 		"GOGC":                             "150",
 	})
 	want := config.Config{
-		Addr: ":9000", AdminAddr: "127.0.0.1:9090", PurgeInterval: 5 * time.Minute,
+		Addr: ":9000", AdminAddr: "127.0.0.1:9090", PurgeInterval: 5 * time.Minute, ForwardProxy: "traefik",
 		MailFrom: "Accounts <no-reply@example.com>", RequireVerifiedEmail: true, RequireTOTPForAdmins: true, ESURLs: []string{"https://es.example:9200"}, ESUsername: "elastic", ESPassword: "changeme",
 		ESAPIKey: "aWQ6a2V5", ESCACert: "/etc/ca.pem", ESTimeout: 750 * time.Millisecond, IndexPrefix: "test-1-", IndexShards: 3, IndexReplicas: "1-all",
 		CookieName: "sid", CookieSecure: false,
@@ -191,6 +192,7 @@ func TestBadValuesGiveAnErrorNamingTheVariable(t *testing.T) {
 		{"an unknown log level", map[string]string{"ESAUTH_LOG_LEVEL": "loud"}, []string{"ESAUTH_LOG_LEVEL"}},
 		{"an origin with a path", map[string]string{"ESAUTH_TRUSTED_ORIGINS": "https://app.example.com/login"}, []string{"ESAUTH_TRUSTED_ORIGINS"}},
 		{"a proxy that is no address", map[string]string{"ESAUTH_TRUSTED_PROXIES": "proxy.internal"}, []string{"ESAUTH_TRUSTED_PROXIES"}},
+		{"a forward proxy of no known kind", map[string]string{"ESAUTH_FORWARD_PROXY": "haproxy"}, []string{"ESAUTH_FORWARD_PROXY"}},
 		{"a negative login rate", map[string]string{"ESAUTH_LOGIN_RATE": "-1"}, []string{"ESAUTH_LOGIN_RATE"}},
 		{"a burst that is no number", map[string]string{"ESAUTH_SIGNUP_BURST": "lots"}, []string{"ESAUTH_SIGNUP_BURST"}},
 		{"a breach API that is no URL", map[string]string{"ESAUTH_PWNED_URL": "ftp://x"}, []string{"ESAUTH_PWNED_URL"}},

@@ -1,7 +1,10 @@
 package v1
 
 import (
+	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 
 	"esauth/lib/access"
@@ -17,17 +20,72 @@ type forwardView struct {
 	Policy string `json:"policy"`
 }
 
+// forwardHeaders name the headers that carry the request a proxy asks
+// about. Each kind of proxy sends its own set, and esauth reads only the
+// set of the kind it is told (ESAUTH_FORWARD_PROXY): nginx copies the
+// client's own headers into its auth_request subrequest, so a client that
+// sends X-Forwarded-Uri to an nginx that sets X-Original-URI must not be
+// believed (issue 17: one header walked around every rule).
+type forwardHeaders struct {
+	Method, URI, Host string
+}
+
+// ForwardProxies are the kinds of reverse proxy forward-auth knows, by
+// the name ESAUTH_FORWARD_PROXY gives them.
+var forwardProxies = map[string]forwardHeaders{
+	"nginx":   {"X-Original-Method", "X-Original-URI", "X-Original-Host"},
+	"traefik": {"X-Forwarded-Method", "X-Forwarded-Uri", "X-Forwarded-Host"},
+	"caddy":   {"X-Forwarded-Method", "X-Forwarded-Uri", "X-Forwarded-Host"},
+}
+
+// forwarded reads the request the proxy asks about from the headers of
+// kind. Every header of the set is required: a proxy that sends none of
+// them is another kind than configured, and judging its requests as
+// "GET /" would let every one through a rule for "/". A header sent twice,
+// or a header of the other sets with another value than this set's, is
+// refused: it came from the client through a proxy that does not clear
+// it, and there is no telling which copy the application will act on.
+func forwarded(r *http.Request, kind forwardHeaders) (method, uri, host string, err error) {
+	one := func(name string) (string, error) {
+		vs := r.Header.Values(name)
+		switch {
+		case len(vs) == 0 || vs[0] == "":
+			return "", fmt.Errorf("the proxy sent no %s (is ESAUTH_FORWARD_PROXY the kind of proxy in front?)", name)
+		case len(vs) > 1:
+			return "", fmt.Errorf("%s is sent more than once", name)
+		}
+		return vs[0], nil
+	}
+	if method, err = one(kind.Method); err != nil {
+		return "", "", "", err
+	}
+	if uri, err = one(kind.URI); err != nil {
+		return "", "", "", err
+	}
+	if host, err = one(kind.Host); err != nil {
+		return "", "", "", err
+	}
+	for _, other := range forwardProxies {
+		for _, h := range [][2]string{{other.Method, method}, {other.URI, uri}, {other.Host, host}} {
+			for _, v := range r.Header.Values(h[0]) {
+				if v != h[1] {
+					return "", "", "", fmt.Errorf("%s disagrees with the proxy's own headers; the proxy must clear it", h[0])
+				}
+			}
+		}
+	}
+	return method, uri, host, nil
+}
+
 // handleForward: GET /v1/auth/forward, asked by a reverse proxy (nginx
 // auth_request, Traefik forwardAuth, Caddy forward_auth) before it sends a
 // request on to another application. It runs behind the user loader, so
 // it costs what any logged-in request costs: one _mget.
 //
-// The request the proxy is about to send is read from X-Forwarded-Method,
-// X-Forwarded-Host and X-Forwarded-Uri (Traefik, Caddy), or
-// X-Original-Method and X-Original-URI (nginx); the rules (ESAUTH_FORWARD_RULES)
+// It answers only the proxies of ESAUTH_TRUSTED_PROXIES (403 for any
+// other peer), and reads the request the proxy is about to send from the
+// headers of its kind (forwardHeaders); the rules (ESAUTH_FORWARD_RULES)
 // give its policy, and ?role=admin or ?role=user asks for at least that.
-// Anybody may call it and set those headers, but all they learn is the
-// answer about themselves; the proxy is what lets requests through.
 //
 // 200 with X-Auth-Email, X-Auth-Role, X-Auth-First-Name and
 // X-Auth-Last-Name when the request may go through (names percent-encoded
@@ -35,8 +93,11 @@ type forwardView struct {
 // nobody is logged in (the proxy sends the browser to log in), 403 when
 // the user may not. With ?redirect=true, nobody logged in gets a 302 to
 // /login?return_to=<the forwarded URI> instead of the 401.
-func handleForward(rules access.Rules) http.Handler {
+func handleForward(rules access.Rules, kind forwardHeaders, trusted []netip.Prefix) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if !peerTrusted(r.RemoteAddr, trusted) {
+			return errs.E(errs.Forbidden, "Forward-auth answers only the reverse proxies of ESAUTH_TRUSTED_PROXIES.")
+		}
 		q := r.URL.Query()
 		if v := q.Get("redirect"); v != "" && v != "true" && v != "false" {
 			return errs.InvalidFields(map[string]string{"redirect": "redirect must be true or false."})
@@ -49,11 +110,9 @@ func handleForward(rules access.Rules) http.Handler {
 			}
 			floor = p
 		}
-		method := firstHeader(r, "X-Forwarded-Method", "X-Original-Method")
-		uri := firstHeader(r, "X-Forwarded-Uri", "X-Original-URI")
-		host := firstHeader(r, "X-Forwarded-Host")
-		if host == "" {
-			host = r.Host
+		method, uri, host, err := forwarded(r, kind)
+		if err != nil {
+			return errs.E(errs.BadRequest, "Cannot read the forwarded request: "+err.Error()+".")
 		}
 		req, err := access.NewRequest(method, host, uri)
 		if err != nil {
@@ -94,12 +153,13 @@ func handleForward(rules access.Rules) http.Handler {
 	})
 }
 
-// firstHeader is the first of the named headers that the request has.
-func firstHeader(r *http.Request, names ...string) string {
-	for _, n := range names {
-		if v := r.Header.Get(n); v != "" {
-			return v
-		}
+// peerTrusted reports whether the socket's peer (never a forwarded
+// address) is one of the trusted proxies.
+func peerTrusted(remoteAddr string, trusted []netip.Prefix) bool {
+	host := remoteAddr
+	if h, _, err := net.SplitHostPort(remoteAddr); err == nil {
+		host = h
 	}
-	return ""
+	a, err := netip.ParseAddr(host)
+	return err == nil && isTrusted(a, trusted)
 }

@@ -1,6 +1,7 @@
 package v1
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -137,7 +138,7 @@ func (u *upstream) requests() []http.Header {
 }
 
 func TestNginxAuthRequestInFrontOfAnApplication(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, withForwardRules(t, `[]`))
 	h.addUser("behind@example.com", pw, false)
 	app := &upstream{}
 	appSrv := httptest.NewServer(app)
@@ -220,5 +221,130 @@ func TestNginxAuthRequestInFrontOfAnApplication(t *testing.T) {
 	}
 	if n := len(app.requests()); n != 1 {
 		t.Errorf("the application got %d requests; want only the one made while logged in", n)
+	}
+}
+
+// rawGet sends "GET <target> HTTP/1.1" byte for byte (Go's client would
+// cut a "#" from the target), with the cookie when one is given, and
+// returns the status.
+func rawGet(t *testing.T, base, target string, header http.Header) int {
+	t.Helper()
+	u, _ := url.Parse(base)
+	c, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	var req bytes.Buffer
+	fmt.Fprintf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", target, u.Host)
+	_ = header.Write(&req)
+	req.WriteString("\r\n")
+	if _, err := c.Write(req.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// Issue 17: each way a client walked around the rules through the
+// README's nginx config, tried in the real nginx. The application must
+// never see the request.
+func TestNginxForwardAuthCannotBeWalkedAroundByTheClient(t *testing.T) {
+	h := newHarness(t, withForwardRules(t, `[
+		{"paths": ["/public"], "policy": "anyone"},
+		{"paths": ["/admin"], "policy": "admin"},
+		{"methods": ["DELETE"], "policy": "deny"}
+	]`))
+	h.addUser("plain@example.com", pw, false)
+	member := h.client()
+	member.mustLogin("plain@example.com", pw)
+	app := &upstream{}
+	appSrv := httptest.NewServer(app)
+	t.Cleanup(appSrv.Close)
+	base := startNginx(t, h.srv.URL, appSrv.URL)
+	cookie := http.Header{"Cookie": {"session=" + member.cookie()}}
+
+	noRedirect := &http.Client{Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	send := func(method, path string, header http.Header) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, nil)
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		res, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	with := func(h http.Header, kv ...string) http.Header {
+		out := h.Clone()
+		if out == nil {
+			out = http.Header{}
+		}
+		for i := 0; i < len(kv); i += 2 {
+			out.Set(kv[i], kv[i+1])
+		}
+		return out
+	}
+
+	// The rules hold without tricks: the baseline of each case below.
+	if got := send("GET", "/public/x", nil); got != http.StatusOK {
+		t.Fatalf("GET /public/x anonymously: %d; want 200", got)
+	}
+	if got := send("GET", "/admin/secret", nil); got != http.StatusFound {
+		t.Fatalf("GET /admin/secret anonymously: %d; want 302 to log in", got)
+	}
+	if got := send("DELETE", "/thing", cookie); got != http.StatusForbidden {
+		t.Fatalf("DELETE /thing as a user: %d; want 403", got)
+	}
+	allowed := len(app.requests())
+
+	for _, tt := range []struct {
+		name string
+		try  func() int
+	}{
+		{"an anonymous X-Forwarded-Uri of a public path does not open an admin path", func() int {
+			return send("GET", "/admin/secret", with(nil, "X-Forwarded-Uri", "/public/x"))
+		}},
+		{"an anonymous X-Original-URI of a public path does not open an admin path", func() int {
+			return send("GET", "/admin/secret", with(nil, "X-Original-URI", "/public/x", "X-Forwarded-Uri", "/public/x"))
+		}},
+		{"a user's X-Forwarded-Method: GET does not let a denied DELETE through", func() int {
+			return send("DELETE", "/thing", with(cookie, "X-Forwarded-Method", "GET"))
+		}},
+		{"a user's X-Original-Method: GET does not let a denied DELETE through", func() int {
+			return send("DELETE", "/thing", with(cookie, "X-Original-Method", "GET", "X-Forwarded-Method", "GET"))
+		}},
+		{"a user's X-Forwarded-Uri does not open an admin path", func() int {
+			return send("GET", "/admin/secret", with(cookie, "X-Forwarded-Uri", "/public/x"))
+		}},
+		{"a raw # in the request line does not walk from a public path to an admin path", func() int {
+			return rawGet(t, base, "/public/x#/../../admin/secret", nil)
+		}},
+		{"a user's raw # does not walk to an admin path either", func() int {
+			return rawGet(t, base, "/public/x#/../../admin/secret", cookie)
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(app.requests())
+			status := tt.try()
+			if status == http.StatusOK {
+				t.Errorf("status 200: the request went through")
+			}
+			if got := len(app.requests()); got != before {
+				t.Errorf("the application got the request (status %d)", status)
+			}
+		})
+	}
+	if got := len(app.requests()); got != allowed {
+		t.Errorf("the application got %d requests; want only the %d allowed", got, allowed)
 	}
 }

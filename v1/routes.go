@@ -96,7 +96,7 @@ func newRouter(d Deps) *mux.Router {
 	auth.Handle("/totp/confirm", enrolling(handleTOTPConfirm(second))).Methods(http.MethodPost)
 	auth.Handle("/totp", authed(handleTOTPDisable(second))).Methods(http.MethodDelete)
 	auth.Handle("/totp/verify", loginLimit(load(handleTOTPVerify(second)))).Methods(http.MethodPost)
-	auth.Handle("/forward", load(handleForward(d.ForwardRules))).Methods(http.MethodGet)
+	auth.Handle("/forward", load(handleForward(d.ForwardRules, forwardProxies[d.ForwardProxy], d.TrustedProxies))).Methods(http.MethodGet)
 	passwords := Passwords{guard: guard, store: d.Store, starter: starter, screen: d.Passwords, rec: d.Audit, mail: ml}
 	auth.Handle("/password", authed(handleChangePassword(passwords))).Methods(http.MethodPost)
 	auth.Handle("/sessions", authed(handleListSessions(d.Store, d.Policy, d.Now))).Methods(http.MethodGet)

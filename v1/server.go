@@ -6,6 +6,7 @@ package v1
 import (
 	"context"
 	"esauth/lib/access"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"time"
@@ -99,6 +100,9 @@ type Deps struct {
 	// ForwardRules give the policy of each request forward-auth is asked
 	// about; with none, every request needs a logged-in user.
 	ForwardRules access.Rules
+	// ForwardProxy is the kind of proxy that asks forward-auth (nginx,
+	// traefik, caddy; empty means nginx): which headers carry its request.
+	ForwardProxy string
 	// SeparateAdmin leaves /healthz, /readyz and /metrics out of the
 	// public handler: NewAdmin serves them on an address of their own.
 	SeparateAdmin bool
@@ -131,6 +135,12 @@ func NewServer(d Deps) (http.Handler, error) {
 	}
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
+	}
+	if d.ForwardProxy == "" {
+		d.ForwardProxy = "nginx"
+	}
+	if _, ok := forwardProxies[d.ForwardProxy]; !ok {
+		return nil, fmt.Errorf("forward proxy %q is not nginx, traefik or caddy", d.ForwardProxy)
 	}
 	csrf, err := crossOrigin(d.TrustedOrigins)
 	if err != nil {
