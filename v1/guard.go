@@ -15,8 +15,9 @@ import (
 // attemptStore is what password checks need from storage.
 type attemptStore interface {
 	LookupLogin(ctx context.Context, email string, withAttempts bool) (user.User, bool, user.Attempts, error)
-	RecordFailure(ctx context.Context, email string, seen user.Attempts, fail func(*user.Attempts) error) (user.Attempts, error)
-	ClearFailures(ctx context.Context, email string) error
+	LookupCode(ctx context.Context, email string, withAttempts bool) (user.User, bool, user.Attempts, error)
+	RecordFailure(ctx context.Context, c user.Counter, email string, seen user.Attempts, fail func(*user.Attempts) error) (user.Attempts, error)
+	ClearFailures(ctx context.Context, c user.Counter, email string) error
 }
 
 // passwordGuard checks passwords under the account lockout. Every check,
@@ -76,7 +77,7 @@ func (g passwordGuard) check(ctx context.Context, email, pw string) (checked, er
 		return checked{}, err
 	}
 	res := checked{User: u, Found: found}
-	if res.Locked, err = g.countAttempt(ctx, email, seen); err != nil {
+	if res.Locked, err = g.countAttempt(ctx, user.PasswordCounter, email, seen); err != nil {
 		return checked{}, err
 	}
 	if found && u.PasswordHash != "" {
@@ -95,7 +96,7 @@ func (g passwordGuard) check(ctx context.Context, email, pw string) (checked, er
 	if res.OK {
 		res.Locked = false
 		if g.lockout.On() {
-			if err := g.store.ClearFailures(ctx, email); err != nil {
+			if err := g.store.ClearFailures(ctx, user.PasswordCounter, email); err != nil {
 				return checked{}, err
 			}
 		}
@@ -103,17 +104,21 @@ func (g passwordGuard) check(ctx context.Context, email, pw string) (checked, er
 	return res, nil
 }
 
-// countAttempt counts an attempt at email before it is checked (so racing
-// guesses cannot outrun the lockout), refusing it while the address is
-// locked, and reports whether this attempt, if wrong, locks it.
-func (g passwordGuard) countAttempt(ctx context.Context, email string, seen user.Attempts) (bool, error) {
+// countAttempt counts an attempt at email on counter c before it is
+// checked (so racing guesses cannot outrun the lockout), refusing it while
+// that counter is locked, and reports whether this attempt, if wrong,
+// locks it.
+func (g passwordGuard) countAttempt(ctx context.Context, c user.Counter, email string, seen user.Attempts) (bool, error) {
 	if !g.lockout.On() {
 		return false, nil
 	}
 	locked := false
-	_, err := g.store.RecordFailure(ctx, email, seen, func(a *user.Attempts) error {
+	_, err := g.store.RecordFailure(ctx, c, email, seen, func(a *user.Attempts) error {
 		now := g.now()
 		if wait := g.lockout.LockedFor(*a, now); wait > 0 {
+			if c == user.SecondFactorCounter {
+				return errs.TooManyAttempts("Too many wrong codes for this account; try again later.", wait)
+			}
 			return lockedOut(wait)
 		}
 		locked = g.lockout.Fail(a, now)
@@ -123,11 +128,13 @@ func (g passwordGuard) countAttempt(ctx context.Context, email string, seen user
 }
 
 // checkCode counts a second-factor attempt for email under the same
-// lockout as passwords (a guessed code locks the account like a guessed
-// password), and runs verify on the user, whose document it reads with the
-// attempts in one round trip. A right code clears the failures.
+// lockout rules as passwords but on a counter of its own, and runs verify
+// on the user, whose document it reads with that counter in one round
+// trip. Only a right code (or an account recovery) clears it: a right
+// password does not, so knowing the password buys no fresh guesses at the
+// code (issue 17).
 func (g passwordGuard) checkCode(ctx context.Context, email string, verify func(user.User) bool) (user.User, checked, error) {
-	u, found, seen, err := g.store.LookupLogin(ctx, email, g.lockout.On())
+	u, found, seen, err := g.store.LookupCode(ctx, email, g.lockout.On())
 	if err != nil {
 		return user.User{}, checked{}, err
 	}
@@ -135,7 +142,7 @@ func (g passwordGuard) checkCode(ctx context.Context, email string, verify func(
 		return user.User{}, checked{}, errs.E(errs.Unauthenticated, "Log in with your password first.")
 	}
 	res := checked{User: u, Found: true}
-	if res.Locked, err = g.countAttempt(ctx, email, seen); err != nil {
+	if res.Locked, err = g.countAttempt(ctx, user.SecondFactorCounter, email, seen); err != nil {
 		return user.User{}, checked{}, err
 	}
 	res.OK = verify(u)
@@ -147,7 +154,7 @@ func (g passwordGuard) checkCode(ctx context.Context, email string, verify func(
 	}
 	res.Locked = false
 	if g.lockout.On() {
-		if err := g.store.ClearFailures(ctx, email); err != nil {
+		if err := g.store.ClearFailures(ctx, user.SecondFactorCounter, email); err != nil {
 			return user.User{}, checked{}, err
 		}
 	}

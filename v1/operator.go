@@ -23,7 +23,7 @@ type OperatorStore interface {
 	ListSessions(ctx context.Context, email string, now time.Time, after *page.Cursor, size int) ([]session.Session, *page.Cursor, error)
 	DeleteSessionOf(ctx context.Context, email, id string) error
 	ListEvents(ctx context.Context, email string, since time.Time, after *audit.Cursor, size int) ([]audit.Event, *audit.Cursor, error)
-	ClearFailures(ctx context.Context, email string) error
+	ClearFailures(ctx context.Context, c user.Counter, email string) error
 }
 
 // Operator is what "esauth user …", "esauth sessions …" and "esauth
@@ -97,7 +97,9 @@ func (o Operator) SetPassword(ctx context.Context, email, pw string) (int, error
 	if err != nil {
 		return 0, err
 	}
-	if err := o.Store.ClearFailures(ctx, email); err != nil {
+	// The password lock only: a new password is no right second-factor
+	// code, and only a code or a recovery lifts that lock.
+	if err := o.Store.ClearFailures(ctx, user.PasswordCounter, email); err != nil {
 		return n, err
 	}
 	o.record(audit.PasswordChanged, email, audit.Success)

@@ -19,7 +19,7 @@ import (
 type recoveryUsers interface {
 	epochChanger
 	GetUser(ctx context.Context, email string) (user.User, error)
-	ClearFailures(ctx context.Context, email string) error
+	ClearFailures(ctx context.Context, c user.Counter, email string) error
 }
 
 // Recovery owns getting back into an account by email: the request, which
@@ -167,8 +167,12 @@ func (rc Recovery) Complete(w http.ResponseWriter, r *http.Request, secret, pw s
 	if err != nil {
 		return user.User{}, err
 	}
-	if err := rc.users.ClearFailures(r.Context(), u.Email); err != nil {
-		loggerFrom(r.Context()).Warn("could not lift the lockout after a recovery", zap.Error(err))
+	// A recovery lifts both locks: the link proves the mailbox, which is
+	// what the lockout notice told the owner to use.
+	for _, c := range []user.Counter{user.PasswordCounter, user.SecondFactorCounter} {
+		if err := rc.users.ClearFailures(r.Context(), c, u.Email); err != nil {
+			loggerFrom(r.Context()).Warn("could not lift the lockout after a recovery", zap.Error(err))
+		}
 	}
 	record(rc.rec, r, audit.PasswordRecovered, u.Email, audit.Success)
 	rc.notify(r, u, mail.Recovered)

@@ -52,6 +52,7 @@ func (t TOTP) Enrol(r *http.Request, pw string) (totp.Key, error) {
 	}
 	if !res.OK {
 		record(t.rec, r, audit.TOTPEnrolled, cur.User.Email, audit.Failure)
+		t.lockedOut(r, res, cur.User, mail.Lockout)
 		return totp.Key{}, errs.E(errs.Forbidden, "The password is wrong.")
 	}
 	key, err := totp.Generate(t.issuer, cur.User.Email)
@@ -119,6 +120,7 @@ func (t TOTP) Disable(r *http.Request, pw, code, recoveryCode string) error {
 	}
 	if !res.OK {
 		record(t.rec, r, audit.TOTPDisabled, cur.User.Email, audit.Failure)
+		t.lockedOut(r, res, cur.User, mail.Lockout)
 		return errs.E(errs.Forbidden, "The password is wrong.")
 	}
 	u, err := t.users.GetUser(r.Context(), cur.User.Email)
@@ -128,8 +130,18 @@ func (t TOTP) Disable(r *http.Request, pw, code, recoveryCode string) error {
 	if !u.TOTPEnabled() {
 		return errs.E(errs.Conflict, "Two-factor authentication is off.")
 	}
-	if _, ok := t.codeOK(u, code, recoveryCode); !ok {
+	// The code counts toward the second-factor lock, as at login: the
+	// password was right, so only that lock bounds the guesses.
+	u, res, err = t.guard.checkCode(r.Context(), u.Email, func(u user.User) bool {
+		_, ok := t.codeOK(u, code, recoveryCode)
+		return ok && u.TOTPEnabled()
+	})
+	if err != nil {
+		return err
+	}
+	if !res.OK {
 		record(t.rec, r, audit.TOTPDisabled, u.Email, audit.Failure)
+		t.lockedOut(r, res, u, mail.CodeLockout)
 		return errs.E(errs.Forbidden, "The code is wrong.")
 	}
 	if _, err := t.users.UpdateUser(r.Context(), u.Email, func(u *user.User) error {
@@ -141,6 +153,15 @@ func (t TOTP) Disable(r *http.Request, pw, code, recoveryCode string) error {
 	record(t.rec, r, audit.TOTPDisabled, u.Email, audit.Success)
 	t.mail.notify(r, u, mail.TOTPDisabled)
 	return nil
+}
+
+// lockedOut records the lockout and mails its notice when the failed
+// check res locked the account.
+func (t TOTP) lockedOut(r *http.Request, res checked, u user.User, notice mail.NoticeKind) {
+	if res.Locked {
+		record(t.rec, r, audit.Lockout, u.Email, audit.Success)
+		t.mail.notify(r, u, notice)
+	}
 }
 
 // codeOK checks a code, or a recovery code when one is given, and returns
@@ -186,10 +207,7 @@ func (t TOTP) Verify(w http.ResponseWriter, r *http.Request, code, recoveryCode 
 	}
 	if !res.OK {
 		record(t.rec, r, audit.SecondFactorFailed, u.Email, audit.Failure)
-		if res.Locked {
-			record(t.rec, r, audit.Lockout, u.Email, audit.Success)
-			t.mail.notify(r, u, mail.Lockout)
-		}
+		t.lockedOut(r, res, u, mail.CodeLockout)
 		return Verified{}, errCodeWrong
 	}
 	u, err = t.users.UpdateUser(r.Context(), u.Email, func(u *user.User) error {

@@ -1,12 +1,16 @@
 package v1
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"esauth/lib/elastic/estest"
+	"esauth/lib/mail/mailtest"
 	"esauth/lib/totp"
 	"esauth/lib/user"
 )
@@ -279,4 +283,132 @@ func TestABlockedUsersIndexDuringTheCodeIs503AndSpendsNothing(t *testing.T) {
 	estest.MustDo(t, "PUT", "/"+h.store.UsersIndex()+"/_settings", `{"index.blocks.write": null}`)
 	expectStatus(t, b.do("POST", "/v1/auth/totp/verify", map[string]string{"code": code}), http.StatusOK)
 	expectStatus(t, b.do("GET", "/v1/test", nil), http.StatusOK)
+}
+
+// Issue 17: a right password cleared the failures that wrong codes built
+// up, so an attacker who had the password logged in again after every few
+// codes and was never locked out (a code fell in about an hour). Wrong
+// codes now count on their own: a right password leaves them, the account
+// locks, and the owner is told someone has the password.
+func TestWrongCodesLockEvenWhenTheAttackerLogsInAgainBetweenThem(t *testing.T) {
+	clock := newFakeClock()
+	opt, smtp := withMail(t)
+	h := newHarness(t, withClock(clock), opt, func(d *Deps) { d.Lockout = user.Lockout{Threshold: 3, Base: time.Minute, Max: time.Hour} })
+	h.addUser("stolen@example.com", pw, false)
+	owner := h.client()
+	owner.mustLogin("stolen@example.com", pw)
+	secret, _ := enrolTOTP(t, owner, clock)
+	clock.Advance(totp.Period) // the enrolment spent this step's code
+	mailsBefore := len(smtp.Wait(t, 1, 10*time.Second)) // the "turned on" notice
+
+	// Two wrong codes per login: never the threshold within one login.
+	wrong := 0
+	for round := range 2 {
+		b := h.client()
+		expectStatus(t, b.login("stolen@example.com", pw), http.StatusOK)
+		for i := range 2 {
+			a := b.do("POST", "/v1/auth/totp/verify", map[string]string{"code": fmt.Sprintf("9%d%d000", round, i)})
+			wrong++
+			if wrong < 3 {
+				expectStatus(t, a, http.StatusUnauthorized)
+			}
+		}
+	}
+	// The right password once more, then the right code: still locked.
+	b := h.client()
+	expectStatus(t, b.login("stolen@example.com", pw), http.StatusOK)
+	code, _ := totp.Code(secret, clock.Now())
+	a := b.do("POST", "/v1/auth/totp/verify", map[string]string{"code": code})
+	expectStatus(t, a, http.StatusTooManyRequests)
+	if a.Header.Get("Retry-After") == "" {
+		t.Error("no Retry-After")
+	}
+	expectStatus(t, b.do("GET", "/v1/test", nil), http.StatusUnauthorized)
+
+	// The owner is told, by a notice that says the password is known.
+	msgs := smtp.Wait(t, mailsBefore+1, 10*time.Second)
+	p, err := msgs[len(msgs)-1].Parse()
+	if err != nil || !strings.Contains(p.Subject, "two-factor codes") {
+		t.Errorf("the last mail is %q (%v); want the second-factor lockout notice", p.Subject, err)
+	}
+	h.flushAudit()
+	waitFor(t, func() bool { return len(h.logs.FilterField(zap.String("event", "lockout")).All()) >= 1 })
+
+	// Once the lock is over, the right code logs in and clears the count:
+	// two wrong codes later do not lock again.
+	clock.Advance(time.Hour)
+	c := h.client()
+	expectStatus(t, c.login("stolen@example.com", pw), http.StatusOK)
+	code, _ = totp.Code(secret, clock.Now())
+	expectStatus(t, c.do("POST", "/v1/auth/totp/verify", map[string]string{"code": code}), http.StatusOK)
+	d := h.client()
+	expectStatus(t, d.login("stolen@example.com", pw), http.StatusOK)
+	for _, wrong := range []string{"111111", "222222"} {
+		expectStatus(t, d.do("POST", "/v1/auth/totp/verify", map[string]string{"code": wrong}), http.StatusUnauthorized)
+	}
+	clock.Advance(totp.Period)
+	code, _ = totp.Code(secret, clock.Now())
+	expectStatus(t, d.do("POST", "/v1/auth/totp/verify", map[string]string{"code": code}), http.StatusOK)
+}
+
+// Issue 17: DELETE /v1/auth/totp with the right password was bounded only
+// by the per-session limit; its codes now count toward the same
+// second-factor lock, and a right password does not clear them.
+func TestWrongCodesWhenTurningTOTPOffLockTheSecondFactor(t *testing.T) {
+	clock := newFakeClock()
+	h := newHarness(t, withClock(clock), func(d *Deps) { d.Lockout = user.Lockout{Threshold: 3, Base: time.Minute, Max: time.Hour} })
+	h.addUser("keep@example.com", pw, false)
+	c := h.client()
+	c.mustLogin("keep@example.com", pw)
+	secret, _ := enrolTOTP(t, c, clock)
+	clock.Advance(totp.Period)
+	for _, wrong := range []string{"000001", "000002", "000003"} {
+		expectStatus(t, c.do("DELETE", "/v1/auth/totp", map[string]string{"password": pw, "code": wrong}), http.StatusForbidden)
+	}
+	code, _ := totp.Code(secret, clock.Now())
+	expectStatus(t, c.do("DELETE", "/v1/auth/totp", map[string]string{"password": pw, "code": code}), http.StatusTooManyRequests)
+	// The lock is the login's too: a fresh login cannot pass its code.
+	b := h.client()
+	expectStatus(t, b.login("keep@example.com", pw), http.StatusOK)
+	expectStatus(t, b.do("POST", "/v1/auth/totp/verify", map[string]string{"code": code}), http.StatusTooManyRequests)
+	var me struct{ User user.Public }
+	c.do("GET", "/v1/auth/verify", nil).data(t, &me)
+	if !me.User.TOTPEnabled {
+		t.Error("the factor was turned off")
+	}
+}
+
+// A recovery (the mailed link) lifts the second-factor lock as well as the
+// password one: the owner gets back in with the code.
+func TestARecoveryLiftsTheSecondFactorLock(t *testing.T) {
+	clock := newFakeClock()
+	opt, smtp := withMail(t)
+	h := newHarness(t, withClock(clock), opt, func(d *Deps) { d.Lockout = user.Lockout{Threshold: 2, Base: time.Hour, Max: time.Hour} })
+	h.addUser("back@example.com", pw, false)
+	owner := h.client()
+	owner.mustLogin("back@example.com", pw)
+	secret, _ := enrolTOTP(t, owner, clock)
+	clock.Advance(totp.Period) // the enrolment spent this step's code
+	b := h.client()
+	expectStatus(t, b.login("back@example.com", pw), http.StatusOK)
+	for _, wrong := range []string{"000001", "000002"} {
+		expectStatus(t, b.do("POST", "/v1/auth/totp/verify", map[string]string{"code": wrong}), http.StatusUnauthorized)
+	}
+	code, _ := totp.Code(secret, clock.Now())
+	expectStatus(t, b.do("POST", "/v1/auth/totp/verify", map[string]string{"code": code}), http.StatusTooManyRequests)
+
+	n := len(smtp.Messages())
+	expectStatus(t, owner.do("POST", "/v1/auth/recovery", map[string]string{"email_address": "back@example.com"}), http.StatusAccepted)
+	var link mailtest.Received
+	for _, m := range smtp.Wait(t, n+1, 10*time.Second)[n:] {
+		if p, err := m.Parse(); err == nil && strings.Contains(p.Subject, "Reset") {
+			link = m
+		}
+	}
+	tok := linkToken(t, link, ResetPasswordPath)
+	r := h.client()
+	expectStatus(t, r.do("POST", "/v1/auth/recovery/complete", map[string]string{"token": tok, "new_password": "a new long password"}), http.StatusOK)
+	clock.Advance(totp.Period)
+	code, _ = totp.Code(secret, clock.Now())
+	expectStatus(t, r.do("POST", "/v1/auth/totp/verify", map[string]string{"code": code}), http.StatusOK)
 }

@@ -29,9 +29,15 @@ type attemptsDoc struct {
 // normalized email. The index thus never holds what somebody typed in the
 // email box (often a password typed in the wrong field), and every id has
 // the same length whatever was sent.
-func attemptsID(email string) string {
+// The second-factor record of the same email has the same id with a
+// suffix: no password record can have it, whatever was typed.
+func attemptsID(c user.Counter, email string) string {
 	sum := sha256.Sum256([]byte(user.NormalizeEmail(email)))
-	return hex.EncodeToString(sum[:])
+	id := hex.EncodeToString(sum[:])
+	if c == user.SecondFactorCounter {
+		id += ":second_factor"
+	}
+	return id
 }
 
 // LookupLogin reads what a password check needs in ONE round trip: the
@@ -39,12 +45,22 @@ func attemptsID(email string) string {
 // withAttempts, the failed-password record of the email. A real account
 // and an unknown email cost the same call.
 func (s *Store) LookupLogin(ctx context.Context, email string, withAttempts bool) (user.User, bool, user.Attempts, error) {
+	return s.lookupWith(ctx, user.PasswordCounter, email, withAttempts)
+}
+
+// LookupCode is LookupLogin for a second-factor check: the user and,
+// when withAttempts, the email's second-factor record, in one round trip.
+func (s *Store) LookupCode(ctx context.Context, email string, withAttempts bool) (user.User, bool, user.Attempts, error) {
+	return s.lookupWith(ctx, user.SecondFactorCounter, email, withAttempts)
+}
+
+func (s *Store) lookupWith(ctx context.Context, c user.Counter, email string, withAttempts bool) (user.User, bool, user.Attempts, error) {
 	if err := s.ensure(ctx); err != nil {
 		return user.User{}, false, user.Attempts{}, err
 	}
 	refs := []map[string]string{{"_index": s.users, "_id": user.NormalizeEmail(email)}}
 	if withAttempts {
-		refs = append(refs, map[string]string{"_index": s.attempts, "_id": attemptsID(email)})
+		refs = append(refs, map[string]string{"_index": s.attempts, "_id": attemptsID(c, email)})
 	}
 	body, err := json.Marshal(map[string]any{"docs": refs})
 	if err != nil {
@@ -80,9 +96,9 @@ func readAttempts(source json.RawMessage, seqNo, primaryTerm int64) (user.Attemp
 	return user.Attempts(d), nil
 }
 
-// getAttempts reads the failed-password record of email (zero when none).
-func (s *Store) getAttempts(ctx context.Context, email string) (user.Attempts, error) {
-	r, err := s.call(ctx, "get attempts", esapi.GetRequest{Index: s.attempts, DocumentID: attemptsID(email)})
+// getAttempts reads the record of counter c of email (zero when none).
+func (s *Store) getAttempts(ctx context.Context, c user.Counter, email string) (user.Attempts, error) {
+	r, err := s.call(ctx, "get attempts", esapi.GetRequest{Index: s.attempts, DocumentID: attemptsID(c, email)})
 	if err != nil {
 		return user.Attempts{}, err
 	}
@@ -105,7 +121,7 @@ func (s *Store) getAttempts(ctx context.Context, email string) (user.Attempts, e
 // 200 calls), a check that loses this many races is refused unchecked.
 const maxAttemptWrites = 4
 
-// RecordFailure applies fail to the failed-password record of email and
+// RecordFailure applies fail to the record of counter c of email and
 // stores it only if nobody wrote it in between (op_type=create for a new
 // record, if_seq_no/if_primary_term for an existing one), starting from
 // seen, the record as the caller read it. fail may refuse with an error
@@ -113,12 +129,12 @@ const maxAttemptWrites = 4
 // written. After maxAttemptWrites lost races it answers errs.TooMany: the
 // caller must then not check the password, so no guess is ever checked
 // without being counted.
-func (s *Store) RecordFailure(ctx context.Context, email string, seen user.Attempts, fail func(*user.Attempts) error) (user.Attempts, error) {
+func (s *Store) RecordFailure(ctx context.Context, c user.Counter, email string, seen user.Attempts, fail func(*user.Attempts) error) (user.Attempts, error) {
 	a := seen
 	for attempt := 0; attempt < maxAttemptWrites; attempt++ {
 		if attempt > 0 {
 			var err error
-			if a, err = s.getAttempts(ctx, email); err != nil {
+			if a, err = s.getAttempts(ctx, c, email); err != nil {
 				return user.Attempts{}, err
 			}
 		}
@@ -126,7 +142,7 @@ func (s *Store) RecordFailure(ctx context.Context, email string, seen user.Attem
 		if err := fail(&next); err != nil {
 			return user.Attempts{}, err
 		}
-		req := esapi.IndexRequest{Index: s.attempts, DocumentID: attemptsID(email), Body: jsonBody(attemptsDoc(next))}
+		req := esapi.IndexRequest{Index: s.attempts, DocumentID: attemptsID(c, email), Body: jsonBody(attemptsDoc(next))}
 		if a.Version.Stored() {
 			req.IfSeqNo, req.IfPrimaryTerm = intPtr(int(a.Version.SeqNo)), intPtr(int(a.Version.PrimaryTerm))
 		} else {
@@ -147,10 +163,10 @@ func (s *Store) RecordFailure(ctx context.Context, email string, seen user.Attem
 	return user.Attempts{}, errs.TooManyAttempts("Too many attempts at once for this account; try again in a moment.", time.Second)
 }
 
-// ClearFailures forgets the failed-password record of email, after its
-// password was checked right.
-func (s *Store) ClearFailures(ctx context.Context, email string) error {
-	r, err := s.call(ctx, "clear failures", esapi.DeleteRequest{Index: s.attempts, DocumentID: attemptsID(email)})
+// ClearFailures forgets the record of counter c of email, after a check
+// of that counter passed (or an account recovery lifts every lock).
+func (s *Store) ClearFailures(ctx context.Context, c user.Counter, email string) error {
+	r, err := s.call(ctx, "clear failures", esapi.DeleteRequest{Index: s.attempts, DocumentID: attemptsID(c, email)})
 	if err != nil {
 		return err
 	}

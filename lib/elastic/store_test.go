@@ -129,7 +129,7 @@ func TestLookupLoginReadsTheUserAndTheAttemptsTogether(t *testing.T) {
 			t.Errorf("%s: a fresh address has a record: %+v", email, a)
 		}
 		for i := 1; i <= 3; i++ {
-			if a, err = s.RecordFailure(ctx, email, a, func(a *user.Attempts) error { l.Fail(a, now); return nil }); err != nil {
+			if a, err = s.RecordFailure(ctx, user.PasswordCounter, email, a, func(a *user.Attempts) error { l.Fail(a, now); return nil }); err != nil {
 				t.Fatal(err)
 			}
 			// Read it back as the next check would.
@@ -143,7 +143,7 @@ func TestLookupLoginReadsTheUserAndTheAttemptsTogether(t *testing.T) {
 		if l.LockedFor(a, now) != time.Minute {
 			t.Errorf("%s: locked for %v after 3 failures; want 1m", email, l.LockedFor(a, now))
 		}
-		if err := s.ClearFailures(ctx, email); err != nil {
+		if err := s.ClearFailures(ctx, user.PasswordCounter, email); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, a, _ = s.LookupLogin(ctx, email, true); a.Failures != 0 {
@@ -167,7 +167,7 @@ func TestRecordFailureFromAStaleReadNeverLosesACount(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := s.RecordFailure(ctx, email, user.Attempts{}, fail)
+			_, err := s.RecordFailure(ctx, user.PasswordCounter, email, user.Attempts{}, fail)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -194,7 +194,7 @@ func TestARecordFailureThatRefusesWritesNothing(t *testing.T) {
 	s := estest.New(t)
 	ctx := context.Background()
 	locked := errs.E(errs.TooMany, "locked")
-	if _, err := s.RecordFailure(ctx, "x@example.com", user.Attempts{}, func(*user.Attempts) error { return locked }); err != locked {
+	if _, err := s.RecordFailure(ctx, user.PasswordCounter, "x@example.com", user.Attempts{}, func(*user.Attempts) error { return locked }); err != locked {
 		t.Fatalf("RecordFailure = %v; want the refusal itself", err)
 	}
 	if _, _, a, _ := s.LookupLogin(ctx, "x@example.com", true); a.Version.Stored() {
@@ -303,10 +303,10 @@ func TestPurgeExpiredForgetsOldFailureRecords(t *testing.T) {
 	ctx := context.Background()
 	stale := func(a *user.Attempts) error { a.Failures, a.ExpiresAt = 1, time.Now().Add(-time.Minute); return nil }
 	fresh := func(a *user.Attempts) error { a.Failures, a.ExpiresAt = 1, time.Now().Add(time.Hour); return nil }
-	if _, err := s.RecordFailure(ctx, "old@example.com", user.Attempts{}, stale); err != nil {
+	if _, err := s.RecordFailure(ctx, user.PasswordCounter, "old@example.com", user.Attempts{}, stale); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.RecordFailure(ctx, "new@example.com", user.Attempts{}, fresh); err != nil {
+	if _, err := s.RecordFailure(ctx, user.PasswordCounter, "new@example.com", user.Attempts{}, fresh); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.PurgeExpired(ctx, time.Now()); err != nil {

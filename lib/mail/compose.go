@@ -118,6 +118,9 @@ const (
 	TOTPEnabled     NoticeKind = "totp_enabled"
 	TOTPDisabled    NoticeKind = "totp_disabled"
 	Lockout         NoticeKind = "lockout"
+	// CodeLockout: wrong second-factor codes after a right password, so
+	// the owner learns that someone has the password.
+	CodeLockout NoticeKind = "second_factor_lockout"
 )
 
 // notices holds each notice's subject and what it says happened.
@@ -132,6 +135,8 @@ var notices = map[NoticeKind]struct{ subject, what string }{
 		"Two-factor authentication was turned off for your account: logging in now asks only for your password."},
 	Lockout: {"Your account was locked after failed logins",
 		"Your account was locked after too many failed login attempts."},
+	CodeLockout: {"Your account was locked after wrong two-factor codes",
+		"Your account was locked after too many wrong two-factor codes. They were typed after your password was given correctly, so someone else may know your password: change it."},
 }
 
 // Notice tells the owner of to that kind happened at at (omitted when

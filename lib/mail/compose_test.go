@@ -35,6 +35,8 @@ func TestComposerRendersEveryMail(t *testing.T) {
 			"Two-factor authentication was turned off", []string{"turned off"}, forgot},
 		{"lockout", c.Notice("ada@example.com", "Ada", Lockout, at, "203.0.113.7"),
 			"Your account was locked after failed logins", []string{"failed login attempts", "203.0.113.7"}, forgot},
+		{"second-factor lockout", c.Notice("ada@example.com", "Ada", CodeLockout, at, "203.0.113.7"),
+			"Your account was locked after wrong two-factor codes", []string{"wrong two-factor codes", "may know your password", "203.0.113.7"}, forgot},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

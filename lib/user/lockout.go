@@ -19,6 +19,23 @@ type Attempts struct {
 	Version Version
 }
 
+// Counter names one of the failure counts kept per email address. Each
+// counts on its own: a right password clears the password failures, never
+// the second-factor ones, or an attacker who has the password could log
+// in again after every few wrong codes and guess codes without end
+// (issue 17).
+type Counter int
+
+// The counters.
+const (
+	// PasswordCounter counts wrong passwords (logins and the checks made
+	// with a session); a right password clears it.
+	PasswordCounter Counter = iota
+	// SecondFactorCounter counts wrong second-factor codes and recovery
+	// codes; only a right code or an account recovery clears it.
+	SecondFactorCounter
+)
+
 // Version identifies one stored revision of a document for optimistic
 // concurrency. Only the store interprets it.
 type Version struct {
