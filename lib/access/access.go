@@ -63,7 +63,13 @@ type Request struct {
 // "//admin" and "/%61dmin" are all "/admin". A path still holding a
 // percent escape after decoding ("%252e", encoded twice) is refused: an
 // application that decodes twice would read another path than the rules.
-// A URI that is not a path is an error.
+// So is a URI holding a "#", raw or escaped: nginx forwards
+// "/public/x#/../../admin" as it came, and the application reads the "#"
+// as part of the path and cleans it to "/admin". An escaped "?" is refused
+// for the same reason; a raw one still ends the path, and the query is
+// not read. A segment that Windows would trim to nothing ("...", ".. ",
+// "..:x") is refused too; the other Windows spellings are left in Path and
+// matched by Rules.Policy. A URI that is not a path is an error.
 func NewRequest(method, host, uri string) (Request, error) {
 	if uri == "" {
 		uri = "/"
@@ -71,10 +77,13 @@ func NewRequest(method, host, uri string) (Request, error) {
 	if !strings.HasPrefix(uri, "/") {
 		return Request{}, fmt.Errorf("the forwarded URI must be a path starting with /")
 	}
-	p := uri
-	if i := strings.IndexAny(p, "?#"); i >= 0 {
-		p = p[:i]
+	// A browser never sends a fragment, so a raw "#" was put there to be
+	// read one way here (cut, as a URL parser does) and another way by the
+	// application, which nginx hands the whole URI.
+	if strings.Contains(uri, "#") {
+		return Request{}, fmt.Errorf("the forwarded URI holds a #")
 	}
+	p, _, _ := strings.Cut(uri, "?")
 	decoded, err := unescapePath(p)
 	if err != nil {
 		return Request{}, err
@@ -82,11 +91,25 @@ func NewRequest(method, host, uri string) (Request, error) {
 	if hasEscape(decoded) {
 		return Request{}, fmt.Errorf("the forwarded URI is percent-encoded twice")
 	}
+	// An escaped "#" or "?" is a character of the path here, but an
+	// application that decodes the path and then reads it as a URL again
+	// cuts it there: "/admin%3F/.." is "/" here and "/admin" there.
+	if strings.ContainsAny(decoded, "#?") {
+		return Request{}, fmt.Errorf("the forwarded URI holds an escaped # or ?")
+	}
 	decoded = strings.ReplaceAll(decoded, "\\", "/")
 	segments := strings.Split(decoded, "/")
 	for i, seg := range segments {
 		if j := strings.IndexByte(seg, ';'); j >= 0 {
-			segments[i] = seg[:j]
+			seg = seg[:j]
+			segments[i] = seg
+		}
+		// Windows trims a segment's trailing dots and spaces only after it
+		// has cleaned the dot segments, and Windows 9x read "..." as two
+		// levels up, so a segment that it trims to nothing ("...", ".. ",
+		// "..:x", " ") has no safe reading; no real path has one.
+		if seg != "" && seg != "." && seg != ".." && windowsSegment(seg) == "" {
+			return Request{}, fmt.Errorf("the forwarded URI has a segment of only dots, spaces or a stream name")
 		}
 	}
 	cleaned := path.Clean("/" + strings.Join(segments, "/"))
@@ -212,29 +235,67 @@ func Parse(r io.Reader) (Rules, error) {
 }
 
 // Policy is the policy of the first rule that matches req (User when none
-// does). Paths are matched twice, as they are and ignoring case, and the
-// stricter answer wins: on an application server that ignores case
-// (Windows, IIS) "/ADMIN" is "/admin", and on one that does not,
-// "/PUBLIC/x" is not under an "anyone" rule for "/public".
+// does). Paths are matched in each way an application server may read
+// them, the rules' paths read the same way, and the strictest answer wins:
+// as they are; ignoring case, since on a server that ignores case (Windows,
+// IIS) "/ADMIN" is "/admin"; and ignoring case the way Windows reads a
+// file name (windowsPath), where "/admin.", "/admin%20" and
+// "/admin::$DATA" are "/admin". Because the strictest wins, a spelling
+// never gains by a reading: on a server that does not ignore case,
+// "/PUBLIC/x" is not under an "anyone" rule for "/public", and so neither
+// is "/public./x".
 func (rs Rules) Policy(req Request) Policy {
-	folded := req
-	folded.Path = strings.ToLower(req.Path)
-	return max(rs.first(req, false), rs.first(folded, true))
+	strictest := Anyone
+	for _, read := range []func(string) string{
+		func(p string) string { return p },
+		strings.ToLower,
+		func(p string) string { return windowsPath(strings.ToLower(p)) },
+	} {
+		strictest = max(strictest, rs.first(req, read))
+	}
+	return strictest
 }
 
-func (rs Rules) first(req Request, fold bool) Policy {
+// first is the policy of the first rule that matches req when its path
+// and the rules' paths are read by read.
+func (rs Rules) first(req Request, read func(string) string) Policy {
+	req.Path = read(req.Path)
 	for _, r := range rs.rules {
-		if r.matches(req, fold) {
+		if r.matches(req, read) {
 			return r.policy
 		}
 	}
 	return User
 }
 
+// windowsPath is how IIS on NTFS reads the file name of a cleaned path:
+// in each segment, a ":stream:type" suffix names an alternate data stream
+// of the file before it ("/admin::$DATA", "/admin:$i30:$INDEX_ALLOCATION"
+// are "/admin"), and trailing dots and spaces are dropped ("/admin. " is
+// "/admin"). A segment left empty is dropped like a doubled slash;
+// NewRequest refuses the URIs that would have one.
+func windowsPath(p string) string {
+	segments := strings.Split(p, "/")
+	kept := segments[:0]
+	for _, seg := range segments {
+		if seg = windowsSegment(seg); seg != "" {
+			kept = append(kept, seg)
+		}
+	}
+	return "/" + strings.Join(kept, "/")
+}
+
+// windowsSegment is one segment of a path as Windows reads it: without its
+// stream name and its trailing dots and spaces.
+func windowsSegment(seg string) string {
+	seg, _, _ = strings.Cut(seg, ":")
+	return strings.TrimRight(seg, ". ")
+}
+
 // Len is how many rules there are.
 func (rs Rules) Len() int { return len(rs.rules) }
 
-func (r Rule) matches(req Request, fold bool) bool {
+func (r Rule) matches(req Request, read func(string) string) bool {
 	if len(r.Methods) > 0 && !slices.Contains(r.Methods, req.Method) {
 		return false
 	}
@@ -242,10 +303,7 @@ func (r Rule) matches(req Request, fold bool) bool {
 		return false
 	}
 	if len(r.Paths) > 0 && !slices.ContainsFunc(r.Paths, func(p string) bool {
-		if fold {
-			p = strings.ToLower(p)
-		}
-		return pathMatches(p, req.Path)
+		return pathMatches(read(p), req.Path)
 	}) {
 		return false
 	}

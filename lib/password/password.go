@@ -19,6 +19,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"time"
@@ -39,6 +40,56 @@ type Params struct {
 // OWASP is the OWASP Password Storage Cheat Sheet's argon2id configuration:
 // 19 MiB of memory, 2 iterations, 1 degree of parallelism.
 var OWASP = Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// Bounds on every parameter of an argon2id hash that Verify accepts. A
+// stored or imported hash names its own costs, so without them one hostile
+// document (m=1 GiB, t=10, p=255) would make each login attempt take a
+// gigabyte and seconds of every CPU. The bounds accept every hash esauth
+// makes (OWASP's 19 MiB, t=2, p=1; the tests' 8 KiB to 128 KiB) and the
+// defaults of the other libraries a user might be imported from: PHP's
+// 64 MiB, t=4, p=1; passlib's and RFC 9106's second choice, 64 MiB, t=3,
+// p=4; Django's 100 MiB, t=2, p=8; libsodium's "moderate" 256 MiB, t=3.
+// Not RFC 9106's first choice (2 GiB) or libsodium's "sensitive" (1 GiB):
+// those are for keys, not for logins on a shared server.
+//   - Memory is at most 256 MiB, the bound on werkzeug's scrypt memory, so
+//     a few slots' worth still fits in a small server.
+//   - Memory times passes is at most 1 GiB-pass (2^20 KiB), 27 times
+//     OWASP's: argon2id's work is one pass over its memory per t, so this
+//     bounds a verification's CPU: 1.2 s of CPU here at 256 MiB, t=4 (on
+//     one core with p=1, spread over the cores with p=16), like the
+//     werkzeug bounds. Memory and passes alone do not: 256 MiB with t=10
+//     is 2.5 GiB-passes.
+//   - Passes are at most 10: no library's default or recommendation uses
+//     more, and 8 KiB with t=10000 is within the work bound but no real
+//     hash.
+//   - Lanes are at most 16. golang.org/x/crypto/argon2 runs each lane on
+//     its own goroutine, so one verification, holding one slot, may keep p
+//     cores busy: the concurrency bound counts slots, not cores.
+//   - Memory is at least 8 KiB per lane, as RFC 9106 requires; below it
+//     the library silently uses more memory than the hash says.
+//   - The salt is 8 to 64 bytes (everyone uses 16) and the key 16 to 64.
+const (
+	maxArgon2MemoryKiB = 256 << 10
+	maxArgon2Work      = 1 << 20 // KiB-passes: memory times passes
+	maxArgon2Time      = 10
+	maxArgon2Lanes     = 16
+	minArgon2SaltLen   = 8
+	maxArgon2SaltLen   = 64
+	minArgon2KeyLen    = 16
+	maxArgon2KeyLen    = 64
+)
+
+// bounded reports whether p is within the bounds above. It is the one
+// check of a stored hash's costs: Verify, NeedsRehash and Supported (and
+// so the import) all reach it through decode.
+func (p Params) bounded() bool {
+	return p.Time >= 1 && p.Time <= maxArgon2Time &&
+		p.Threads >= 1 && p.Threads <= maxArgon2Lanes &&
+		p.MemoryKiB >= 8*uint32(p.Threads) && p.MemoryKiB <= maxArgon2MemoryKiB &&
+		uint64(p.MemoryKiB)*uint64(p.Time) <= maxArgon2Work &&
+		p.SaltLen >= minArgon2SaltLen && p.SaltLen <= maxArgon2SaltLen &&
+		p.KeyLen >= minArgon2KeyLen && p.KeyLen <= maxArgon2KeyLen
+}
 
 // ErrMalformed means a stored hash could not be parsed.
 var ErrMalformed = errors.New("password: malformed hash")
@@ -222,27 +273,43 @@ func decode(encoded string) (Params, []byte, []byte, error) {
 	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
 		return p, nil, nil, ErrMalformed
 	}
-	var version int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+	if parts[2] != fmt.Sprintf("v=%d", argon2.Version) {
 		return p, nil, nil, ErrMalformed
 	}
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Time, &p.Threads); err != nil {
+	// The parameters are read as esauth and the other argon2id libraries
+	// write them: m, t and p in that order, in plain decimal, nothing after
+	// them. (fmt.Sscanf, used before, also took "m= 064" and "p=1junk".)
+	// parseDecimal's limits keep each value within its field's type; the
+	// bounds themselves are checked by bounded below.
+	fields := strings.Split(parts[3], ",")
+	if len(fields) != 3 {
 		return p, nil, nil, ErrMalformed
 	}
-	// Refuse parameters that would let a corrupted document stall the
-	// server: at most 1 GiB of memory and 10 passes.
-	if p.MemoryKiB < 8 || p.MemoryKiB > 1<<20 || p.Time < 1 || p.Time > 10 || p.Threads < 1 {
+	var values [3]uint64
+	for i, name := range []string{"m=", "t=", "p="} {
+		v, found := strings.CutPrefix(fields[i], name)
+		n, ok := parseDecimal(v, math.MaxUint32)
+		if !found || !ok {
+			return p, nil, nil, ErrMalformed
+		}
+		values[i] = n
+	}
+	if values[2] > math.MaxUint8 {
 		return p, nil, nil, ErrMalformed
 	}
+	p.MemoryKiB, p.Time, p.Threads = uint32(values[0]), uint32(values[1]), uint8(values[2])
 	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
-	if err != nil || len(salt) < 8 {
+	if err != nil {
 		return p, nil, nil, ErrMalformed
 	}
 	key, err := base64.RawStdEncoding.DecodeString(parts[5])
-	if err != nil || len(key) < 16 || len(key) > 64 {
+	if err != nil {
 		return p, nil, nil, ErrMalformed
 	}
 	p.SaltLen, p.KeyLen = len(salt), uint32(len(key))
+	if !p.bounded() {
+		return p, nil, nil, ErrMalformed
+	}
 	return p, salt, key, nil
 }
 

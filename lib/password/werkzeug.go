@@ -201,8 +201,9 @@ func decodeWerkzeug(encoded string) (werkzeugHash, error) {
 }
 
 // parseDecimal parses s as werkzeug writes an integer parameter (Python's
-// "%d" or an f-string): decimal digits without sign, spaces or leading zeros.
-// It accepts values from 1 to limit.
+// "%d" or an f-string), and as argon2id's PHC strings write theirs: decimal
+// digits without sign, spaces or leading zeros. It accepts values from 1 to
+// limit.
 func parseDecimal(s string, limit uint64) (uint64, bool) {
 	if s == "" || s[0] == '0' || len(s) > 19 {
 		return 0, false
