@@ -2,6 +2,7 @@ package v1
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -293,4 +294,75 @@ func TestABlockedOrClosedTokensIndexIs503WhereItMattersAndChangesNothing(t *test
 	estest.MustDo(t, "POST", "/"+h.store.TokensIndex()+"/_open?wait_for_active_shards=1", "")
 	// Back: the link still works, once.
 	expectStatus(t, h.client().do("POST", "/v1/auth/recovery/complete", map[string]string{"token": tok, "new_password": "an open long password"}), http.StatusOK)
+}
+
+// recoveryLinks asks for n recovery mails to email and returns their
+// tokens.
+func recoveryLinks(t *testing.T, h *harness, smtp *mailtest.Server, email string, n int) []string {
+	t.Helper()
+	before := len(smtp.Messages())
+	for range n {
+		expectStatus(t, h.client().do("POST", "/v1/auth/recovery", map[string]string{"email_address": email}), http.StatusAccepted)
+	}
+	var toks []string
+	for _, m := range smtp.Wait(t, before+n, 10*time.Second)[before:] {
+		toks = append(toks, linkToken(t, m, ResetPasswordPath))
+	}
+	return toks
+}
+
+// Issue 17: with two links mailed, using one left the other able to set a
+// password, and a link mailed before a password change still worked after
+// it. A link now sets only the password it was mailed about.
+func TestARecoveryLinkEndsWhenAnyPasswordIsSet(t *testing.T) {
+	t.Run("using one of two links ends the other", func(t *testing.T) {
+		opt, smtp := withMail(t)
+		h := newHarness(t, opt)
+		h.addUser("two-links@example.com", pw, false)
+		toks := recoveryLinks(t, h, smtp, "two-links@example.com", 2)
+		expectStatus(t, h.client().do("POST", "/v1/auth/recovery/complete", map[string]string{"token": toks[0], "new_password": "the first new password"}), http.StatusOK)
+		expectStatus(t, h.client().do("POST", "/v1/auth/recovery/complete", map[string]string{"token": toks[1], "new_password": "the second new password"}), http.StatusUnprocessableEntity)
+		h.client().mustLogin("two-links@example.com", "the first new password")
+	})
+	t.Run("a password change ends a link mailed before it", func(t *testing.T) {
+		opt, smtp := withMail(t)
+		h := newHarness(t, opt)
+		h.addUser("changed@example.com", pw, false)
+		tok := recoveryLinks(t, h, smtp, "changed@example.com", 1)[0]
+		c := h.client()
+		c.mustLogin("changed@example.com", pw)
+		expectStatus(t, c.do("POST", "/v1/auth/password", map[string]string{"old_password": pw, "new_password": "a brand new secret phrase"}), http.StatusOK)
+		expectStatus(t, h.client().do("POST", "/v1/auth/recovery/complete", map[string]string{"token": tok, "new_password": "a stolen mailbox wins"}), http.StatusUnprocessableEntity)
+		h.client().mustLogin("changed@example.com", "a brand new secret phrase")
+	})
+	t.Run("two links racing set one password", func(t *testing.T) {
+		opt, smtp := withMail(t)
+		h := newHarness(t, opt)
+		h.addUser("race-links@example.com", pw, false)
+		toks := recoveryLinks(t, h, smtp, "race-links@example.com", 3)
+		var ok atomic.Int32
+		var wg sync.WaitGroup
+		for i, tok := range toks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				a, err := h.client().try("POST", "/v1/auth/recovery/complete", map[string]string{"token": tok, "new_password": fmt.Sprintf("racing long password %d", i)})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				switch a.Status {
+				case http.StatusOK:
+					ok.Add(1)
+				case http.StatusUnprocessableEntity, http.StatusConflict:
+				default:
+					t.Errorf("a racing link: %d %s", a.Status, a.Raw)
+				}
+			}()
+		}
+		wg.Wait()
+		if n := ok.Load(); n != 1 {
+			t.Errorf("%d of %d links set a password; want 1", n, len(toks))
+		}
+	})
 }

@@ -70,7 +70,7 @@ func (ml mailings) sendLink(ctx context.Context, u user.User, purpose token.Purp
 		ttl, path, compose = token.RecoveryTTL, ResetPasswordPath, ml.mail.Compose.Recovery
 	}
 	t, secret := token.New(purpose, u.Email, ml.now(), ttl)
-	t.UserCreatedAt = u.CreatedAt
+	t.UserCreatedAt, t.UserPasswordChangedAt = u.CreatedAt, u.PasswordChangedAt
 	if err := ml.tokens.CreateToken(ctx, t); err != nil {
 		return err
 	}

@@ -152,6 +152,13 @@ func (rc Recovery) Complete(w http.ResponseWriter, r *http.Request, secret, pw s
 		if !u.CreatedAt.Equal(t.UserCreatedAt) {
 			return errLinkInvalid // the account was deleted and signed up again since the mail
 		}
+		if !u.PasswordChangedAt.Equal(t.UserPasswordChangedAt) {
+			// Another link was used, or the password changed, since this
+			// one was mailed: a link sets the password it was mailed
+			// about, never a newer one. Checked in the conditional
+			// update, so two links racing set one password.
+			return errLinkInvalid
+		}
 		if !u.IsActive {
 			return errs.E(errs.Forbidden, "This account is disabled.")
 		}

@@ -298,7 +298,7 @@ func TestWrongCodesLockEvenWhenTheAttackerLogsInAgainBetweenThem(t *testing.T) {
 	owner := h.client()
 	owner.mustLogin("stolen@example.com", pw)
 	secret, _ := enrolTOTP(t, owner, clock)
-	clock.Advance(totp.Period) // the enrolment spent this step's code
+	clock.Advance(totp.Period)                          // the enrolment spent this step's code
 	mailsBefore := len(smtp.Wait(t, 1, 10*time.Second)) // the "turned on" notice
 
 	// Two wrong codes per login: never the threshold within one login.

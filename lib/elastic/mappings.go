@@ -211,6 +211,7 @@ const tokensMapping = `{
       "purpose":         {"type": "keyword"},
       "email_address":   {"type": "keyword"},
       "user_created_at": {"type": "date"},
+      "user_password_changed_at": {"type": "date"},
       "created_at":    {"type": "date"},
       "expires_at":    {"type": "date"}
     }

@@ -37,8 +37,14 @@ type Token struct {
 	// for: an account deleted and signed up again under the same email is
 	// another account, and the token is not its.
 	UserCreatedAt time.Time `json:"user_created_at"`
-	CreatedAt     time.Time `json:"created_at"`
-	ExpiresAt     time.Time `json:"expires_at"`
+	// UserPasswordChangedAt is the account's password_changed_at when the
+	// token was made: a recovery link works only while the password is
+	// the one it was mailed for, so spending one link, or any password
+	// change, ends every other link (issue 17). Zero for an account that
+	// never had a password.
+	UserPasswordChangedAt time.Time `json:"user_password_changed_at,omitzero"`
+	CreatedAt             time.Time `json:"created_at"`
+	ExpiresAt             time.Time `json:"expires_at"`
 }
 
 // New makes a token of purpose for email, valid for ttl from now, and
