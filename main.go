@@ -422,6 +422,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		go func() { errc <- adminSrv.Serve(adminLn) }()
 		a.log.Info("admin address listening", zap.String("addr", adminLn.Addr().String()))
 		fmt.Fprintf(stdout, "esauth admin (probes, metrics) on http://%s\n", adminLn.Addr())
+	} else {
+		a.log.Info("metrics are off: set ESAUTH_ADMIN_ADDR to serve /metrics (never on the public address)")
 	}
 	// Only scheme://host:port: an Elasticsearch URL may carry user:password@.
 	esURLs := make([]string, len(a.cfg.ESURLs))

@@ -103,7 +103,7 @@ type setting struct {
 var settings = []setting{
 	{"ESAUTH_ADDR", "127.0.0.1:8000", "Address the HTTP server listens on.", false,
 		func(c *Config, v string) error { c.Addr = v; return nil }},
-	{"ESAUTH_ADMIN_ADDR", "", "Address for `/healthz`, `/readyz` and `/metrics` alone (e.g. `127.0.0.1:9090`), off the public one; unset, they are served on `ESAUTH_ADDR`.", false,
+	{"ESAUTH_ADMIN_ADDR", "", "Address for `/healthz`, `/readyz` and `/metrics` alone (e.g. `127.0.0.1:9090`), off the public one; unset, the probes are served on `ESAUTH_ADDR` and metrics nowhere (they are never on the public address).", false,
 		func(c *Config, v string) error { c.AdminAddr = v; return nil }},
 	{"ELASTICSEARCH_URL", "http://127.0.0.1:9200", "Elasticsearch URL; comma-separated for several nodes of a cluster.", false,
 		func(c *Config, v string) error { c.ESURLs = splitList(v); return nil }},

@@ -156,7 +156,7 @@ func (l Logins) LogIn(w http.ResponseWriter, r *http.Request, email, password st
 			return LoggedIn{}, err
 		}
 		record(l.rec, r, audit.LoginFailure, invalidEmail, audit.Failure)
-		l.metrics.Login(metrics.LoginUnknown)
+		l.metrics.Login(metrics.LoginFailed)
 		return LoggedIn{}, errBadCredentials
 	}
 	res, err := l.guard.check(r.Context(), email, password)
@@ -168,11 +168,7 @@ func (l Logins) LogIn(w http.ResponseWriter, r *http.Request, email, password st
 		return LoggedIn{}, err
 	}
 	if !res.OK {
-		if res.Found {
-			l.metrics.Login(metrics.LoginWrong)
-		} else {
-			l.metrics.Login(metrics.LoginUnknown)
-		}
+		l.metrics.Login(metrics.LoginFailed)
 		record(l.rec, r, audit.LoginFailure, email, audit.Failure)
 		if res.Locked {
 			record(l.rec, r, audit.Lockout, email, audit.Success)

@@ -22,6 +22,7 @@ import (
 	"esauth/lib/breached"
 	"esauth/lib/elastic"
 	"esauth/lib/elastic/estest"
+	"esauth/lib/metrics"
 	"esauth/lib/password"
 	"esauth/lib/session"
 	"esauth/lib/user"
@@ -42,6 +43,20 @@ type harness struct {
 	audit  *audit.Writer
 	// codecKeys are the cookie keys the server signs with.
 	codecKeys session.Keys
+	// deps are what the server was made of; admin serves NewAdmin(deps),
+	// started by adminURL on first use.
+	deps  Deps
+	admin *httptest.Server
+}
+
+// adminURL is the base URL of the admin address (probes and metrics) of
+// the harness's server, with the same metrics.
+func (h *harness) adminURL() string {
+	if h.admin == nil {
+		h.admin = httptest.NewServer(NewAdmin(h.deps))
+		h.t.Cleanup(h.admin.Close)
+	}
+	return h.admin.URL
 }
 
 type harnessOption func(*Deps)
@@ -76,6 +91,10 @@ func newHarnessOn(t testing.TB, store *elastic.Store, opts ...harnessOption) *ha
 		o(&d)
 	}
 	h.hasher = d.Hasher // addUser hashes as the server does
+	if d.Metrics == nil {
+		d.Metrics = metrics.New()
+	}
+	h.deps = d
 	handler, err := NewServer(d)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,7 +89,7 @@ func TestMetricsCountRequestsAndLoginOutcomes(t *testing.T) {
 		res.Body.Close()
 	}
 
-	m := scrape(t, h.srv.URL)
+	m := scrape(t, h.adminURL())
 	for _, tt := range []struct {
 		family string
 		labels map[string]string
@@ -98,8 +100,9 @@ func TestMetricsCountRequestsAndLoginOutcomes(t *testing.T) {
 		{"esauth_http_requests_total", map[string]string{"route": "/v1/auth/login", "status": "401"}, 2},
 		{"esauth_http_request_duration_seconds", map[string]string{"route": "/v1/test"}, 2},
 		{"esauth_logins_total", map[string]string{"outcome": "success"}, 1},
-		{"esauth_logins_total", map[string]string{"outcome": "wrong_password"}, 1},
-		{"esauth_logins_total", map[string]string{"outcome": "unknown"}, 1},
+		{"esauth_logins_total", map[string]string{"outcome": "failed"}, 2},
+		{"esauth_logins_total", map[string]string{"outcome": "wrong_password"}, 0},
+		{"esauth_logins_total", map[string]string{"outcome": "unknown"}, 0},
 		{"esauth_logins_total", map[string]string{"outcome": "locked"}, 0},
 		{"esauth_http_requests_total", map[string]string{"method": "OTHER"}, 1},
 		{"esauth_http_requests_total", map[string]string{"method": "FOO123"}, 0},
@@ -151,7 +154,7 @@ func TestMetricsCountSessionsLockoutsStorageCallsAndAudit(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got := scrape(t, h.srv.URL)
+	got := scrape(t, h.adminURL())
 	for _, tt := range []struct {
 		family string
 		labels map[string]string
@@ -194,7 +197,7 @@ func TestMetricsCountStorageCallsThatFail(t *testing.T) {
 	}
 	h := newHarnessOn(t, store, func(d *Deps) { d.Metrics = m })
 	expectStatus(t, h.client().login("someone@example.com", pw), http.StatusServiceUnavailable)
-	got := scrape(t, h.srv.URL)
+	got := scrape(t, h.adminURL())
 	if v := value(got, "esauth_elasticsearch_requests_total", map[string]string{"outcome": "unavailable"}); v < 1 {
 		t.Errorf("unavailable calls = %v; want at least 1", v)
 	}
@@ -237,5 +240,43 @@ func TestTheAdminAddressServesProbesAndMetricsAndThePublicOneDoesNot(t *testing.
 	expectStatus(t, c.do("GET", "/v1/test", nil), http.StatusUnauthorized)
 	if v := value(scrape(t, admin.URL), "esauth_http_requests_total", map[string]string{"route": "/v1/test", "status": "401"}); v != 1 {
 		t.Errorf("the admin address's metrics count %v public 401s on /v1/test; want 1", v)
+	}
+}
+
+// Issue 17: /metrics on the public address told anyone which accounts
+// exist (logins by wrong_password vs unknown, mails sent after a recovery
+// request). It is served on the admin address alone, and there the login
+// counters count a wrong password and an unknown email alike.
+func TestMetricsAreNeverServedOnThePublicAddress(t *testing.T) {
+	h := newHarness(t) // no admin address: probes stay public
+	c := h.client()
+	a := c.do("GET", "/metrics", nil)
+	expectStatus(t, a, http.StatusNotFound)
+	if strings.Contains(a.Raw, "esauth_") || strings.Contains(a.Raw, "go_") {
+		t.Errorf("the public 404 carries metrics: %s", a.Raw)
+	}
+	expectStatus(t, c.do("GET", "/healthz", nil), http.StatusOK)
+	expectStatus(t, c.do("POST", "/metrics", nil), http.StatusMethodNotAllowed)
+	if m := scrape(t, h.adminURL()); m["esauth_logins_total"] == nil {
+		t.Error("the admin address serves no login counters")
+	}
+}
+
+func TestLoginCountersDoNotTellARealAccountFromAnUnknownEmail(t *testing.T) {
+	series := func(email string) map[string]float64 {
+		h := newHarness(t)
+		h.addUser("real@example.com", pw, false)
+		expectStatus(t, h.client().login(email, "wrong password"), http.StatusUnauthorized)
+		out := map[string]float64{}
+		for _, m := range scrape(t, h.adminURL())["esauth_logins_total"].GetMetric() {
+			for _, l := range m.GetLabel() {
+				out[l.GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+		return out
+	}
+	real, unknown := series("real@example.com"), series("nobody@example.com")
+	if !reflect.DeepEqual(real, unknown) {
+		t.Errorf("esauth_logins_total after a wrong password %v, after an unknown email %v; want the same", real, unknown)
 	}
 }

@@ -117,11 +117,17 @@ func newRouter(d Deps) *mux.Router {
 	test := r.PathPrefix("/v1/test").Subrouter()
 	test.Handle("", authed(handleTest())).Methods(http.MethodGet)
 
-	// Probes and metrics, outside /v1 and before the pages, unless they
-	// have an address of their own (NewAdmin).
+	// Probes, outside /v1 and before the pages, unless they have an
+	// address of their own (NewAdmin). Metrics never are on the public
+	// address: their counters (mails sent after a recovery request or a
+	// lockout, for one) would tell anyone which addresses have accounts,
+	// and the runtime's series what runs here (issue 17).
 	if !d.SeparateAdmin {
-		addOperations(r, d)
+		addProbes(r, d)
 	}
+	r.Handle("/metrics", handlerFunc(func(http.ResponseWriter, *http.Request) error {
+		return errs.E(errs.NotFound, "Metrics are served only on the admin address (ESAUTH_ADMIN_ADDR).")
+	})).Methods(http.MethodGet)
 
 	if d.Pages != nil {
 		svc := Services{Logins: logins, Signup: accounts, Passwords: passwords, Cookies: d.Cookies, Store: d.Store, Audit: d.Audit,
@@ -136,7 +142,7 @@ func newRouter(d Deps) *mux.Router {
 		notAPI := func(req *http.Request, _ *mux.RouteMatch) bool {
 			p := req.URL.Path
 			// The probes' paths with another method get the API's 405.
-			if !d.SeparateAdmin && (p == "/healthz" || p == "/readyz" || p == "/metrics") {
+			if p == "/metrics" || !d.SeparateAdmin && (p == "/healthz" || p == "/readyz") {
 				return false
 			}
 			return p != "/v1" && !strings.HasPrefix(p, "/v1/")
@@ -147,11 +153,10 @@ func newRouter(d Deps) *mux.Router {
 	return r
 }
 
-// addOperations adds what orchestrators and Prometheus read.
-func addOperations(r *mux.Router, d Deps) {
+// addProbes adds what orchestrators read.
+func addProbes(r *mux.Router, d Deps) {
 	r.Handle("/healthz", handleHealthz()).Methods(http.MethodGet)
 	r.Handle("/readyz", handleReadyz(d.Store)).Methods(http.MethodGet)
-	r.Handle("/metrics", d.Metrics.Handler()).Methods(http.MethodGet)
 }
 
 // NewAdmin returns the handler of the admin address (ESAUTH_ADMIN_ADDR):
@@ -167,7 +172,8 @@ func NewAdmin(d Deps) http.Handler {
 		writeError(w, req, errs.E(errs.NotFound, "No such route: this address serves /healthz, /readyz and /metrics."))
 	})
 	r.MethodNotAllowedHandler = r.NotFoundHandler
-	addOperations(r, d)
+	addProbes(r, d)
+	r.Handle("/metrics", d.Metrics.Handler()).Methods(http.MethodGet)
 	return recoverPanics(securityHeaders(r))
 }
 

@@ -35,8 +35,10 @@ var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1
 // Login outcomes.
 const (
 	LoginSuccess  = "success"
-	LoginWrong    = "wrong_password"
-	LoginUnknown  = "unknown"
+	// LoginFailed is a wrong password and an unknown email alike: a
+	// counter that told them apart would tell, to whoever reads it, which
+	// of the emails just tried has an account (issue 17).
+	LoginFailed = "failed"
 	LoginLocked   = "locked"
 	LoginDisabled = "disabled"
 )
@@ -56,7 +58,7 @@ func New() *Metrics {
 		}, []string{"route"}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "esauth_logins_total",
-			Help: "Password logins, by outcome: success, wrong_password, unknown (no such account), locked, disabled.",
+			Help: "Password logins, by outcome: success, failed (a wrong password or no such account, alike), locked, disabled.",
 		}, []string{"outcome"}),
 		lockouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "esauth_lockouts_total",
@@ -90,7 +92,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Every outcome and event shows, at 0 until it happens, so a dashboard's
 	// rate() has a series from the start.
-	for _, o := range []string{LoginSuccess, LoginWrong, LoginUnknown, LoginLocked, LoginDisabled} {
+	for _, o := range []string{LoginSuccess, LoginFailed, LoginLocked, LoginDisabled} {
 		m.logins.WithLabelValues(o)
 	}
 	for _, e := range []string{"created", "revoked", "trimmed", "purged"} {
