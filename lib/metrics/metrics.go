@@ -34,11 +34,11 @@ var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1
 
 // Login outcomes.
 const (
-	LoginSuccess  = "success"
+	LoginSuccess = "success"
 	// LoginFailed is a wrong password and an unknown email alike: a
 	// counter that told them apart would tell, to whoever reads it, which
 	// of the emails just tried has an account (issue 17).
-	LoginFailed = "failed"
+	LoginFailed   = "failed"
 	LoginLocked   = "locked"
 	LoginDisabled = "disabled"
 )
