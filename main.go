@@ -231,7 +231,7 @@ func (a *app) oauthProviders(keys session.Keys) v1.OAuth {
 	}
 	state := securecookie.New(keys.Hash, keys.Block).MaxAge(int(v1.StateTTL / time.Second))
 	state.SetSerializer(securecookie.JSONEncoder{})
-	out := v1.OAuth{Providers: map[string]oauth.Provider{}, State: state}
+	out := v1.OAuth{Providers: map[string]oauth.Provider{}, State: state, TrustProviderMFA: a.cfg.OAuthTrustProviderMFA}
 	client := &http.Client{Timeout: 10 * time.Second}
 	for _, p := range a.cfg.OAuth {
 		opts := oauth.Options{RedirectURL: a.cfg.PublicURL + "/v1/auth/oauth/" + p.Name + "/callback", Client: client}

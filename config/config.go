@@ -89,6 +89,9 @@ type Config struct {
 	// OAuthNames lists ESAUTH_OAUTH_PROVIDERS; OAuth is each one's settings.
 	OAuthNames []string
 	OAuth      []OAuthProvider
+	// OAuthTrustProviderMFA lets a provider login of a user with TOTP on
+	// log in fully, without the code.
+	OAuthTrustProviderMFA bool
 }
 
 // setting is one environment variable.
@@ -251,6 +254,8 @@ var settings = []setting{
 		func(c *Config, v string) (err error) { c.RequireTOTPForAdmins, err = strconv.ParseBool(v); return err }},
 	{"ESAUTH_OAUTH_PROVIDERS", "", "Comma-separated names of the OAuth 2.0 / OpenID Connect providers to log in with. `facebook`, `github` and `google` are those providers; any other name is an OpenID Connect provider found by its `ESAUTH_OAUTH_<P>_ISSUER`. Each needs the variables below, with P the name upper-cased and `-` written `_`.", false,
 		func(c *Config, v string) error { c.OAuthNames = splitList(v); return nil }},
+	{"ESAUTH_OAUTH_TRUST_PROVIDER_MFA", "false", "A login with a provider of a user who has TOTP on logs in fully, without asking for the code. Only for providers that require a second factor of their own: esauth does not check the ID token's `acr` or `amr`. Off, such a login ends half-authenticated, as a password login does, until `POST /v1/auth/totp/verify`.", false,
+		func(c *Config, v string) (err error) { c.OAuthTrustProviderMFA, err = strconv.ParseBool(v); return err }},
 	{"GOGC", "200", "Go's garbage-collector target (the runtime's own variable; `off` turns collection off). esauth's default is 200, not Go's 100: its live heap is a few MiB, so at 100 it collects every few hundred requests (README, Performance).", false,
 		func(c *Config, v string) error {
 			if v == "off" {

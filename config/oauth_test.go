@@ -83,3 +83,15 @@ func TestOAuthSettingsThatAreMissingOrInconsistentStopTheStart(t *testing.T) {
 		})
 	}
 }
+
+func TestTrustingTheProvidersSecondFactorIsOffUnlessSet(t *testing.T) {
+	if c := load(t, nil); c.OAuthTrustProviderMFA {
+		t.Error("ESAUTH_OAUTH_TRUST_PROVIDER_MFA is on by default")
+	}
+	if c := load(t, map[string]string{"ESAUTH_OAUTH_TRUST_PROVIDER_MFA": "true"}); !c.OAuthTrustProviderMFA {
+		t.Error("ESAUTH_OAUTH_TRUST_PROVIDER_MFA=true is not read")
+	}
+	if _, err := config.Load(env(map[string]string{"ESAUTH_OAUTH_TRUST_PROVIDER_MFA": "maybe"})); err == nil || !strings.Contains(err.Error(), "ESAUTH_OAUTH_TRUST_PROVIDER_MFA") {
+		t.Errorf("a value that is not a boolean: %v", err)
+	}
+}

@@ -101,11 +101,12 @@ expect 200 "/v1/test with the provider login's cookie" -b browser.txt "$BASE/v1/
 grep -q oidc-smoke@example.com "$WORK/body" || fail "/v1/test is not the provider's user: $(cat "$WORK/body")"
 expect 200 "the linked identity" -b browser.txt "$BASE/v1/auth/identities"
 # Replayed: a browser has dropped the used-up state cookie (state_missing);
-# curl 7.88 keeps it in its jar despite Max-Age=0, and then the provider
-# refuses the used code (code_refused). Either way, nobody is logged in.
+# curl 7.88 keeps it in its jar despite Max-Age=0, and then the state's
+# server-side record is spent already (state_used). Either way, nobody is
+# logged in.
 read -r code landing < <(redirect_of -b browser.txt "$callback")
 case "$landing" in
-"$BASE/?error=state_missing" | "$BASE/?error=code_refused") ;;
+"$BASE/?error=state_missing" | "$BASE/?error=state_used") ;;
 *) fail "a replayed callback: $code to $landing" ;;
 esac
 echo "smoke: ok   302 a replayed callback is refused"

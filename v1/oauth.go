@@ -18,6 +18,7 @@ import (
 	"esauth/lib/errs"
 	"esauth/lib/oauth"
 	"esauth/lib/session"
+	"esauth/lib/token"
 	"esauth/lib/user"
 )
 
@@ -28,6 +29,12 @@ type OAuth struct {
 	// State signs and encrypts the state cookie (see stateCookie); it
 	// must refuse values older than StateTTL.
 	State StateCodec
+	// TrustProviderMFA (ESAUTH_OAUTH_TRUST_PROVIDER_MFA) lets the provider
+	// login of a user with TOTP on log in fully, without the code, for
+	// providers that require a second factor of their own. esauth checks
+	// no claim (acr, amr) that says one was used: it trusts the setting.
+	// Off, such a login ends half-authenticated, as a password login does.
+	TrustProviderMFA bool
 }
 
 // StateCodec signs and encrypts a value for a named cookie
@@ -37,8 +44,13 @@ type StateCodec interface {
 	Decode(name, value string, dst any) error
 }
 
-// StateTTL is how long a browser has to come back from the provider.
-const StateTTL = 10 * time.Minute
+// StateTTL is how long a browser has to come back from the provider:
+// the state cookie and its one-use record (token.OAuthState) live as long.
+const StateTTL = token.OAuthStateTTL
+
+// secondFactorPage is the page (web.go's /login/code) where a browser
+// whose login owes its TOTP code types it; it takes ?return_to=.
+const secondFactorPage = "/login/code"
 
 // identityGrace is how long an identity without its user may be a first
 // login still under way (it writes the identity, then the user, within
@@ -56,8 +68,11 @@ type IdentityStore interface {
 // oauthState is what the state cookie carries from the start of a login
 // (or link) to its callback. It is bound to the browser that started it:
 // the callback's state must equal State, and only this browser has the
-// cookie.
+// cookie. It works once: Record is the secret of a one-time token
+// (token.OAuthState) stored at the start, which the callback spends, so a
+// copy of the cookie sent again is refused even though it decodes.
 type oauthState struct {
+	Record   string `json:"k"`
 	Provider string `json:"p"`
 	State    string `json:"s"`
 	Verifier string `json:"v"`
@@ -88,6 +103,7 @@ type oauthFlow struct {
 	secure  bool // the cookie's Secure flag
 	users   UserStore
 	ids     IdentityStore
+	tokens  tokenStore // the states' one-use records
 	starter sessionStarter
 	rec     audit.Recorder
 	now     func() time.Time
@@ -125,7 +141,10 @@ func SafeReturnTo(v string) (string, bool) {
 }
 
 // begin sends the browser to the provider with a new attempt, remembered
-// in the state cookie. JSON clients get the address instead of a redirect.
+// in the state cookie and made one-use by a record in the tokens index
+// (whose id is the hash of a secret only the encrypted cookie holds; the
+// state itself travels in URLs). JSON clients get the address instead of
+// a redirect.
 func (f oauthFlow) begin(w http.ResponseWriter, r *http.Request, p oauth.Provider, st oauthState) error {
 	a := oauth.NewAttempt()
 	st.Provider, st.State, st.Verifier, st.Nonce = p.Name(), a.State, a.Verifier, a.Nonce
@@ -134,6 +153,11 @@ func (f oauthFlow) begin(w http.ResponseWriter, r *http.Request, p oauth.Provide
 		loggerFrom(r.Context()).Warn("login provider unavailable", zap.String("provider", p.Name()), zap.Error(err))
 		return errs.E(errs.Unavailable, "The login provider cannot be reached; try again later.")
 	}
+	rec, secret := token.New(token.OAuthState, st.LinkTo, f.now(), StateTTL)
+	if err := f.tokens.CreateToken(r.Context(), rec); err != nil {
+		return err
+	}
+	st.Record = secret
 	value, err := f.cfg.State.Encode(stateCookieName, st)
 	if err != nil {
 		return errs.Wrap(errs.Internal, "Could not start the login.", err)
@@ -210,7 +234,8 @@ func refuse(reason string, code errs.Code, msg string) error {
 }
 
 // handleOAuthCallback: GET /v1/auth/oauth/{provider}/callback. The state
-// cookie is single-use: it is cleared whatever happens.
+// cookie is single-use: it is cleared whatever happens, and its record is
+// spent before the code is redeemed (see spendState).
 func handleOAuthCallback(f oauthFlow) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{
@@ -221,6 +246,12 @@ func handleOAuthCallback(f oauthFlow) http.Handler {
 		if err == nil {
 			if wantsJSON(r) {
 				writeOK(w, http.StatusOK, done.message, done.view)
+				return
+			}
+			if done.pending {
+				// Where the login page sends a password login that owes
+				// its code, return_to kept for after it.
+				http.Redirect(w, r, secondFactorPage+"?return_to="+url.QueryEscape(st.ReturnTo), http.StatusFound)
 				return
 			}
 			http.Redirect(w, r, st.ReturnTo, http.StatusFound)
@@ -253,6 +284,8 @@ type callbackDone struct {
 	email   string
 	message string
 	view    any
+	// pending: the session is half-authenticated, the TOTP code owed.
+	pending bool
 }
 
 type oauthLoginView struct {
@@ -260,6 +293,9 @@ type oauthLoginView struct {
 	Provider string `json:"provider"`
 	// Created says the login made the account.
 	Created bool `json:"created"`
+	// SecondFactorRequired: the session is half-authenticated until
+	// POST /v1/auth/totp/verify, as after a password login.
+	SecondFactorRequired bool `json:"second_factor_required,omitempty"`
 }
 
 func (f oauthFlow) callback(w http.ResponseWriter, r *http.Request) (oauthState, callbackDone, error) {
@@ -284,6 +320,9 @@ func (f oauthFlow) callback(w http.ResponseWriter, r *http.Request) (oauthState,
 	if code == "" {
 		return st, done, refuse("code_missing", errs.Unauthenticated, "The provider sent no code; start again.")
 	}
+	if err := f.spendState(r.Context(), st); err != nil {
+		return st, done, err
+	}
 	prof, err := p.Profile(r.Context(), code, st.attempt())
 	if err != nil {
 		reason := oauth.ReasonOf(err)
@@ -299,6 +338,24 @@ func (f oauthFlow) callback(w http.ResponseWriter, r *http.Request) (oauthState,
 		done, err = f.login(w, r, st, prof)
 	}
 	return st, done, err
+}
+
+// spendState spends the one-use record begin stored for st. Of callbacks
+// with copies of one state cookie, exactly one gets past it (UseToken's
+// delete decides), so one start yields at most one login or link, however
+// many codes the provider hands out for its authorization request. A
+// cookie without a record (made before records existed) is refused like
+// a missing one.
+func (f oauthFlow) spendState(ctx context.Context, st oauthState) error {
+	id, ok := token.IDOf(st.Record)
+	if !ok {
+		return refuse("state_missing", errs.Unauthenticated, "The login expired or was started in another browser; start again.")
+	}
+	_, err := f.tokens.UseToken(ctx, id, token.OAuthState, f.now(), nil)
+	if errs.Is(err, errs.Invalid) { // unknown, spent or expired: one answer for all
+		return refuse("state_used", errs.Unauthenticated, "This login was finished already or has expired; start again.")
+	}
+	return err
 }
 
 // login logs in the user linked to the provider account, or makes one
@@ -382,7 +439,10 @@ func (f oauthFlow) login(w http.ResponseWriter, r *http.Request, st oauthState, 
 	return f.startLogin(w, r, st, u, prof, true)
 }
 
-// startLogin starts a session of u exactly as a password login does.
+// startLogin starts a session of u exactly as a password login does: a
+// provider account is one factor, like a password, so a user with TOTP on
+// gets a half-authenticated session that owes its code (unless the
+// provider is trusted to have asked for a second factor of its own).
 func (f oauthFlow) startLogin(w http.ResponseWriter, r *http.Request, st oauthState, u user.User, prof oauth.Profile, created bool) (callbackDone, error) {
 	done := callbackDone{email: u.Email}
 	if !u.IsActive {
@@ -394,6 +454,16 @@ func (f oauthFlow) startLogin(w http.ResponseWriter, r *http.Request, st oauthSt
 		if err := f.starter.sessions.DeleteSession(r.Context(), session.IDOf(prev.Token)); err != nil {
 			return done, err
 		}
+	}
+	if u.TOTPEnabled() && !f.cfg.TrustProviderMFA {
+		// Half way, as LogIn: the session is worth nothing until the code.
+		if _, err := f.starter.begin(w, r, u, st.Remember, stagePending); err != nil {
+			return done, err
+		}
+		record(f.rec, r, audit.SecondFactorRequired, u.Email, audit.Success)
+		done.pending, done.message = true, "Provider login accepted; enter the code of your authenticator app."
+		done.view = oauthLoginView{Email: u.Email, Provider: prof.Provider, Created: created, SecondFactorRequired: true}
+		return done, nil
 	}
 	if _, err := f.starter.start(w, r, u, st.Remember); err != nil {
 		return done, err

@@ -537,9 +537,11 @@ func TestAnExpiredIDTokenLogsNobodyIn(t *testing.T) {
 	}
 }
 
-// The provider callback spends the same per-IP budget as password logins.
+// The provider callback spends the same per-IP budget as password logins,
+// and so does the start (it writes a state record): of a burst of 3, the
+// start and two logins leave nothing for the callback.
 func TestTheCallbackSharesTheLoginRateLimit(t *testing.T) {
-	h := newHarness(t, withOIDC(t), func(d *Deps) { d.LoginLimit = RateLimit{PerMinute: 1, Burst: 2} })
+	h := newHarness(t, withOIDC(t), func(d *Deps) { d.LoginLimit = RateLimit{PerMinute: 1, Burst: 3} })
 	c := h.client()
 	authURL := c.oauthStart("/v1/auth/oauth/acme")
 	q := atProvider(t, authURL, "ada")
@@ -547,4 +549,15 @@ func TestTheCallbackSharesTheLoginRateLimit(t *testing.T) {
 		expectStatus(t, c.login("nobody@example.com", "wrong password"), http.StatusUnauthorized)
 	}
 	expectStatus(t, c.doWith("GET", "/v1/auth/oauth/acme/callback?"+q, nil, asJSON), http.StatusTooManyRequests)
+}
+
+// Each start writes a one-use state record, so anonymous starts are
+// bounded by the login's per-IP rate.
+func TestOAuthStartsShareTheLoginRateLimit(t *testing.T) {
+	h := newHarness(t, withOIDC(t), func(d *Deps) { d.LoginLimit = RateLimit{PerMinute: 1, Burst: 2} })
+	c := h.client()
+	for range 2 {
+		expectStatus(t, c.doWith("GET", "/v1/auth/oauth/acme", nil, asJSON), http.StatusOK)
+	}
+	expectStatus(t, c.doWith("GET", "/v1/auth/oauth/acme", nil, asJSON), http.StatusTooManyRequests)
 }

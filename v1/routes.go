@@ -104,9 +104,12 @@ func newRouter(d Deps) *mux.Router {
 
 	// Login with external providers. The callback is a login attempt, so
 	// it shares the login's per-IP budget; it runs the loader because a
-	// link needs the logged-in user.
-	flow := oauthFlow{cfg: d.OAuth, secure: d.Cookies.Secure, users: d.Store, ids: d.Store, starter: starter, rec: d.Audit, now: d.Now}
-	auth.Handle("/oauth/{provider}", handleOAuthStart(flow)).Methods(http.MethodGet)
+	// link needs the logged-in user. The start shares it too: each start
+	// writes a one-use state record, which anonymous clients must not be
+	// able to do without bound.
+	flow := oauthFlow{cfg: d.OAuth, secure: d.Cookies.Secure, users: d.Store, ids: d.Store, tokens: d.Store,
+		starter: starter, rec: d.Audit, now: d.Now}
+	auth.Handle("/oauth/{provider}", loginLimit(handleOAuthStart(flow))).Methods(http.MethodGet)
 	auth.Handle("/oauth/{provider}/callback", loginLimit(load(handleOAuthCallback(flow)))).Methods(http.MethodGet)
 	auth.Handle("/oauth/{provider}/link", authed(handleOAuthLink(flow))).Methods(http.MethodPost)
 	auth.Handle("/identities", authed(handleListIdentities(flow))).Methods(http.MethodGet)

@@ -83,6 +83,24 @@ type oidcClaims struct {
 	GivenName     string          `json:"given_name"`
 	FamilyName    string          `json:"family_name"`
 	Name          string          `json:"name"`
+	// AuthorizedParty (azp) is the client the ID token was issued to,
+	// when that is not evident from its audience (see authorizedParty).
+	AuthorizedParty *string `json:"azp"`
+}
+
+// authorizedParty is OpenID Connect Core 3.1.3.7, steps 4 and 5, which
+// go-oidc leaves to its caller (it checks only that aud includes the
+// client): an ID token with several audiences must carry azp, and an azp,
+// whenever present, must be this client. Together: a token issued to
+// another client that merely lists esauth among its audiences is refused.
+func authorizedParty(aud []string, azp *string, clientID string) error {
+	switch {
+	case azp != nil && *azp != clientID:
+		return fail(TokenInvalid, "the ID token's azp is another client (%q)", *azp)
+	case azp == nil && len(aud) > 1:
+		return fail(TokenInvalid, "the ID token has %d audiences and no azp", len(aud))
+	}
+	return nil
 }
 
 // verified reads email_verified, which some providers send as a string.
@@ -127,6 +145,9 @@ func (p *OIDC) Profile(ctx context.Context, code string, a Attempt) (Profile, er
 	var c oidcClaims
 	if err := idt.Claims(&c); err != nil {
 		return Profile{}, fail(TokenInvalid, "ID token claims: %w", err)
+	}
+	if err := authorizedParty(idt.Audience, c.AuthorizedParty, p.clientID); err != nil {
+		return Profile{}, err
 	}
 	if c.Email == "" && prov.UserInfoEndpoint() != "" {
 		// Claims the ID token leaves out come from userinfo, for the same

@@ -1,5 +1,7 @@
 // Package token is esauth's one-time tokens: the secret in an emailed link
-// (verify an address, recover an account). A token is 256 random bits; only
+// (verify an address, recover an account), and the record that makes a
+// login with a provider's state usable once (its secret is in the
+// encrypted state cookie). A token is 256 random bits; only
 // its SHA-256 is stored, so a read of the tokens index hands out no working
 // link, and a token is deleted when it is used, so it works once.
 package token
@@ -20,12 +22,20 @@ type Purpose string
 const (
 	VerifyEmail Purpose = "verify_email"
 	Recovery    Purpose = "recovery"
+	// OAuthState is one start of a login (or link) with a provider: the
+	// callback spends it before it redeems the provider's code, so a copy
+	// of the state cookie sent again is refused. Its Email is the user
+	// who asked to link, or empty for a login.
+	OAuthState Purpose = "oauth_state"
 )
 
 // Lifetimes.
 const (
 	VerifyEmailTTL = 24 * time.Hour
 	RecoveryTTL    = 30 * time.Minute
+	// OAuthStateTTL is how long a browser has to come back from the
+	// provider (the state cookie lives as long).
+	OAuthStateTTL = 10 * time.Minute
 )
 
 // Token is a token as stored: ID is the hex SHA-256 of the secret.
