@@ -29,16 +29,25 @@ func withClientIP(trusted []netip.Prefix) Middleware {
 	}
 }
 
-func resolveClientIP(remoteAddr string, forwarded []string, trusted []netip.Prefix) string {
+// peerAddr is the socket peer's address: remoteAddr without its port, and
+// false (with the text as it was) when that is no IP address.
+func peerAddr(remoteAddr string) (netip.Addr, string, bool) {
 	peer := remoteAddr
 	if host, _, err := net.SplitHostPort(remoteAddr); err == nil {
 		peer = host
 	}
 	addr, err := netip.ParseAddr(peer)
 	if err != nil {
+		return netip.Addr{}, peer, false
+	}
+	return plain(addr), peer, true
+}
+
+func resolveClientIP(remoteAddr string, forwarded []string, trusted []netip.Prefix) string {
+	addr, peer, ok := peerAddr(remoteAddr)
+	if !ok {
 		return peer
 	}
-	addr = plain(addr)
 	if !isTrusted(addr, trusted) {
 		return addr.String()
 	}

@@ -2,7 +2,6 @@ package v1
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -30,7 +29,7 @@ type forwardHeaders struct {
 	Method, URI, Host string
 }
 
-// ForwardProxies are the kinds of reverse proxy forward-auth knows, by
+// forwardProxies are the kinds of reverse proxy forward-auth knows, by
 // the name ESAUTH_FORWARD_PROXY gives them.
 var forwardProxies = map[string]forwardHeaders{
 	"nginx":   {"X-Original-Method", "X-Original-URI", "X-Original-Host"},
@@ -156,10 +155,6 @@ func handleForward(rules access.Rules, kind forwardHeaders, trusted []netip.Pref
 // peerTrusted reports whether the socket's peer (never a forwarded
 // address) is one of the trusted proxies.
 func peerTrusted(remoteAddr string, trusted []netip.Prefix) bool {
-	host := remoteAddr
-	if h, _, err := net.SplitHostPort(remoteAddr); err == nil {
-		host = h
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && isTrusted(a, trusted)
+	a, _, ok := peerAddr(remoteAddr)
+	return ok && isTrusted(a, trusted)
 }
