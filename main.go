@@ -42,6 +42,7 @@ import (
 
 	"esauth/config"
 	"esauth/lib/access"
+	"esauth/lib/account"
 	"esauth/lib/audit"
 	"esauth/lib/breached"
 	"esauth/lib/elastic"
@@ -594,7 +595,9 @@ func initIndices(ctx context.Context, args []string, getenv func(string) string,
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	pw := base64.RawURLEncoding.EncodeToString(b[:])
-	if _, err := addUser(ctx, a, "demo@example.com", "Demo", "User", pw, false); err != nil {
+	events, closeAudit := a.cliAudit(stderr)
+	defer closeAudit()
+	if _, err := addUser(ctx, a, events, "demo@example.com", "Demo", "User", pw, false); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "created demo@example.com with password %s\n", pw)
@@ -620,7 +623,9 @@ func createUser(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	u, err := addUser(ctx, a, *email, *first, *last, pw, *admin)
+	events, closeAudit := a.cliAudit(stderr)
+	defer closeAudit()
+	u, err := addUser(ctx, a, events, *email, *first, *last, pw, *admin)
 	if err != nil {
 		return err
 	}
@@ -651,17 +656,16 @@ func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 // (v1.Signup: validation, password screening, hashing, one create), so the
 // command line cannot make an account the API would refuse. Field problems
 // come back as one line per field.
-func addUser(ctx context.Context, a *app, email, first, last, pw string, admin bool) (user.User, error) {
-	common, err := breached.NewScreener()
-	if err != nil {
-		return user.User{}, err
-	}
+func addUser(ctx context.Context, a *app, rec audit.Recorder, email, first, last, pw string, admin bool) (user.User, error) {
 	role := user.RoleUser
 	if admin {
 		role = user.RoleAdmin
 	}
-	signup := v1.Signup{Store: a.store, Hasher: a.hasher(), Screen: v1.PasswordScreen{Common: common}, Now: time.Now}
-	u, err := signup.Create(ctx, v1.SignupRequest{Email: email, Password: pw, FirstName: first, LastName: last}, role)
+	svc, err := a.accounts(rec)
+	if err != nil {
+		return user.User{}, err
+	}
+	u, err := svc.SignUp(ctx, account.Operator(), account.SignupRequest{Email: email, Password: pw, FirstName: first, LastName: last}, role)
 	return u, cliError(err)
 }
 
@@ -757,19 +761,13 @@ func operate(ctx context.Context, group string, args []string, getenv func(strin
 	}
 	// Events are written in the background, as by the server; Close
 	// stores them before the command returns.
-	events := audit.NewWriter(a.store, a.log, 64, 64, time.Second)
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := events.Close(ctx); err != nil || events.Dropped() > 0 {
-			fmt.Fprintf(stderr, "esauth: %d audit event(s) could not be stored (they are in the log above)\n", events.Dropped())
-		}
-	}()
-	common, err := breached.NewScreener()
+	events, closeAudit := a.cliAudit(stderr)
+	defer closeAudit()
+	svc, err := a.accounts(events)
 	if err != nil {
 		return err
 	}
-	op := v1.Operator{Store: a.store, Hasher: a.hasher(), Screen: v1.PasswordScreen{Common: common}, Audit: events, Now: time.Now}
+	op := operator{svc}
 	out := printer{w: stdout, json: *asJSON}
 	switch name {
 	case "user list":
@@ -794,13 +792,13 @@ func operate(ctx context.Context, group string, args []string, getenv func(strin
 		return out.user(u)
 	case "user disable", "user enable":
 		active := sub == "enable"
-		u, err := op.Update(ctx, *email, v1.UserUpdate{IsActive: &active})
+		u, err := op.Update(ctx, *email, account.UserUpdate{IsActive: &active})
 		if err != nil {
 			return cliError(err)
 		}
 		return out.user(u)
 	case "user set-role":
-		u, err := op.Update(ctx, *email, v1.UserUpdate{Role: role})
+		u, err := op.Update(ctx, *email, account.UserUpdate{Role: role})
 		if err != nil {
 			return cliError(err)
 		}
@@ -962,7 +960,7 @@ func importFlask(ctx context.Context, args []string, getenv func(string) string,
 			fmt.Fprintf(stderr, "esauth: %d audit event(s) could not be stored (they are in the log above)\n", events.Dropped())
 		}
 	}()
-	im := flask.Importer{Source: source, Target: a.store, Audit: events, Actor: v1.OperatorActor, Now: time.Now, DryRun: *dry}
+	im := flask.Importer{Source: source, Target: a.store, Audit: events, Actor: account.OperatorName, Now: time.Now, DryRun: *dry}
 	var notable []flask.Outcome
 	sum, err := im.Run(ctx, *index, func(o flask.Outcome) {
 		if o.Result != flask.Imported {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/model"
 	"go.uber.org/zap"
 
+	"esauth/lib/account"
 	"esauth/lib/elastic"
 	"esauth/lib/elastic/estest"
 	"esauth/lib/mail/mailtest"
@@ -27,7 +28,6 @@ import (
 	"esauth/lib/oauth/oauthtest"
 	"esauth/lib/session"
 	"esauth/lib/user"
-	v1 "esauth/v1"
 )
 
 // env returns a getenv over the given variables.
@@ -715,7 +715,7 @@ func TestTheOperatorCommandsLookAfterAccountsUnderTheAPIsRules(t *testing.T) {
 	}
 	byOperator := map[string]bool{}
 	for _, e := range events {
-		if e.Actor == v1.OperatorActor {
+		if e.Actor == account.OperatorName {
 			byOperator[e.Event] = true
 		}
 	}

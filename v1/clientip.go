@@ -1,7 +1,7 @@
 package v1
 
 import (
-	"context"
+	"esauth/lib/reqlog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -21,7 +21,7 @@ func withClientIP(trusted []netip.Prefix) Middleware {
 			info := infoFrom(r.Context())
 			if info == nil { // without accessLog outside, as in some tests
 				info = &requestInfo{log: zap.NewNop()}
-				r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+				r = r.WithContext(reqlog.NewContext(r.Context(), info))
 			}
 			info.ip, info.hasIP = ip, true
 			next.ServeHTTP(w, r)

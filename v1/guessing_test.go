@@ -2,7 +2,6 @@ package v1
 
 import (
 	"context"
-	"errors"
 	"math"
 	"net/http"
 	"strings"
@@ -11,8 +10,6 @@ import (
 
 	"esauth/lib/audit"
 	"esauth/lib/elastic/estest"
-	"esauth/lib/errs"
-	"esauth/lib/password"
 	"esauth/lib/user"
 )
 
@@ -124,12 +121,12 @@ func TestAnInvalidLoginEmailIsNeverAuditedOrLoggedAsTyped(t *testing.T) {
 	const typed = "my secret password typed in the wrong box"
 	expectStatus(t, h.client().in(t).login(typed, "whatever it is"), http.StatusUnauthorized)
 	h.flushAudit()
-	events, _, err := h.store.ListEvents(context.Background(), invalidEmail, time.Time{}, nil, 10)
+	events, _, err := h.store.ListEvents(context.Background(), "<invalid>", time.Time{}, nil, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(events) != 1 || events[0].Event != audit.LoginFailure || events[0].Actor != invalidEmail {
-		t.Errorf("events for %q: %+v; want one login failure", invalidEmail, events)
+	if len(events) != 1 || events[0].Event != audit.LoginFailure || events[0].Actor != "<invalid>" {
+		t.Errorf("events for %q: %+v; want one login failure", "<invalid>", events)
 	}
 	for _, e := range h.logs.All() {
 		for _, f := range e.Context {
@@ -137,20 +134,6 @@ func TestAnInvalidLoginEmailIsNeverAuditedOrLoggedAsTyped(t *testing.T) {
 				t.Errorf("log line %q carries what was typed in the email box", e.Message)
 			}
 		}
-	}
-}
-
-func TestBusyHashingIsA503WithRetryAfter(t *testing.T) {
-	err := busy(password.ErrBusy)
-	var e *errs.Error
-	if !errs.Is(err, errs.Unavailable) || !errors.As(err, &e) || e.RetryAfter <= 0 {
-		t.Errorf("busy(ErrBusy) = %#v; want unavailable with a Retry-After", err)
-	}
-	if err := busy(context.DeadlineExceeded); !errs.Is(err, errs.Unavailable) {
-		t.Errorf("busy(deadline) = %v; want unavailable", err)
-	}
-	if err := busy(nil); err != nil {
-		t.Errorf("busy(nil) = %v", err)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"esauth/lib/metrics"
+	"esauth/lib/reqlog"
 	"esauth/lib/session"
 )
 
@@ -44,9 +45,10 @@ type requestInfo struct {
 	loadErr error
 }
 
-// logger returns the request's logger. It is made on first use: most
-// requests log only their access line, which takes the id as a field.
-func (i *requestInfo) logger() *zap.Logger {
+// Logger returns the request's logger (reqlog.Source). It is made on
+// first use: most requests log only their access line, which takes the id
+// as a field.
+func (i *requestInfo) Logger() *zap.Logger {
 	i.logOnce.Do(func() {
 		if i.log == nil {
 			i.log = i.base.With(zap.String("request_id", i.id))
@@ -55,17 +57,18 @@ func (i *requestInfo) logger() *zap.Logger {
 	return i.log
 }
 
-type requestInfoKey struct{}
-
+// infoFrom returns the request's info. It travels as the request's
+// reqlog.Source, so the application layer below logs with the request id
+// through the same one context value.
 func infoFrom(ctx context.Context) *requestInfo {
-	info, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
+	info, _ := reqlog.SourceOf(ctx).(*requestInfo)
 	return info
 }
 
 // loggerFrom returns the request's logger (carrying its request id).
 func loggerFrom(ctx context.Context) *zap.Logger {
 	if info := infoFrom(ctx); info != nil {
-		return info.logger()
+		return info.Logger()
 	}
 	return zap.NewNop()
 }
@@ -117,7 +120,7 @@ func accessLog(log *zap.Logger, timeout time.Duration, m *metrics.Metrics) Middl
 				rec  statusRecorder
 			}{requestInfo{base: log, id: id}, statusRecorder{ResponseWriter: w}}
 			info, rec := &st.info, &st.rec
-			ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
+			ctx := reqlog.NewContext(r.Context(), info)
 			if timeout > 0 {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, timeout)

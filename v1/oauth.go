@@ -1,23 +1,19 @@
 package v1
 
 import (
-	"context"
 	"crypto/subtle"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 	"go.uber.org/zap"
 
-	"esauth/lib/audit"
+	"esauth/lib/account"
 	"esauth/lib/errs"
 	"esauth/lib/oauth"
-	"esauth/lib/session"
 	"esauth/lib/token"
 	"esauth/lib/user"
 )
@@ -51,19 +47,6 @@ const StateTTL = token.OAuthStateTTL
 // secondFactorPage is the page (web.go's /login/code) where a browser
 // whose login owes its TOTP code types it; it takes ?return_to=.
 const secondFactorPage = "/login/code"
-
-// identityGrace is how long an identity without its user may be a first
-// login still under way (it writes the identity, then the user, within
-// one request's deadline) rather than one left behind.
-const identityGrace = time.Minute
-
-// IdentityStore reads and writes the links between provider accounts and users.
-type IdentityStore interface {
-	CreateIdentity(ctx context.Context, id user.Identity) error
-	GetIdentity(ctx context.Context, provider, subject string) (user.Identity, error)
-	ListIdentities(ctx context.Context, email string) ([]user.Identity, error)
-	DeleteIdentity(ctx context.Context, provider, subject string) error
-}
 
 // oauthState is what the state cookie carries from the start of a login
 // (or link) to its callback. It is bound to the browser that started it:
@@ -101,12 +84,8 @@ const (
 type oauthFlow struct {
 	cfg     OAuth
 	secure  bool // the cookie's Secure flag
-	users   UserStore
-	ids     IdentityStore
-	tokens  tokenStore // the states' one-use records
-	starter sessionStarter
-	rec     audit.Recorder
-	now     func() time.Time
+	svc     *account.Service
+	cookies Cookies
 }
 
 // provider is the {provider} of the route, or 404.
@@ -153,8 +132,8 @@ func (f oauthFlow) begin(w http.ResponseWriter, r *http.Request, p oauth.Provide
 		loggerFrom(r.Context()).Warn("login provider unavailable", zap.String("provider", p.Name()), zap.Error(err))
 		return errs.E(errs.Unavailable, "The login provider cannot be reached; try again later.")
 	}
-	rec, secret := token.New(token.OAuthState, st.LinkTo, f.now(), StateTTL)
-	if err := f.tokens.CreateToken(r.Context(), rec); err != nil {
+	secret, err := f.svc.StartProvider(r.Context(), st.LinkTo)
+	if err != nil {
 		return err
 	}
 	st.Record = secret
@@ -219,19 +198,8 @@ func handleOAuthLink(f oauthFlow) http.Handler {
 	})
 }
 
-// oauthRefusal is a callback that ends without a login: Reason goes to the
-// browser (?error=), the audit trail and the log; err is the JSON answer.
-type oauthRefusal struct {
-	reason string
-	err    error
-}
-
-func (e *oauthRefusal) Error() string { return e.reason + ": " + e.err.Error() }
-func (e *oauthRefusal) Unwrap() error { return e.err }
-
-func refuse(reason string, code errs.Code, msg string) error {
-	return &oauthRefusal{reason: reason, err: errs.E(code, msg)}
-}
+// refuse is a callback that ends without a login (account.Refusal).
+var refuse = account.Refuse
 
 // handleOAuthCallback: GET /v1/auth/oauth/{provider}/callback. The state
 // cookie is single-use: it is cleared whatever happens, and its record is
@@ -258,9 +226,9 @@ func handleOAuthCallback(f oauthFlow) http.Handler {
 			return
 		}
 		reason := "error"
-		var ref *oauthRefusal
+		var ref *account.Refusal
 		if errors.As(err, &ref) {
-			reason = ref.reason
+			reason = ref.Reason
 		} else if errs.Is(err, errs.Unavailable) {
 			reason = "unavailable"
 		}
@@ -268,7 +236,7 @@ func handleOAuthCallback(f oauthFlow) http.Handler {
 		if email == "" {
 			email = "<unknown>" // refused before the provider said who it was
 		}
-		record(f.rec, r, audit.OAuthRefused, email, audit.Refused+": "+reason)
+		f.svc.ProviderRefused(actorOf(r), email, reason)
 		loggerFrom(r.Context()).Info("login with a provider refused", zap.String("provider", mux.Vars(r)["provider"]), zap.String("reason", reason), zap.Error(err))
 		if wantsJSON(r) {
 			writeError(w, r, err)
@@ -320,7 +288,7 @@ func (f oauthFlow) callback(w http.ResponseWriter, r *http.Request) (oauthState,
 	if code == "" {
 		return st, done, refuse("code_missing", errs.Unauthenticated, "The provider sent no code; start again.")
 	}
-	if err := f.spendState(r.Context(), st); err != nil {
+	if err := f.svc.SpendProviderState(r.Context(), st.Record); err != nil {
 		return st, done, err
 	}
 	prof, err := p.Profile(r.Context(), code, st.attempt())
@@ -328,7 +296,7 @@ func (f oauthFlow) callback(w http.ResponseWriter, r *http.Request) (oauthState,
 		reason := oauth.ReasonOf(err)
 		loggerFrom(r.Context()).Info("provider login failed", zap.String("provider", p.Name()), zap.Error(err))
 		if reason == oauth.ProviderUnavailable {
-			return st, done, &oauthRefusal{reason: string(reason), err: errs.E(errs.Unavailable, "The login provider cannot be reached; try again later.")}
+			return st, done, &account.Refusal{Reason: string(reason), Err: errs.E(errs.Unavailable, "The login provider cannot be reached; try again later.")}
 		}
 		return st, done, refuse(string(reason), errs.Unauthenticated, "The provider's answer could not be verified; start again.")
 	}
@@ -340,211 +308,44 @@ func (f oauthFlow) callback(w http.ResponseWriter, r *http.Request) (oauthState,
 	return st, done, err
 }
 
-// spendState spends the one-use record begin stored for st. Of callbacks
-// with copies of one state cookie, exactly one gets past it (UseToken's
-// delete decides), so one start yields at most one login or link, however
-// many codes the provider hands out for its authorization request. A
-// cookie without a record (made before records existed) is refused like
-// a missing one.
-func (f oauthFlow) spendState(ctx context.Context, st oauthState) error {
-	id, ok := token.IDOf(st.Record)
-	if !ok {
-		return refuse("state_missing", errs.Unauthenticated, "The login expired or was started in another browser; start again.")
-	}
-	_, err := f.tokens.UseToken(ctx, id, token.OAuthState, f.now(), nil)
-	if errs.Is(err, errs.Invalid) { // unknown, spent or expired: one answer for all
-		return refuse("state_used", errs.Unauthenticated, "This login was finished already or has expired; start again.")
-	}
-	return err
-}
-
-// login logs in the user linked to the provider account, or makes one
-// for it. An unknown provider account never logs in to an existing user
-// by email (whoever controls the provider account may not own the esauth
-// one: an account takeover), and an address the provider did not verify
-// is never used at all.
+// login logs in (or signs up) the user of the provider account prof, as
+// a password login does: the session the request came with ends, and the
+// new one's cookie is set.
 func (f oauthFlow) login(w http.ResponseWriter, r *http.Request, st oauthState, prof oauth.Profile) (callbackDone, error) {
-	ctx := r.Context()
-	done := callbackDone{email: user.NormalizeEmail(prof.Email)}
-	id, err := f.ids.GetIdentity(ctx, prof.Provider, prof.Subject)
-	switch {
-	case err == nil:
-		u, err := f.users.GetUser(ctx, id.Email)
-		if err == nil && id.Belongs(u) {
-			done.email = u.Email
-			return f.startLogin(w, r, st, u, prof, false)
-		}
-		if err != nil && !errs.Is(err, errs.NotFound) {
-			return done, err
-		}
-		// No user, or another account with its email. A first login that
-		// writes the identity and then the user may be between the two
-		// writes: an identity that young is left alone.
-		if err != nil && f.now().Sub(id.CreatedAt) < identityGrace {
-			return done, refuse("login_raced", errs.Conflict, "Another login with this account is under way; try again.")
-		}
-		// Otherwise the link is stale (its account is gone, or was deleted
-		// and made again): it goes, and the provider account is unknown.
-		if err := f.ids.DeleteIdentity(ctx, id.Provider, id.Subject); err != nil && !errs.Is(err, errs.NotFound) {
-			return done, err
-		}
-	case !errs.Is(err, errs.NotFound):
+	in, email, err := f.svc.ProviderLogIn(r.Context(), presenting(r, f.cookies), prof, st.Remember)
+	done := callbackDone{email: email}
+	if err != nil {
 		return done, err
 	}
-
-	email := done.email
-	if !prof.EmailVerified || email == "" {
-		return done, refuse("email_not_verified", errs.Forbidden, "The provider has not verified an email address for you, so it cannot make an account here.")
-	}
-	if user.ValidateEmail(email) != "" {
-		return done, refuse("email_invalid", errs.Forbidden, "The email address the provider gave cannot be used here.")
-	}
-	switch _, err := f.users.GetUser(ctx, email); {
-	case err == nil:
-		return done, refuse("account_exists", errs.Conflict, "An account with this email address already exists. Log in with your password, then link this provider from your account.")
-	case !errs.Is(err, errs.NotFound):
+	if err := f.cookies.setSession(w, in.Session); err != nil {
 		return done, err
 	}
-	t := f.now().UTC()
-	first, last := cleanName(prof.FirstName), cleanName(prof.LastName)
-	if first == "" {
-		first = cleanName(email[:strings.IndexByte(email, '@')])
-	}
-	u := user.User{
-		Email: email, FirstName: first, LastName: last, Role: user.RoleUser, IsActive: true,
-		CreatedAt: t, UpdatedAt: t, PasswordChangedAt: t, SessionEpoch: user.NewEpoch(),
-		// Only a verified email makes an account (above): it is proven.
-		EmailVerifiedAt: t,
-	}
-	ident := user.Identity{Provider: prof.Provider, Subject: prof.Subject, Email: email, UserCreatedAt: t, ProviderEmail: prof.Email, CreatedAt: t}
-	// The identity first: if the user cannot be made, or esauth stops in
-	// between, what is left is an identity whose user is missing, which
-	// the next login forgets (above); never a user nobody can log in to.
-	if err := f.ids.CreateIdentity(ctx, ident); err != nil {
-		if errs.Is(err, errs.Conflict) {
-			return done, refuse("login_raced", errs.Conflict, "Another login with this account is under way; try again.")
-		}
-		return done, err
-	}
-	if err := f.users.CreateUser(ctx, u); err != nil {
-		if derr := f.ids.DeleteIdentity(ctx, ident.Provider, ident.Subject); derr != nil {
-			loggerFrom(ctx).Warn("could not delete the identity of a user that was not made; the next login forgets it", zap.Error(derr))
-		}
-		if errs.Is(err, errs.Conflict) {
-			return done, refuse("account_exists", errs.Conflict, "An account with this email address already exists. Log in with your password, then link this provider from your account.")
-		}
-		return done, err
-	}
-	record(f.rec, r, audit.OAuthSignup, email, audit.Success)
-	return f.startLogin(w, r, st, u, prof, true)
-}
-
-// startLogin starts a session of u exactly as a password login does: a
-// provider account is one factor, like a password, so a user with TOTP on
-// gets a half-authenticated session that owes its code (unless the
-// provider is trusted to have asked for a second factor of its own).
-func (f oauthFlow) startLogin(w http.ResponseWriter, r *http.Request, st oauthState, u user.User, prof oauth.Profile, created bool) (callbackDone, error) {
-	done := callbackDone{email: u.Email}
-	if !u.IsActive {
-		return done, refuse("account_disabled", errs.Forbidden, "This account is disabled.")
-	}
-	// As a password login: the session the request came with ends, so a
-	// cookie planted before the login is never the one valid after it.
-	if prev, ok := f.starter.cookies.payload(r); ok {
-		if err := f.starter.sessions.DeleteSession(r.Context(), session.IDOf(prev.Token)); err != nil {
-			return done, err
-		}
-	}
-	if u.TOTPEnabled() && !f.cfg.TrustProviderMFA {
-		// Half way, as LogIn: the session is worth nothing until the code.
-		if _, err := f.starter.begin(w, r, u, st.Remember, stagePending); err != nil {
-			return done, err
-		}
-		record(f.rec, r, audit.SecondFactorRequired, u.Email, audit.Success)
+	if in.Pending {
 		done.pending, done.message = true, "Provider login accepted; enter the code of your authenticator app."
-		done.view = oauthLoginView{Email: u.Email, Provider: prof.Provider, Created: created, SecondFactorRequired: true}
+		done.view = oauthLoginView{Email: in.User.Email, Provider: prof.Provider, Created: in.Created, SecondFactorRequired: true}
 		return done, nil
 	}
-	if _, err := f.starter.start(w, r, u, st.Remember); err != nil {
-		return done, err
-	}
-	record(f.rec, r, audit.OAuthLogin, u.Email, audit.Success)
-	done.message, done.view = "Logged in.", oauthLoginView{Email: u.Email, Provider: prof.Provider, Created: created}
+	done.message, done.view = "Logged in.", oauthLoginView{Email: in.User.Email, Provider: prof.Provider, Created: in.Created}
 	return done, nil
 }
 
 // link attaches the provider account to the logged-in user who started
-// the link, when that user's session is still this browser's and still
-// valid. A user has at most one account per provider.
+// the link (see account.Service.Link).
 func (f oauthFlow) link(_ http.ResponseWriter, r *http.Request, st oauthState, prof oauth.Profile) (callbackDone, error) {
-	ctx := r.Context()
 	done := callbackDone{email: st.LinkTo}
-	cur, ok := currentOf(ctx)
-	if !ok || cur.User.Email != st.LinkTo || cur.User.SessionEpoch != st.LinkEpoch {
-		return done, refuse("link_session_ended", errs.Unauthenticated, "Log in again, then link this provider.")
-	}
-	mine, err := ownIdentities(ctx, f.ids, cur.User)
+	l, err := f.svc.Link(r.Context(), actorOf(r), st.LinkTo, st.LinkEpoch, prof)
 	if err != nil {
 		return done, err
 	}
-	for _, id := range mine {
-		if id.Provider == prof.Provider {
-			if id.Subject == prof.Subject {
-				done.message, done.view = "Already linked.", identityViewOf(id)
-				return done, nil
-			}
-			return done, refuse("provider_already_linked", errs.Conflict, "Your account is already linked to another account at this provider; unlink that one first.")
-		}
+	done.message, done.view = "Linked.", identityViewOf(l.Identity)
+	if l.Already {
+		done.message = "Already linked."
 	}
-	t := f.now().UTC()
-	ident := user.Identity{Provider: prof.Provider, Subject: prof.Subject, Email: cur.User.Email, UserCreatedAt: cur.User.CreatedAt, ProviderEmail: prof.Email, CreatedAt: t}
-	for range 2 {
-		err = f.ids.CreateIdentity(ctx, ident)
-		if !errs.Is(err, errs.Conflict) {
-			break
-		}
-		// Linked already: to someone else, or to an account that is gone.
-		other, gerr := f.ids.GetIdentity(ctx, prof.Provider, prof.Subject)
-		if gerr != nil && !errs.Is(gerr, errs.NotFound) {
-			return done, gerr
-		}
-		if gerr == nil {
-			owner, uerr := f.users.GetUser(ctx, other.Email)
-			if uerr == nil && other.Belongs(owner) {
-				return done, refuse("linked_to_another_user", errs.Conflict, "This account at the provider is already linked to another user.")
-			}
-			if uerr != nil && !errs.Is(uerr, errs.NotFound) {
-				return done, uerr
-			}
-			if derr := f.ids.DeleteIdentity(ctx, other.Provider, other.Subject); derr != nil && !errs.Is(derr, errs.NotFound) {
-				return done, derr
-			}
-		}
-	}
-	if err != nil {
-		return done, err
-	}
-	record(f.rec, r, audit.IdentityLinked, cur.User.Email, audit.Success)
-	done.message, done.view = "Linked.", identityViewOf(ident)
 	return done, nil
 }
 
-// ownIdentities lists u's identities, leaving out stale ones of an
-// earlier account with u's email.
-func ownIdentities(ctx context.Context, ids IdentityStore, u user.User) ([]user.Identity, error) {
-	all, err := ids.ListIdentities(ctx, u.Email)
-	if err != nil {
-		return nil, err
-	}
-	var out []user.Identity
-	for _, id := range all {
-		if id.Belongs(u) {
-			out = append(out, id)
-		}
-	}
-	return out, nil
-}
-
+// IdentityView is a linked provider account as GET /v1/auth/identities
+// lists it.
 type IdentityView struct {
 	Provider      string    `json:"provider"`
 	Subject       string    `json:"subject"`
@@ -556,98 +357,36 @@ func identityViewOf(id user.Identity) IdentityView {
 	return IdentityView{Provider: id.Provider, Subject: id.Subject, ProviderEmail: id.ProviderEmail, CreatedAt: id.CreatedAt}
 }
 
+// IdentityViews are ids as GET /v1/auth/identities lists them.
+func IdentityViews(ids []user.Identity) []IdentityView {
+	views := make([]IdentityView, 0, len(ids))
+	for _, id := range ids {
+		views = append(views, identityViewOf(id))
+	}
+	return views
+}
+
 // handleListIdentities: GET /v1/auth/identities, the logged-in user's
 // linked provider accounts.
-func handleListIdentities(f oauthFlow) http.Handler {
+func handleListIdentities(svc *account.Service) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		mine, err := ownIdentities(r.Context(), f.ids, current(r).User)
+		mine, err := svc.Identities(r.Context(), actorOf(r))
 		if err != nil {
 			return err
 		}
-		views := make([]IdentityView, 0, len(mine))
-		for _, id := range mine {
-			views = append(views, identityViewOf(id))
-		}
-		writeOK(w, http.StatusOK, "Linked accounts.", views)
+		writeOK(w, http.StatusOK, "Linked accounts.", IdentityViews(mine))
 		return nil
 	})
 }
 
 // handleUnlink: DELETE /v1/auth/identities/{provider}.
-func handleUnlink(f oauthFlow) http.Handler {
+func handleUnlink(svc *account.Service) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		id, err := unlink(r, f.ids, f.users, f.rec, mux.Vars(r)["provider"])
+		id, err := svc.Unlink(r.Context(), actorOf(r), mux.Vars(r)["provider"])
 		if err != nil {
 			return err
 		}
-		writeOK(w, http.StatusOK, "Unlinked.", id)
+		writeOK(w, http.StatusOK, "Unlinked.", identityViewOf(id))
 		return nil
 	})
-}
-
-// unlink removes the logged-in user's link to provider. It is refused
-// (409) when it would leave the user no way to log in: no password and no
-// other linked account. Two unlinks racing could each see the other's
-// identity still there, so the check runs again after the delete, and an
-// unlink that left no way in is undone.
-func unlink(r *http.Request, ids IdentityStore, users UserStore, rec audit.Recorder, provider string) (IdentityView, error) {
-	ctx := r.Context()
-	cur := current(r)
-	mine, err := ownIdentities(ctx, ids, cur.User)
-	if err != nil {
-		return IdentityView{}, err
-	}
-	var target *user.Identity
-	for i := range mine {
-		if mine[i].Provider == provider {
-			target = &mine[i]
-		}
-	}
-	if target == nil {
-		return IdentityView{}, errs.E(errs.NotFound, "Your account is not linked to this provider.")
-	}
-	u, err := users.GetUser(ctx, cur.User.Email)
-	if err != nil {
-		return IdentityView{}, err
-	}
-	lastWayIn := errs.E(errs.Conflict, "This is your only way to log in: set a password or link another provider first.")
-	if u.PasswordHash == "" && len(mine) == 1 {
-		return IdentityView{}, lastWayIn
-	}
-	if err := ids.DeleteIdentity(ctx, target.Provider, target.Subject); err != nil {
-		return IdentityView{}, err
-	}
-	if u.PasswordHash == "" {
-		left, err := ownIdentities(ctx, ids, cur.User)
-		if err == nil && len(left) == 0 {
-			if rerr := ids.CreateIdentity(ctx, *target); rerr != nil {
-				loggerFrom(ctx).Error("an unlink left a user without a password no linked account, and could not be undone", zap.Error(rerr))
-			}
-			return IdentityView{}, lastWayIn
-		}
-		if err != nil {
-			loggerFrom(ctx).Warn("could not check the ways in left after an unlink", zap.Error(err))
-		}
-	}
-	record(rec, r, audit.IdentityUnlinked, cur.User.Email, audit.Success)
-	return identityViewOf(*target), nil
-}
-
-// cleanName makes a provider's name fit esauth's rules: control
-// characters dropped, spaces trimmed, at most 64 characters.
-func cleanName(s string) string {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "")
-	}
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			return -1
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	if utf8.RuneCountInString(s) > user.MaxNameLen {
-		s = strings.TrimSpace(string([]rune(s)[:user.MaxNameLen]))
-	}
-	return s
 }

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"esauth/lib/account"
 	"esauth/lib/breached"
 	"esauth/lib/password"
 	"esauth/lib/user"
@@ -107,7 +108,7 @@ func TestOnlineBreachCheck(t *testing.T) {
 	})
 	a := h.client().signup("b1@example.com", "violet staple orbit 42")
 	expectStatus(t, a, 422)
-	if a.Fields["password"] != msgBreached {
+	if a.Fields["password"] != account.MsgBreached {
 		t.Errorf("fields = %v", a.Fields)
 	}
 	expectStatus(t, h.client().signup("b2@example.com", "quiet harbour lantern 7"), 201)

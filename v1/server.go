@@ -4,8 +4,8 @@
 package v1
 
 import (
-	"context"
 	"esauth/lib/access"
+	"esauth/lib/account"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -20,35 +20,12 @@ import (
 	"esauth/lib/user"
 )
 
-// Store is everything the API needs from storage. Each handler takes only
-// the narrow part it uses (see the interfaces beside the handlers); this
-// union is what main passes in.
+// Store is everything the API needs from storage: what the application
+// layer's rules need, plus the user loader's read and the readiness probe.
 type Store interface {
-	UserStore
-	SessionStore
+	account.Store
 	SessionLoader
-	AuditLister
-	attemptStore
-	IdentityStore
-	UserSearcher
 	ReadinessChecker
-	tokenStore
-}
-
-// UserStore reads and writes users.
-type UserStore interface {
-	CreateUser(ctx context.Context, u user.User) error
-	GetUser(ctx context.Context, email string) (user.User, error)
-	UpdateUser(ctx context.Context, email string, change func(*user.User) error) (user.User, error)
-	DeleteUser(ctx context.Context, email string) error
-}
-
-// SessionStore reads and writes sessions.
-type SessionStore interface {
-	sessionWriter
-	sessionLister
-	DeleteSessionOf(ctx context.Context, email, id string) error
-	RevokeSessions(ctx context.Context, email, except string) (int, error)
 }
 
 // Deps are the server's dependencies, passed in explicitly.

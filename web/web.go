@@ -255,7 +255,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	email, pw, remember := form.Get("email_address"), form.Get("password"), form.Get("remember_me") == "true"
 	to := returnTo(form.Get("return_to"))
-	in, err := s.svc.Logins.LogIn(w, r, email, pw, remember)
+	in, err := s.svc.Accounts.LogIn(r.Context(), s.svc.Presenting(r), email, pw, remember)
+	if err == nil {
+		err = s.svc.SetSession(w, in.Session)
+	}
 	if err == nil && in.SecondFactorRequired {
 		http.Redirect(w, r, "/login/code?return_to="+url.QueryEscape(to), http.StatusSeeOther)
 		return
@@ -283,7 +286,7 @@ func (s *Server) forgot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := form.Get("email_address")
-	if err := s.svc.Recovery.Request(r, email); err != nil {
+	if err := s.svc.Accounts.RequestRecovery(r.Context(), v1.ActorOf(r), email); err != nil {
 		s.renderFormError(w, r, "forgot", "Forgot your password?", err, map[string]string{"email_address": email})
 		return
 	}
@@ -303,12 +306,15 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := form.Get("token")
-	u, err := s.svc.Recovery.Complete(w, r, tok, form.Get("new_password"))
+	done, err := s.svc.Accounts.CompleteRecovery(r.Context(), v1.ActorOf(r), tok, form.Get("new_password"))
+	if err == nil {
+		err = s.svc.SetSession(w, done.Session)
+	}
 	if err != nil {
 		s.renderFormError(w, r, "reset", "Choose a new password", err, map[string]string{"token": tok})
 		return
 	}
-	if u.TOTPEnabled() {
+	if done.User.TOTPEnabled() {
 		http.Redirect(w, r, "/login/code", http.StatusSeeOther)
 		return
 	}
@@ -327,7 +333,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := s.svc.Verification.Verify(r, form.Get("token")); err != nil {
+	if _, err := s.svc.Accounts.VerifyEmail(r.Context(), v1.ActorOf(r), form.Get("token")); err != nil {
 		s.render(w, r, v1.StatusOf(err), "verify", page{Title: "Verify your email address", Error: messageOf(err)})
 		return
 	}
@@ -349,7 +355,11 @@ func (s *Server) code(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	to := returnTo(form.Get("return_to"))
-	if _, err := s.svc.TOTP.Verify(w, r, strings.TrimSpace(form.Get("code")), form.Get("recovery_code")); err != nil {
+	v, err := s.svc.Accounts.VerifySecondFactor(r.Context(), v1.ActorOf(r), strings.TrimSpace(form.Get("code")), form.Get("recovery_code"))
+	if err == nil {
+		err = s.svc.SetSession(w, v.Session)
+	}
+	if err != nil {
 		if _, pending := v1.PendingOf(r); !pending {
 			setFlash(w, "login_first")
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
@@ -392,7 +402,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 		Email: form.Get("email_address"), Password: form.Get("password"),
 		FirstName: form.Get("first_name"), LastName: form.Get("last_name"),
 	}
-	u, err := s.svc.Signup.Create(r.Context(), req, user.RoleUser)
+	_, err := s.svc.Accounts.SignUp(r.Context(), v1.ActorOf(r), req, user.RoleUser)
 	if err != nil {
 		p := page{Title: "Sign up", Form: map[string]string{
 			"email_address": req.Email, "first_name": req.FirstName, "last_name": req.LastName,
@@ -409,7 +419,6 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, v1.StatusOf(err), "signup", p)
 		return
 	}
-	s.svc.Record(r, audit.Signup, u.Email, audit.Success)
 	setFlash(w, "signed_up")
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
@@ -420,7 +429,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 // enrolFirst refuses, with the dashboard, what an admin who must enrol a
 // second factor may not do yet (ESAUTH_REQUIRE_TOTP_FOR_ADMINS).
 func (s *Server) enrolFirst(w http.ResponseWriter, r *http.Request) bool {
-	if !s.svc.MustEnrol(r) {
+	if !s.svc.Accounts.MustEnrol(v1.ActorOf(r)) {
 		return false
 	}
 	s.showDashboard(w, r, http.StatusForbidden, page{Error: "Admins must turn on two-factor authentication first, below."})
@@ -457,10 +466,13 @@ func (s *Server) showDashboard(w http.ResponseWriter, r *http.Request, status in
 		return
 	}
 	p.Title, p.User, p.Providers = "Dashboard", &u, s.svc.OAuthProviders
+	a := v1.ActorOf(r)
 	var err error
-	if p.Sessions, err = s.svc.ActiveSessions(r); err == nil {
-		if p.Events, err = s.svc.RecentEvents(r, 10); err == nil && len(p.Providers) > 0 {
-			p.Identities, err = s.svc.Identities(r)
+	if p.Sessions, _, err = s.svc.Accounts.Sessions(r.Context(), a, "", nil, 50); err == nil {
+		if p.Events, _, err = s.svc.Accounts.Events(r.Context(), a, u.Email, nil, 10); err == nil && len(p.Providers) > 0 {
+			var ids []user.Identity
+			ids, err = s.svc.Accounts.Identities(r.Context(), a)
+			p.Identities = v1.IdentityViews(ids)
 		}
 	}
 	if errs.Is(err, errs.Unavailable) {
@@ -481,7 +493,11 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, _, err := s.svc.Passwords.Change(w, r, form.Get("old_password"), form.Get("new_password")); err != nil {
+	done, err := s.svc.Accounts.ChangePassword(r.Context(), v1.ActorOf(r), form.Get("old_password"), form.Get("new_password"))
+	if err == nil {
+		err = s.svc.SetSession(w, done.Session)
+	}
+	if err != nil {
 		p := page{}
 		var e *errs.Error
 		if errors.As(err, &e) && len(e.Fields) > 0 {
@@ -530,7 +546,7 @@ func (s *Server) totpEnrol(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	key, err := s.svc.TOTP.Enrol(r, form.Get("password"))
+	key, err := s.svc.Accounts.EnrolTOTP(r.Context(), v1.ActorOf(r), form.Get("password"))
 	if err != nil {
 		s.showDashboard(w, r, v1.StatusOf(err), page{Fields: map[string]string{"totp_password": messageOf(err)}})
 		return
@@ -548,7 +564,7 @@ func (s *Server) totpConfirm(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	codes, err := s.svc.TOTP.Confirm(r, strings.TrimSpace(form.Get("code")))
+	codes, err := s.svc.Accounts.ConfirmTOTP(r.Context(), v1.ActorOf(r), strings.TrimSpace(form.Get("code")))
 	if err != nil {
 		s.showDashboard(w, r, v1.StatusOf(err), page{Error: messageOf(err)})
 		return
@@ -558,35 +574,44 @@ func (s *Server) totpConfirm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) totpDisable(w http.ResponseWriter, r *http.Request, form formValues) (string, string, error) {
-	return "/dashboard", "totp_off", s.svc.TOTP.Disable(r, form.Get("password"), strings.TrimSpace(form.Get("code")), "")
+	return "/dashboard", "totp_off", s.svc.Accounts.DisableTOTP(r.Context(), v1.ActorOf(r), form.Get("password"), strings.TrimSpace(form.Get("code")), "")
 }
 
 func (s *Server) resendVerification(w http.ResponseWriter, r *http.Request, _ formValues) (string, string, error) {
-	return "/dashboard", "verification_sent", s.svc.Verification.Resend(r)
+	return "/dashboard", "verification_sent", s.svc.Accounts.ResendVerification(r.Context(), v1.ActorOf(r))
 }
 
 func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request, form formValues) (string, string, error) {
-	id := form.Get("id")
-	cur, _ := v1.CurrentOf(r)
-	if err := s.svc.RevokeSession(w, r, id); err != nil {
+	id, a := form.Get("id"), v1.ActorOf(r)
+	if err := s.svc.Accounts.RevokeSession(r.Context(), a, "", id); err != nil {
 		return "", "", err
 	}
-	if id == cur.Session.ID {
+	if id == a.Session.ID {
+		s.svc.ClearSession(w)
 		return "/", "logged_out", nil
 	}
 	return "/dashboard", "session_revoked", nil
 }
 
 func (s *Server) unlink(w http.ResponseWriter, r *http.Request, form formValues) (string, string, error) {
-	return "/dashboard", "unlinked", s.svc.Unlink(r, form.Get("provider"))
+	_, err := s.svc.Accounts.Unlink(r.Context(), v1.ActorOf(r), form.Get("provider"))
+	return "/dashboard", "unlinked", err
 }
 
 func (s *Server) logoutEverywhere(w http.ResponseWriter, r *http.Request, _ formValues) (string, string, error) {
-	return "/", "logged_out_everywhere", s.svc.LogOutEverywhere(w, r)
+	if _, err := s.svc.Accounts.LogOutEverywhere(r.Context(), v1.ActorOf(r), ""); err != nil {
+		return "", "", err
+	}
+	s.svc.ClearSession(w)
+	return "/", "logged_out_everywhere", nil
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	if err := s.svc.LogOut(w, r); err != nil {
+	err := s.svc.Accounts.LogOut(r.Context(), s.svc.Presenting(r))
+	if err == nil {
+		s.svc.ClearSession(w)
+	}
+	if err != nil {
 		s.render(w, r, v1.StatusOf(err), "index", page{Title: "Welcome", Error: messageOf(err)})
 		return
 	}
@@ -648,7 +673,7 @@ func (s *Server) showAdmin(w http.ResponseWriter, r *http.Request, status int, p
 	var users []user.User
 	var next *pagepkg.Cursor
 	if err == nil {
-		users, next, err = s.svc.SearchUsers(r, q.Get("q"), after, 50)
+		users, next, err = s.svc.Accounts.SearchUsers(r.Context(), v1.ActorOf(r), q.Get("q"), after, 50)
 	}
 	if errs.Is(err, errs.Unavailable) {
 		s.unavailable(w, r)
@@ -698,12 +723,12 @@ func (s *Server) adminAction(w http.ResponseWriter, r *http.Request) {
 	case "make-user":
 		change.Role = &plain
 	case "delete":
-		err, flash = s.svc.DeleteUser(w, r, email), "user_deleted"
+		err, flash = s.deleteUser(w, r, email), "user_deleted"
 	default:
 		err = errs.E(errs.BadRequest, "Unknown action.")
 	}
 	if err == nil && flash == "user_updated" {
-		_, err = s.svc.UpdateUser(r, email, change)
+		_, err = s.svc.Accounts.UpdateUser(r.Context(), v1.ActorOf(r), email, change)
 	}
 	if err != nil {
 		s.showAdmin(w, r, v1.StatusOf(err), page{Error: messageOf(err)})
@@ -711,4 +736,20 @@ func (s *Server) adminAction(w http.ResponseWriter, r *http.Request) {
 	}
 	setFlash(w, flash)
 	http.Redirect(w, r, "/admin", http.StatusSeeOther)
+}
+
+// deleteUser deletes another user for an admin. This page asks no
+// password, so it is for admins only (the API's self-delete asks one).
+func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, email string) error {
+	a := v1.ActorOf(r)
+	if !a.User.IsAdmin() {
+		return errs.E(errs.Forbidden, "Only admins may delete other users.")
+	}
+	if err := s.svc.Accounts.DeleteUser(r.Context(), a, email, ""); err != nil {
+		return err
+	}
+	if user.NormalizeEmail(email) == a.User.Email {
+		s.svc.ClearSession(w)
+	}
+	return nil
 }

@@ -47,3 +47,26 @@ func Decode(s string) (*Cursor, error) {
 	}
 	return &c, nil
 }
+
+// MaxSize is the largest page a list answers.
+const MaxSize = 200
+
+// Collect pages through a list with fetch (at most MaxSize a page) until
+// it has limit items or the list ends: for callers that want a number of
+// items rather than a page (the command line).
+func Collect[T any](limit int, fetch func(after *Cursor, size int) ([]T, *Cursor, error)) ([]T, error) {
+	var out []T
+	var after *Cursor
+	for len(out) < limit {
+		batch, next, err := fetch(after, min(limit-len(out), MaxSize))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, batch...)
+		if next == nil {
+			break
+		}
+		after = next
+	}
+	return out, nil
+}

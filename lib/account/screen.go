@@ -1,29 +1,30 @@
-package v1
+package account
 
 import (
 	"context"
-	"net/http"
 
 	"go.uber.org/zap"
 
 	"esauth/lib/breached"
 	"esauth/lib/errs"
+	"esauth/lib/reqlog"
 )
 
-// PasswordScreen refuses passwords that are common or known breached (NIST
-// SP 800-63B), on top of lib/user's length rules. Both parts are optional:
+// Screen refuses passwords that are common or known breached (NIST SP
+// 800-63B), on top of lib/user's length rules. Both parts are optional:
 // nil Common skips the list, nil Pwned skips the online check.
-type PasswordScreen struct {
+type Screen struct {
 	Common *breached.Screener
 	Pwned  *breached.Pwned
 }
 
-const msgBreached = "This password appears in a known data breach; choose another."
+// MsgBreached is the refusal of a password found in a known breach.
+const MsgBreached = "This password appears in a known data breach; choose another."
 
 // problem returns why pw may not be chosen by the owner of email, or "".
 // An unreachable breach API does not block the request: the password is
 // judged by the embedded list alone and a warning is logged.
-func (s PasswordScreen) problem(ctx context.Context, pw, email string) string {
+func (s Screen) problem(ctx context.Context, pw, email string) string {
 	if s.Common != nil {
 		if m := s.Common.Check(pw, email); m != "" {
 			return m
@@ -32,19 +33,19 @@ func (s PasswordScreen) problem(ctx context.Context, pw, email string) string {
 	if s.Pwned != nil {
 		found, err := s.Pwned.Breached(ctx, pw)
 		if err != nil {
-			loggerFrom(ctx).Warn("breached-password check unavailable; proceeding without it", zap.Error(err))
+			reqlog.From(ctx).Warn("breached-password check unavailable; proceeding without it", zap.Error(err))
 			return ""
 		}
 		if found {
-			return msgBreached
+			return MsgBreached
 		}
 	}
 	return ""
 }
 
 // check is problem as a 422 on the given field.
-func (s PasswordScreen) check(r *http.Request, field, pw, email string) error {
-	if m := s.problem(r.Context(), pw, email); m != "" {
+func (s Screen) check(ctx context.Context, field, pw, email string) error {
+	if m := s.problem(ctx, pw, email); m != "" {
 		return errs.InvalidFields(map[string]string{field: m})
 	}
 	return nil
@@ -52,6 +53,6 @@ func (s PasswordScreen) check(r *http.Request, field, pw, email string) error {
 
 // changeRequired reports whether a password that just logged in should be
 // replaced (ASVS 2.1.7): it is on the common list. The login still succeeds.
-func (s PasswordScreen) changeRequired(pw string) bool {
+func (s Screen) changeRequired(pw string) bool {
 	return s.Common != nil && s.Common.IsCommon(pw)
 }

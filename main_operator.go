@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"esauth/lib/account"
+	"esauth/lib/audit"
+	"esauth/lib/breached"
+	"esauth/lib/page"
+	"esauth/lib/session"
+	"esauth/lib/user"
+)
+
+// accounts is the application layer for the command line: the rules the
+// API and the pages run, with no mail (the operator is told on the
+// terminal) and the audit trail rec.
+func (a *app) accounts(rec audit.Recorder) (*account.Service, error) {
+	common, err := breached.NewScreener()
+	if err != nil {
+		return nil, err
+	}
+	return account.New(account.Deps{
+		Store: a.store, Hasher: a.hasher(), Screen: account.Screen{Common: common},
+		Policy: a.sessionPolicy(), Audit: rec, Log: a.log,
+	}), nil
+}
+
+// operator is what "esauth user …", "esauth sessions …" and "esauth
+// audit" do: the application layer's rules with the operator as actor
+// (every change an audit event by account.OperatorName), and lists read
+// to a number of items rather than by page.
+type operator struct{ svc *account.Service }
+
+var op = account.Operator()
+
+func (o operator) Get(ctx context.Context, email string) (user.User, error) {
+	return o.svc.GetUser(ctx, op, email)
+}
+
+func (o operator) Update(ctx context.Context, email string, change account.UserUpdate) (user.User, error) {
+	return o.svc.UpdateUser(ctx, op, email, change)
+}
+
+func (o operator) Delete(ctx context.Context, email string) error {
+	return o.svc.DeleteUser(ctx, op, email, "")
+}
+
+func (o operator) SetPassword(ctx context.Context, email, pw string) (int, error) {
+	return o.svc.SetPassword(ctx, op, email, pw)
+}
+
+func (o operator) Sessions(ctx context.Context, email string, _ session.Policy, limit int) ([]account.SessionView, error) {
+	if _, err := o.svc.GetUser(ctx, op, email); err != nil {
+		return nil, err
+	}
+	return page.Collect(limit, func(after *page.Cursor, size int) ([]account.SessionView, *page.Cursor, error) {
+		return o.svc.Sessions(ctx, op, email, after, size)
+	})
+}
+
+func (o operator) RevokeSession(ctx context.Context, email, id string) error {
+	return o.svc.RevokeSession(ctx, op, email, id)
+}
+
+func (o operator) RevokeAll(ctx context.Context, email string) (int, error) {
+	return o.svc.LogOutEverywhere(ctx, op, email)
+}
+
+func (o operator) Events(ctx context.Context, email string, limit int) ([]audit.Event, error) {
+	return page.Collect(limit, func(after *page.Cursor, size int) ([]audit.Event, *page.Cursor, error) {
+		return o.svc.Events(ctx, op, email, after, size)
+	})
+}
+
+func (o operator) Users(ctx context.Context, q string, limit int) ([]user.User, error) {
+	return page.Collect(limit, func(after *page.Cursor, size int) ([]user.User, *page.Cursor, error) {
+		return o.svc.SearchUsers(ctx, op, q, after, size)
+	})
+}
+
+// cliAudit is the audit trail of one command: events are written in the
+// background and flushed by the returned close, which reports on stderr
+// any that could not be stored.
+func (a *app) cliAudit(stderr io.Writer) (audit.Recorder, func()) {
+	events := audit.NewWriter(a.store, a.log, 64, 64, time.Second)
+	return events, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := events.Close(ctx); err != nil || events.Dropped() > 0 {
+			fmt.Fprintf(stderr, "esauth: %d audit event(s) could not be stored (they are in the log above)\n", events.Dropped())
+		}
+	}
+}
