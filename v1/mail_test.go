@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"esauth/lib/audit"
 	"esauth/lib/elastic/estest"
 	"esauth/lib/mail"
 	"esauth/lib/mail/mailtest"
@@ -365,4 +367,62 @@ func TestARecoveryLinkEndsWhenAnyPasswordIsSet(t *testing.T) {
 			t.Errorf("%d of %d links set a password; want 1", n, len(toks))
 		}
 	})
+}
+
+// What follows a lockout is the guard's, not each caller's: wrong
+// passwords given to enrol or to turn off the second factor lock the
+// account exactly as at login — the lockout event, the notice to the
+// owner, and, while locked, each refused attempt in the trail under its
+// own event (issue 18: the refusal was not recorded at enrol and disable).
+func TestWrongPasswordsAtTOTPEnrolAndDisableLockWithTheEventAndTheNotice(t *testing.T) {
+	for _, tt := range []struct {
+		name, method, path, event string
+		enrolled                  bool
+		wrong                     map[string]string
+	}{
+		{"enrol", "POST", "/v1/auth/totp/enroll", audit.TOTPEnrolled, false, map[string]string{"password": "wrong password"}},
+		{"disable", "DELETE", "/v1/auth/totp", audit.TOTPDisabled, true, map[string]string{"password": "wrong password", "code": "000000"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newFakeClock()
+			opt, smtp := withMail(t)
+			h := newHarness(t, opt, withClock(clock), func(d *Deps) { d.Lockout = user.Lockout{Threshold: 2, Base: time.Minute, Max: time.Hour} })
+			email := tt.name + "-lock@example.com"
+			h.addUser(email, pw, false)
+			c := h.client()
+			c.mustLogin(email, pw)
+			sent := 0
+			if tt.enrolled {
+				enrolTOTP(t, c, clock)
+				sent = len(smtp.Wait(t, 1, 10*time.Second)) // the "turned on" notice
+			}
+			wrong := tt.wrong
+			for range 2 {
+				expectStatus(t, c.do(tt.method, tt.path, wrong), http.StatusForbidden)
+			}
+			expectStatus(t, c.do(tt.method, tt.path, wrong), http.StatusTooManyRequests)
+			got := subjects(t, smtp.Wait(t, sent+1, 10*time.Second))
+			if last := got[len(got)-1]; !strings.HasPrefix(last, email+": ") || !strings.Contains(strings.ToLower(last), "lock") {
+				t.Errorf("mails %q; want the lockout notice last", got)
+			}
+			h.flushAudit()
+			events, _, err := h.store.ListEvents(context.Background(), email, time.Time{}, nil, 50)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var trail []string
+			for _, e := range events {
+				if e.Event == tt.event && e.Outcome != audit.Success || e.Event == audit.Lockout {
+					trail = append(trail, e.Event+" "+e.Outcome)
+				}
+			}
+			// As a set: events of one request may share a millisecond.
+			want := []string{tt.event + " " + audit.Failure, tt.event + " " + audit.Failure, audit.Lockout + " " + audit.Success, tt.event + " " + audit.Refused}
+			slices.Sort(trail)
+			slices.Sort(want)
+			if !slices.Equal(trail, want) {
+				t.Errorf("trail %q; want %q", trail, want)
+			}
+		})
+	}
 }
