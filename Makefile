@@ -6,15 +6,16 @@ BIN := $(CURDIR)/bin
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck
 
-.PHONY: build run test test-cluster lint unit smoke es-start es-stop es-status bench bench-timing fuzz schemathesis clean
+.PHONY: build run test deps test-cluster lint unit smoke es-start es-stop es-status bench bench-timing fuzz schemathesis clean
 
 build:
 	go build -o esauth .
 
-# Starts the local Elasticsearch unless ELASTICSEARCH_URL points elsewhere,
-# then the server on 127.0.0.1:8000 over plain HTTP.
+# Starts the local Elasticsearch unless ELASTICSEARCH_URL points elsewhere
+# (first checking for, or installing, curl, unzip, a JDK and Maven:
+# scripts/deps.sh run), then the server on 127.0.0.1:8000 over plain HTTP.
 run:
-	@if [ -z "$${ELASTICSEARCH_URL:-}" ]; then scripts/elasticsearch.sh start; fi
+	@if [ -z "$${ELASTICSEARCH_URL:-}" ]; then scripts/deps.sh run && scripts/elasticsearch.sh start; fi
 	ESAUTH_COOKIE_SECURE=false go run . serve
 
 $(STATICCHECK):
@@ -26,13 +27,22 @@ lint: $(STATICCHECK)
 	$(STATICCHECK) ./...
 	cd scripts/bench && go vet ./... && $(STATICCHECK) ./...
 
-# The whole check: lint, the Go tests (race detector on) against a real
-# Elasticsearch, for the pages a real headless Chromium, and for
-# forward-auth a real nginx (all required: a test fails rather than skips
-# without them), then the smoke
-# test against the built binary. The local node is started if none
-# answers, and stopped at the end if started here.
-test: lint
+# What make test needs beyond Go (python3, curl, Chromium, nginx; and unless
+# ELASTICSEARCH_URL is set, unzip, a JDK and Maven), installed with apt-get
+# when root or passwordless sudo allows, or else a stop within seconds that
+# names the apt-get command. See scripts/deps.sh.
+deps:
+	@scripts/deps.sh test
+
+# The whole check: deps first, then lint, the Go tests (race detector on)
+# against a real Elasticsearch, for the pages a real headless Chromium, and
+# for forward-auth a real nginx (all required: a test fails rather than
+# skips without them), then the smoke test against the built binary. The
+# local node is started if none answers, and stopped at the end if started
+# here. lint is made from the recipe, after deps, so that a missing tool
+# stops the run before anything else, even with -j.
+test: deps
+	@$(MAKE) --no-print-directory lint
 	@started=0; \
 	if [ -z "$${ELASTICSEARCH_URL:-}" ] && ! scripts/elasticsearch.sh status >/dev/null; then \
 	  scripts/elasticsearch.sh start; started=1; \
@@ -48,9 +58,11 @@ test: lint
 # TestClusterKillingThePrimaryNodeUnderLoad (ESAUTH_CLUSTER=1), which kill -9s
 # the node holding the users and sessions primaries under load and restarts
 # it. The cluster is stopped and its data wiped at the end, whatever happened.
+# First, like make run, scripts/deps.sh run (curl, unzip, a JDK, Maven).
 CLUSTER_URLS := http://127.0.0.1:9211,http://127.0.0.1:9212,http://127.0.0.1:9213
 CLUSTER_KILL_TEST := TestClusterKillingThePrimaryNodeUnderLoad
 test-cluster:
+	@scripts/deps.sh run
 	@trap 'scripts/elasticsearch.sh cluster stop --wipe' EXIT; \
 	scripts/elasticsearch.sh cluster start >/dev/null; \
 	export ELASTICSEARCH_URL=$(CLUSTER_URLS) ESAUTH_REQUIRE_ES=1 ESAUTH_CLUSTER=1; \
