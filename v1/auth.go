@@ -7,6 +7,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"esauth/lib/account"
+	"esauth/lib/httpkit"
 	"esauth/lib/page"
 	"esauth/lib/user"
 )
@@ -67,11 +68,11 @@ func handleLogin(svc *account.Service, cookies Cookies) http.Handler {
 		if err != nil {
 			return err
 		}
-		in, err := svc.LogIn(r.Context(), presenting(r, cookies), req.Email, req.Password, req.RememberMe)
+		in, err := svc.LogIn(r.Context(), cookies.Presenting(r), req.Email, req.Password, req.RememberMe)
 		if err != nil {
 			return err
 		}
-		if err := cookies.setSession(w, in.Session); err != nil {
+		if err := cookies.SetSession(w, in.Session); err != nil {
 			return err
 		}
 		if in.SecondFactorRequired {
@@ -88,10 +89,10 @@ func handleLogin(svc *account.Service, cookies Cookies) http.Handler {
 // answers 200 when there is no session, so clients can call it blindly.
 func handleLogout(svc *account.Service, cookies Cookies) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		if err := svc.LogOut(r.Context(), presenting(r, cookies)); err != nil {
+		if err := svc.LogOut(r.Context(), cookies.Presenting(r)); err != nil {
 			return err
 		}
-		cookies.clear(w)
+		cookies.Clear(w)
 		writeOK(w, http.StatusOK, "Logged out.", nil)
 		return nil
 	})
@@ -104,11 +105,11 @@ type revokedView struct {
 // handleLogoutAll ends every session of the user, this one included.
 func handleLogoutAll(svc *account.Service, cookies Cookies) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		n, err := svc.LogOutEverywhere(r.Context(), actorOf(r), "")
+		n, err := svc.LogOutEverywhere(r.Context(), httpkit.ActorOf(r), "")
 		if err != nil {
 			return err
 		}
-		cookies.clear(w)
+		cookies.Clear(w)
 		writeOK(w, http.StatusOK, "Logged out of every session.", revokedView{n})
 		return nil
 	})
@@ -127,7 +128,7 @@ type verifyView struct {
 
 func handleVerify() http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		cur := current(r)
+		cur := httpkit.Current(r)
 		writeOK(w, http.StatusOK, "Logged in.", verifyView{
 			User:    cur.User.Public(),
 			Session: sessionSummary{cur.Session.CreatedAt, cur.Session.ExpiresAt, cur.Session.Remember},
@@ -162,11 +163,11 @@ func handleChangePassword(svc *account.Service, cookies Cookies) http.Handler {
 		if err != nil {
 			return err
 		}
-		done, err := svc.ChangePassword(r.Context(), actorOf(r), req.OldPassword, req.NewPassword)
+		done, err := svc.ChangePassword(r.Context(), httpkit.ActorOf(r), req.OldPassword, req.NewPassword)
 		if err != nil {
 			return err
 		}
-		if err := cookies.setSession(w, done.Session); err != nil {
+		if err := cookies.SetSession(w, done.Session); err != nil {
 			return err
 		}
 		writeOK(w, http.StatusOK, done.Message, revokedView{done.Revoked})
@@ -183,7 +184,7 @@ func handleListSessions(svc *account.Service) http.Handler {
 		if err != nil {
 			return err
 		}
-		out, next, err := svc.Sessions(r.Context(), actorOf(r), "", after, limit)
+		out, next, err := svc.Sessions(r.Context(), httpkit.ActorOf(r), "", after, limit)
 		if err != nil {
 			return err
 		}
@@ -196,12 +197,12 @@ func handleListSessions(svc *account.Service) http.Handler {
 // user's is 404); revoking the request's own also expires its cookie.
 func handleRevokeSession(svc *account.Service, cookies Cookies) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		a, id := actorOf(r), mux.Vars(r)["id"]
+		a, id := httpkit.ActorOf(r), mux.Vars(r)["id"]
 		if err := svc.RevokeSession(r.Context(), a, "", id); err != nil {
 			return err
 		}
 		if id == a.Session.ID {
-			cookies.clear(w)
+			cookies.Clear(w)
 		}
 		writeOK(w, http.StatusOK, "Session revoked.", nil)
 		return nil

@@ -8,6 +8,7 @@ import (
 
 	"esauth/lib/access"
 	"esauth/lib/errs"
+	"esauth/lib/httpkit"
 	"esauth/lib/user"
 )
 
@@ -119,7 +120,7 @@ func handleForward(rules access.Rules, kind forwardHeaders, trusted []netip.Pref
 		}
 		policy := max(rules.Policy(req), floor)
 		var u *user.User
-		if cur, ok := currentOf(r.Context()); ok {
+		if cur, ok := httpkit.CurrentOf(r); ok {
 			u = &cur.User
 		}
 		switch access.Decide(policy, u) {
@@ -127,7 +128,7 @@ func handleForward(rules access.Rules, kind forwardHeaders, trusted []netip.Pref
 			if q.Get("redirect") == "true" {
 				// For proxies that pass the answer on as it is (Traefik,
 				// Caddy): the browser goes to log in, and comes back.
-				back, ok := SafeReturnTo(uri)
+				back, ok := httpkit.SafeReturnTo(uri)
 				if !ok {
 					back = "/"
 				}
@@ -155,6 +156,6 @@ func handleForward(rules access.Rules, kind forwardHeaders, trusted []netip.Pref
 // peerTrusted reports whether the socket's peer (never a forwarded
 // address) is one of the trusted proxies.
 func peerTrusted(remoteAddr string, trusted []netip.Prefix) bool {
-	a, _, ok := peerAddr(remoteAddr)
-	return ok && isTrusted(a, trusted)
+	a, _, ok := httpkit.PeerAddr(remoteAddr)
+	return ok && httpkit.IsTrusted(a, trusted)
 }

@@ -2,7 +2,9 @@ package v1
 
 import (
 	"context"
+	"esauth/lib/errs"
 	"net/http"
+	"time"
 )
 
 // ReadinessChecker says whether the store can serve (see elastic.Store.Ready).
@@ -26,9 +28,11 @@ func handleHealthz() http.Handler {
 func handleReadyz(store ReadinessChecker) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		if err := store.Ready(r.Context()); err != nil {
-			w.Header().Set("Retry-After", "5")
-			writeJSON(w, http.StatusServiceUnavailable, envelope{Error: errorLabel(http.StatusServiceUnavailable), Message: "Not ready: " + err.Error() + "."})
-			return nil
+			// Through the one status table, as every refusal: 503 with
+			// Retry-After, the reason (which names no secret) as the message.
+			e := errs.Wrap(errs.Unavailable, "Not ready: "+err.Error()+".", err)
+			e.RetryAfter = 5 * time.Second
+			return e
 		}
 		writeOK(w, http.StatusOK, "Ready.", nil)
 		return nil

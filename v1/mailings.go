@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"esauth/lib/account"
+	"esauth/lib/httpkit"
 )
 
 // The pages the mailed links open (in web/).
@@ -30,7 +31,7 @@ func handleVerifyEmail(svc *account.Service) http.Handler {
 		if err != nil {
 			return err
 		}
-		u, err := svc.VerifyEmail(r.Context(), actorOf(r), req.Token)
+		u, err := svc.VerifyEmail(r.Context(), httpkit.ActorOf(r), req.Token)
 		if err != nil {
 			return err
 		}
@@ -42,7 +43,7 @@ func handleVerifyEmail(svc *account.Service) http.Handler {
 // handleResendVerification: POST /v1/auth/verification/resend.
 func handleResendVerification(svc *account.Service) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		if err := svc.ResendVerification(r.Context(), actorOf(r)); err != nil {
+		if err := svc.ResendVerification(r.Context(), httpkit.ActorOf(r)); err != nil {
 			return err
 		}
 		writeOK(w, http.StatusAccepted, "A new link is on its way to your address.", nil)

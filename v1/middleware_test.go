@@ -2,6 +2,8 @@ package v1
 
 import (
 	"encoding/json"
+	"esauth/lib/httpkit"
+	"esauth/lib/reqlog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,7 +16,7 @@ import (
 
 func TestAPanicBecomesA500EnvelopeWithoutTheStack(t *testing.T) {
 	core, logs := observer.New(zap.DebugLevel)
-	h := accessLog(zap.New(core), 0, nil)(recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := httpkit.AccessLog(zap.New(core), 0, nil)(httpkit.RecoverPanics(writeError)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		panic("secret internal state")
 	})))
 	rec := httptest.NewRecorder()
@@ -54,9 +56,9 @@ func TestEveryRequestCarriesItsDeadline(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var deadline time.Time
 			var hasDeadline, hasInfo bool
-			h := accessLog(zap.NewNop(), tt.timeout, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := httpkit.AccessLog(zap.NewNop(), tt.timeout, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				deadline, hasDeadline = r.Context().Deadline()
-				hasInfo = infoFrom(r.Context()) != nil
+				hasInfo = reqlog.SourceOf(r.Context()) != nil
 			}))
 			before := time.Now()
 			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
@@ -70,33 +72,6 @@ func TestEveryRequestCarriesItsDeadline(t *testing.T) {
 			if hasDeadline && (deadline.Before(before.Add(tt.timeout)) || deadline.After(after.Add(tt.timeout))) {
 				t.Errorf("deadline %v, want the request's start plus %v (between %v and %v)",
 					deadline, tt.timeout, before.Add(tt.timeout), after.Add(tt.timeout))
-			}
-		})
-	}
-}
-
-func TestRequestIDIsKeptWhenSaneAndReplacedOtherwise(t *testing.T) {
-	tests := []struct {
-		name, given string
-		kept        bool
-	}{
-		{"a sane id is kept", "abc-123_X.y", true},
-		{"an id with a newline is replaced", "abc\nINFO fake log line", false},
-		{"an overlong id is replaced", strings.Repeat("a", 65), false},
-		{"no id gets one", "", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := accessLog(zap.NewNop(), 0, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-			req := httptest.NewRequest("GET", "/", nil)
-			if tt.given != "" {
-				req.Header["X-Request-Id"] = []string{tt.given}
-			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			got := rec.Header().Get("X-Request-Id")
-			if (got == tt.given) != tt.kept || !requestIDPattern.MatchString(got) {
-				t.Errorf("X-Request-Id %q for %q", got, tt.given)
 			}
 		})
 	}

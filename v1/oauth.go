@@ -13,6 +13,7 @@ import (
 
 	"esauth/lib/account"
 	"esauth/lib/errs"
+	"esauth/lib/httpkit"
 	"esauth/lib/oauth"
 	"esauth/lib/token"
 	"esauth/lib/user"
@@ -97,28 +98,6 @@ func (f oauthFlow) provider(r *http.Request) (oauth.Provider, error) {
 	return p, nil
 }
 
-// SafeReturnTo accepts only a path on this site: "/…" but not "//…" or
-// "/\…" (which browsers read as another host), no scheme, no host, no
-// control characters. Empty is "/".
-func SafeReturnTo(v string) (string, bool) {
-	if v == "" {
-		return "/", true
-	}
-	if len(v) > 2048 || !strings.HasPrefix(v, "/") || strings.HasPrefix(v, "//") || strings.HasPrefix(v, "/\\") || strings.ContainsRune(v, '\\') {
-		return "", false
-	}
-	for _, r := range v {
-		if r < 0x20 || r == 0x7f {
-			return "", false
-		}
-	}
-	u, err := url.Parse(v)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
-		return "", false
-	}
-	return v, true
-}
-
 // begin sends the browser to the provider with a new attempt, remembered
 // in the state cookie and made one-use by a record in the tokens index
 // (whose id is the hash of a secret only the encrypted cookie holds; the
@@ -166,7 +145,7 @@ func (f oauthFlow) startParams(r *http.Request) (oauth.Provider, string, error) 
 	if err != nil {
 		return nil, "", err
 	}
-	returnTo, ok := SafeReturnTo(r.URL.Query().Get("return_to"))
+	returnTo, ok := httpkit.SafeReturnTo(r.URL.Query().Get("return_to"))
 	if !ok {
 		return nil, "", errs.InvalidFields(map[string]string{"return_to": "return_to must be a path on this site, such as /dashboard."})
 	}
@@ -193,7 +172,7 @@ func handleOAuthLink(f oauthFlow) http.Handler {
 		if err != nil {
 			return err
 		}
-		cur := current(r)
+		cur := httpkit.Current(r)
 		return f.begin(w, r, p, oauthState{ReturnTo: returnTo, LinkTo: cur.User.Email, LinkEpoch: cur.User.SessionEpoch})
 	})
 }
@@ -236,7 +215,7 @@ func handleOAuthCallback(f oauthFlow) http.Handler {
 		if email == "" {
 			email = "<unknown>" // refused before the provider said who it was
 		}
-		f.svc.ProviderRefused(actorOf(r), email, reason)
+		f.svc.ProviderRefused(httpkit.ActorOf(r), email, reason)
 		loggerFrom(r.Context()).Info("login with a provider refused", zap.String("provider", mux.Vars(r)["provider"]), zap.String("reason", reason), zap.Error(err))
 		if wantsJSON(r) {
 			writeError(w, r, err)
@@ -312,12 +291,12 @@ func (f oauthFlow) callback(w http.ResponseWriter, r *http.Request) (oauthState,
 // a password login does: the session the request came with ends, and the
 // new one's cookie is set.
 func (f oauthFlow) login(w http.ResponseWriter, r *http.Request, st oauthState, prof oauth.Profile) (callbackDone, error) {
-	in, email, err := f.svc.ProviderLogIn(r.Context(), presenting(r, f.cookies), prof, st.Remember)
+	in, email, err := f.svc.ProviderLogIn(r.Context(), f.cookies.Presenting(r), prof, st.Remember)
 	done := callbackDone{email: email}
 	if err != nil {
 		return done, err
 	}
-	if err := f.cookies.setSession(w, in.Session); err != nil {
+	if err := f.cookies.SetSession(w, in.Session); err != nil {
 		return done, err
 	}
 	if in.Pending {
@@ -333,7 +312,7 @@ func (f oauthFlow) login(w http.ResponseWriter, r *http.Request, st oauthState, 
 // the link (see account.Service.Link).
 func (f oauthFlow) link(_ http.ResponseWriter, r *http.Request, st oauthState, prof oauth.Profile) (callbackDone, error) {
 	done := callbackDone{email: st.LinkTo}
-	l, err := f.svc.Link(r.Context(), actorOf(r), st.LinkTo, st.LinkEpoch, prof)
+	l, err := f.svc.Link(r.Context(), httpkit.ActorOf(r), st.LinkTo, st.LinkEpoch, prof)
 	if err != nil {
 		return done, err
 	}
@@ -346,35 +325,19 @@ func (f oauthFlow) link(_ http.ResponseWriter, r *http.Request, st oauthState, p
 
 // IdentityView is a linked provider account as GET /v1/auth/identities
 // lists it.
-type IdentityView struct {
-	Provider      string    `json:"provider"`
-	Subject       string    `json:"subject"`
-	ProviderEmail string    `json:"provider_email,omitempty"`
-	CreatedAt     time.Time `json:"created_at"`
-}
+type IdentityView = account.IdentityView
 
-func identityViewOf(id user.Identity) IdentityView {
-	return IdentityView{Provider: id.Provider, Subject: id.Subject, ProviderEmail: id.ProviderEmail, CreatedAt: id.CreatedAt}
-}
-
-// IdentityViews are ids as GET /v1/auth/identities lists them.
-func IdentityViews(ids []user.Identity) []IdentityView {
-	views := make([]IdentityView, 0, len(ids))
-	for _, id := range ids {
-		views = append(views, identityViewOf(id))
-	}
-	return views
-}
+func identityViewOf(id user.Identity) IdentityView { return account.IdentityViewOf(id) }
 
 // handleListIdentities: GET /v1/auth/identities, the logged-in user's
 // linked provider accounts.
 func handleListIdentities(svc *account.Service) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		mine, err := svc.Identities(r.Context(), actorOf(r))
+		mine, err := svc.Identities(r.Context(), httpkit.ActorOf(r))
 		if err != nil {
 			return err
 		}
-		writeOK(w, http.StatusOK, "Linked accounts.", IdentityViews(mine))
+		writeOK(w, http.StatusOK, "Linked accounts.", account.IdentityViews(mine))
 		return nil
 	})
 }
@@ -382,7 +345,7 @@ func handleListIdentities(svc *account.Service) http.Handler {
 // handleUnlink: DELETE /v1/auth/identities/{provider}.
 func handleUnlink(svc *account.Service) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		id, err := svc.Unlink(r.Context(), actorOf(r), mux.Vars(r)["provider"])
+		id, err := svc.Unlink(r.Context(), httpkit.ActorOf(r), mux.Vars(r)["provider"])
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"esauth/lib/httpkit"
 	"esauth/lib/session"
 )
 
@@ -26,7 +27,7 @@ func routesOf(t *testing.T, r *mux.Router) []string {
 			return nil // a subrouter's prefix, not a route
 		}
 		for _, m := range methods {
-			out = append(out, m+" "+plainTemplate(path))
+			out = append(out, m+" "+httpkit.PlainTemplate(path))
 		}
 		return nil
 	})

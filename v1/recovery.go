@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"esauth/lib/account"
+	"esauth/lib/httpkit"
 	"esauth/lib/user"
 )
 
@@ -42,7 +43,7 @@ func handleRecoveryRequest(svc *account.Service) http.Handler {
 		if err != nil {
 			return err
 		}
-		if err := svc.RequestRecovery(r.Context(), actorOf(r), req.Email); err != nil {
+		if err := svc.RequestRecovery(r.Context(), httpkit.ActorOf(r), req.Email); err != nil {
 			return err
 		}
 		writeOK(w, http.StatusAccepted, "If an account has this address, a link to choose a new password is on its way.", nil)
@@ -57,11 +58,11 @@ func handleRecoveryComplete(svc *account.Service, cookies Cookies) http.Handler 
 		if err != nil {
 			return err
 		}
-		done, err := svc.CompleteRecovery(r.Context(), actorOf(r), req.Token, req.NewPassword)
+		done, err := svc.CompleteRecovery(r.Context(), httpkit.ActorOf(r), req.Token, req.NewPassword)
 		if err != nil {
 			return err
 		}
-		if err := cookies.setSession(w, done.Session); err != nil {
+		if err := cookies.SetSession(w, done.Session); err != nil {
 			return err
 		}
 		u := done.User

@@ -8,14 +8,13 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strconv"
 	"sync"
-	"time"
 	"unicode/utf8"
 
 	"go.uber.org/zap"
 
 	"esauth/lib/errs"
+	"esauth/lib/httpkit"
 )
 
 // envelope is every answer's shape, kept from the Flask app esauth replaces:
@@ -33,33 +32,6 @@ type envelope struct {
 
 // MaxBodyBytes bounds every request body.
 const MaxBodyBytes = 1 << 20
-
-// statusOf is the one table from error codes to HTTP statuses.
-func statusOf(code errs.Code) int {
-	switch code {
-	case errs.Invalid:
-		return http.StatusUnprocessableEntity
-	case errs.BadRequest:
-		return http.StatusBadRequest
-	case errs.Unauthenticated:
-		return http.StatusUnauthorized
-	case errs.Forbidden:
-		return http.StatusForbidden
-	case errs.NotFound:
-		return http.StatusNotFound
-	case errs.Conflict:
-		return http.StatusConflict
-	case errs.TooLarge:
-		return http.StatusRequestEntityTooLarge
-	case errs.UnsupportedType:
-		return http.StatusUnsupportedMediaType
-	case errs.TooMany:
-		return http.StatusTooManyRequests
-	case errs.Unavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
 
 func errorLabel(status int) string {
 	return fmt.Sprintf("%d: %s", status, http.StatusText(status))
@@ -108,15 +80,12 @@ func writeOK(w http.ResponseWriter, status int, message string, data any) {
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	log := loggerFrom(r.Context())
 	code := errs.CodeOf(err)
-	status := statusOf(code)
+	status := httpkit.StatusOf(err)
 	env := envelope{Error: errorLabel(status)}
 	var e *errs.Error
 	if errors.As(err, &e) && code != errs.Internal {
 		env.Message, env.Fields = e.Message, e.Fields
-		if e.RetryAfter > 0 {
-			// Whole seconds, rounded up, as Retry-After requires.
-			w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
-		}
+		httpkit.SetRetryAfter(w, err)
 	} else {
 		env.Message = "Internal server error."
 	}

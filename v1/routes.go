@@ -8,11 +8,22 @@ import (
 
 	"esauth/lib/account"
 	"esauth/lib/errs"
+	"esauth/lib/httpkit"
 	"esauth/lib/metrics"
 )
 
-// newRouter lists every route of the API in one place.
+// newRouter is the API's router (for tests that walk its routes).
 func newRouter(d Deps) *mux.Router {
+	r, _ := buildRouter(d)
+	return r
+}
+
+// buildRouter makes the collaborators — the application layer, the per-IP
+// budgets, the pages — and mounts the routes (addRoutes, addPages). It
+// also returns how this handler writes a refusal: a page for the pages'
+// requests, the envelope for everything else, for the middleware in front
+// of the router (panics, cross-origin refusals).
+func buildRouter(d Deps) (*mux.Router, httpkit.Refuse) {
 	if d.Metrics == nil { // NewServer sets one; tests that build the router alone may not
 		d.Metrics = metrics.New()
 	}
@@ -23,18 +34,14 @@ func newRouter(d Deps) *mux.Router {
 	// mux answers a known path with a wrong method as 404 when the route
 	// sits in a subrouter, so the not-found handler asks the router whether
 	// the path exists under another method and answers 405 with Allow then.
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if allowed := allowedMethods(r, req); len(allowed) > 0 {
-			w.Header().Set("Allow", strings.Join(allowed, ", "))
-			writeJSON(w, http.StatusMethodNotAllowed, envelope{
-				Error: errorLabel(http.StatusMethodNotAllowed), Message: "This route does not take this method.",
-			})
-			return
+	r.NotFoundHandler = handlerFunc(func(w http.ResponseWriter, req *http.Request) error {
+		if err := httpkit.NotAllowed(w, r, req); err != nil {
+			return err
 		}
-		writeError(w, req, errs.E(errs.NotFound, "No such route."))
+		return errs.E(errs.NotFound, "No such route.")
 	})
 	r.MethodNotAllowedHandler = r.NotFoundHandler
-	r.Use(recordRoute)
+	r.Use(httpkit.RecordRoute)
 	// The application layer: every rule, once, for the API and the pages.
 	svc := account.New(account.Deps{
 		Store: d.Store, Hasher: d.Hasher, Screen: d.Passwords, Lockout: d.Lockout,
@@ -46,12 +53,26 @@ func newRouter(d Deps) *mux.Router {
 		Now: d.Now, Log: d.Log, RequireVerifiedEmail: d.RequireVerifiedEmail,
 		RequireTOTPForAdmins: d.RequireTOTPForAdmins, TrustProviderMFA: d.OAuth.TrustProviderMFA,
 	})
-	b := budgets{signup: limitByIP(d.SignupLimit, d.IPv6Prefix, d.Now), login: limitByIP(d.LoginLimit, d.IPv6Prefix, d.Now)}
-	addRoutes(r, d, svc, b)
-	if d.Pages != nil {
-		addPages(r, d, svc, b)
+	// One per-IP budget for every way to sign up, and one for every way to
+	// log in (password, provider callback, and the pages' forms).
+	b := budgets{
+		signup: httpkit.NewIPLimit(d.SignupLimit, d.IPv6Prefix, d.Now),
+		login:  httpkit.NewIPLimit(d.LoginLimit, d.IPv6Prefix, d.Now),
 	}
-	return r
+	addRoutes(r, d, svc, b)
+	refuse := httpkit.Refuse(writeError)
+	if d.Pages != nil {
+		if pages := addPages(r, d, svc, b); pages != nil {
+			refuse = func(w http.ResponseWriter, req *http.Request, err error) {
+				if isPage(d, req) {
+					pages.Refuse(w, req, err)
+					return
+				}
+				writeError(w, req, err)
+			}
+		}
+	}
+	return r, refuse
 }
 
 // addRoutes lists every route of the API.
@@ -59,17 +80,16 @@ func addRoutes(r *mux.Router, d Deps, svc *account.Service, b budgets) {
 	// The user loader (one _mget) runs only on the routes that need the
 	// user; the others (signup, login, logout, the OpenAPI document) cost
 	// no Elasticsearch round trip for a cookie they do not need.
-	load := loadUser(d.Cookies, d.Store, d.Policy, d.Now)
+	load := httpkit.LoadUser(d.Cookies, d.Store, d.Policy, d.Now, writeError)
 	// With ESAUTH_REQUIRE_TOTP_FOR_ADMINS an admin without a second factor
 	// reaches only the routes that enrol one (and /v1/auth/verify).
 	adminRule := requireSecondFactorForAdmins(d.RequireTOTPForAdmins, svc)
+	requireLogin := httpkit.RequireLogin(writeError)
 	authed := func(h http.Handler) http.Handler { return load(requireLogin(adminRule(h))) }
 	enrolling := func(h http.Handler) http.Handler { return load(requireLogin(h)) }
 	cookies := d.Cookies
 
-	// One per-IP budget for every way to sign up, and one for every way to
-	// log in (password, provider callback, and the pages' forms).
-	signupLimit, loginLimit := b.signup, b.login
+	signupLimit, loginLimit := b.signup.Refusing(writeError), b.login.Refusing(writeError)
 
 	users := r.PathPrefix("/v1/users").Subrouter()
 	signup := signupLimit(handleCreateUser(svc))
@@ -140,28 +160,43 @@ func addRoutes(r *mux.Router, d Deps, svc *account.Service, b budgets) {
 }
 
 // addPages mounts the web pages on everything outside /v1 and the probes
-// (the API's own unknown paths keep the JSON 404), with the services the
-// API's handlers use and the same per-IP budgets.
-func addPages(r *mux.Router, d Deps, svc *account.Service, b budgets) {
-	pages := Services{Accounts: svc, Cookies: d.Cookies, LoginLimit: b.login, SignupLimit: b.signup}
+// (the API's own unknown paths keep the JSON 404), with the application
+// layer the API's handlers use and the same per-IP budgets, refusing in
+// the pages' language. It returns the pages' refusal writer, when they
+// have one.
+func addPages(r *mux.Router, d Deps, svc *account.Service, b budgets) httpkit.Refuser {
+	var pages httpkit.Refuser
+	refuse := httpkit.Refuse(writeError)
+	// The pages' handler is made after its limits, which must refuse with
+	// its pages: the limits ask for the writer when they refuse.
+	later := func(w http.ResponseWriter, req *http.Request, err error) { refuse(w, req, err) }
+	svcs := Services{Accounts: svc, Cookies: d.Cookies, LoginLimit: b.login.Refusing(later), SignupLimit: b.signup.Refusing(later)}
 	for name := range d.OAuth.Providers {
-		pages.OAuthProviders = append(pages.OAuthProviders, name)
+		svcs.OAuthProviders = append(svcs.OAuthProviders, name)
 	}
-	notAPI := func(req *http.Request, _ *mux.RouteMatch) bool {
-		p := req.URL.Path
-		// The probes' paths with another method get the API's 405.
-		if p == "/metrics" || !d.SeparateAdmin && (p == "/healthz" || p == "/readyz") {
-			return false
-		}
-		return p != "/v1" && !strings.HasPrefix(p, "/v1/")
+	h := d.Pages(svcs)
+	if p, ok := h.(httpkit.Refuser); ok {
+		pages, refuse = p, p.Refuse
 	}
-	r.MatcherFunc(notAPI).Handler(loadUserForPages(d.Cookies, d.Store, d.Policy, d.Now)(d.Pages(pages)))
+	matcher := func(req *http.Request, _ *mux.RouteMatch) bool { return isPage(d, req) }
+	r.MatcherFunc(matcher).Handler(httpkit.LoadUserForPages(d.Cookies, d.Store, d.Policy, d.Now)(h))
+	return pages
+}
+
+// isPage says whether req is for the pages: everything outside /v1 and
+// the probes (whose paths with another method get the API's 405).
+func isPage(d Deps, req *http.Request) bool {
+	p := req.URL.Path
+	if p == "/metrics" || !d.SeparateAdmin && (p == "/healthz" || p == "/readyz") {
+		return false
+	}
+	return p != "/v1" && !strings.HasPrefix(p, "/v1/")
 }
 
 // budgets are the per-IP limits of signing up and of logging in, made
 // once per router so that the API and the pages share them: a form is one
 // more way in, not a second allowance.
-type budgets struct{ signup, login Middleware }
+type budgets struct{ signup, login *httpkit.IPLimit }
 
 // addProbes adds what orchestrators read.
 func addProbes(r *mux.Router, d Deps) {
@@ -184,19 +219,5 @@ func NewAdmin(d Deps) http.Handler {
 	r.MethodNotAllowedHandler = r.NotFoundHandler
 	addProbes(r, d)
 	r.Handle("/metrics", d.Metrics.Handler()).Methods(http.MethodGet)
-	return recoverPanics(securityHeaders(r))
-}
-
-// allowedMethods lists the methods under which router has a route for req's path.
-func allowedMethods(router *mux.Router, req *http.Request) []string {
-	var allowed []string
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodPut, http.MethodDelete} {
-		probe := req.Clone(req.Context())
-		probe.Method = m
-		var match mux.RouteMatch
-		if router.Match(probe, &match) && match.MatchErr == nil && match.Route != nil {
-			allowed = append(allowed, m)
-		}
-	}
-	return allowed
+	return httpkit.RecoverPanics(writeError)(httpkit.SecurityHeaders(r))
 }

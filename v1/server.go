@@ -6,6 +6,7 @@ package v1
 import (
 	"esauth/lib/access"
 	"esauth/lib/account"
+	"esauth/lib/httpkit"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -91,18 +92,19 @@ type Deps struct {
 
 // NewServer returns the whole HTTP handler of esauth.
 //
-// Middleware order, outermost first:
-//  1. accessLog: request id, request logger, the request's one deadline for
+// Middleware order, outermost first (the pieces are lib/httpkit's; those
+// that refuse write the pages' refusals as pages):
+//  1. AccessLog: request id, request logger, the request's one deadline for
 //     all of its storage calls and hashing, one access line (outermost,
 //     so it records the final status even of a recovered panic);
-//  2. recoverPanics: a panic becomes a logged 500 envelope;
-//  3. securityHeaders: on every answer, refusals included;
-//  4. withClientIP: the client's address, for rate limits and sessions;
-//  5. crossOrigin: CSRF refusals before any route or storage work;
-//  6. the router, which inside runs recordRoute (route template for the
-//     log), then per route limitByIP, and on the routes that need the
-//     user loadUser (cookie → one _mget → user and session in the
-//     context) followed by requireLogin.
+//  2. RecoverPanics: a panic becomes a logged 500 (envelope or page);
+//  3. SecurityHeaders: on every answer, refusals included;
+//  4. WithClientIP: the client's address, for rate limits and sessions;
+//  5. CrossOrigin: CSRF refusals before any route or storage work;
+//  6. the router, which inside runs RecordRoute (route template for the
+//     log), then per route an IPLimit, and on the routes that need the
+//     user LoadUser (cookie → one _mget → user and session in the
+//     context) followed by RequireLogin.
 func NewServer(d Deps) (http.Handler, error) {
 	if d.Now == nil {
 		d.Now = time.Now
@@ -119,15 +121,16 @@ func NewServer(d Deps) (http.Handler, error) {
 	if _, ok := forwardProxies[d.ForwardProxy]; !ok {
 		return nil, fmt.Errorf("forward proxy %q is not nginx, traefik or caddy", d.ForwardProxy)
 	}
-	csrf, err := crossOrigin(d.TrustedOrigins)
+	r, refuse := buildRouter(d)
+	csrf, err := httpkit.CrossOrigin(d.TrustedOrigins, refuse)
 	if err != nil {
 		return nil, err
 	}
-	var h http.Handler = newRouter(d)
+	var h http.Handler = r
 	h = csrf(h)
-	h = withClientIP(d.TrustedProxies)(h)
-	h = securityHeaders(h)
-	h = recoverPanics(h)
-	h = accessLog(d.Log, d.RequestTimeout, d.Metrics)(h)
+	h = httpkit.WithClientIP(d.TrustedProxies)(h)
+	h = httpkit.SecurityHeaders(h)
+	h = httpkit.RecoverPanics(refuse)(h)
+	h = httpkit.AccessLog(d.Log, d.RequestTimeout, d.Metrics)(h)
 	return h, nil
 }

@@ -1,6 +1,7 @@
 package v1
 
 import (
+	"esauth/lib/httpkit"
 	"net/http"
 	"time"
 )
@@ -22,7 +23,7 @@ type testView struct {
 // never the cookie value.
 func handleTest() http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		cur := current(r)
+		cur := httpkit.Current(r)
 		s := cur.Session
 		writeOK(w, http.StatusOK, "Test", testView{
 			Email:   cur.User.Email,

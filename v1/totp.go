@@ -5,6 +5,7 @@ import (
 
 	"esauth/lib/account"
 	"esauth/lib/errs"
+	"esauth/lib/httpkit"
 	"esauth/lib/user"
 )
 
@@ -64,7 +65,7 @@ func handleTOTPEnrol(svc *account.Service) http.Handler {
 		if err != nil {
 			return err
 		}
-		key, err := svc.EnrolTOTP(r.Context(), actorOf(r), req.Password)
+		key, err := svc.EnrolTOTP(r.Context(), httpkit.ActorOf(r), req.Password)
 		if err != nil {
 			return err
 		}
@@ -80,7 +81,7 @@ func handleTOTPConfirm(svc *account.Service) http.Handler {
 		if err != nil {
 			return err
 		}
-		codes, err := svc.ConfirmTOTP(r.Context(), actorOf(r), req.Code)
+		codes, err := svc.ConfirmTOTP(r.Context(), httpkit.ActorOf(r), req.Code)
 		if err != nil {
 			return err
 		}
@@ -97,7 +98,7 @@ func handleTOTPDisable(svc *account.Service) http.Handler {
 		if err != nil {
 			return err
 		}
-		if err := svc.DisableTOTP(r.Context(), actorOf(r), req.Password, req.Code, req.RecoveryCode); err != nil {
+		if err := svc.DisableTOTP(r.Context(), httpkit.ActorOf(r), req.Password, req.Code, req.RecoveryCode); err != nil {
 			return err
 		}
 		writeOK(w, http.StatusOK, "Two-factor authentication is off.", nil)
@@ -113,11 +114,11 @@ func handleTOTPVerify(svc *account.Service, cookies Cookies) http.Handler {
 		if err != nil {
 			return err
 		}
-		v, err := svc.VerifySecondFactor(r.Context(), actorOf(r), req.Code, req.RecoveryCode)
+		v, err := svc.VerifySecondFactor(r.Context(), httpkit.ActorOf(r), req.Code, req.RecoveryCode)
 		if err != nil {
 			return err
 		}
-		if err := cookies.setSession(w, v.Session); err != nil {
+		if err := cookies.SetSession(w, v.Session); err != nil {
 			return err
 		}
 		writeOK(w, http.StatusOK, "Logged in.", struct {
@@ -137,7 +138,7 @@ func requireSecondFactorForAdmins(on bool, svc *account.Service) Middleware {
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if svc.MustEnrol(actorOf(r)) {
+			if svc.MustEnrol(httpkit.ActorOf(r)) {
 				writeError(w, r, errs.E(errs.Forbidden, "Admins must turn on two-factor authentication first: POST /v1/auth/totp/enroll, then /v1/auth/totp/confirm."))
 				return
 			}

@@ -6,6 +6,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"esauth/lib/account"
+	"esauth/lib/httpkit"
 	"esauth/lib/page"
 	"esauth/lib/user"
 )
@@ -17,7 +18,7 @@ func handleCreateUser(svc *account.Service) http.Handler {
 		if err != nil {
 			return err
 		}
-		u, err := svc.SignUp(r.Context(), actorOf(r), req, user.RoleUser)
+		u, err := svc.SignUp(r.Context(), httpkit.ActorOf(r), req, user.RoleUser)
 		if err != nil {
 			return err
 		}
@@ -31,7 +32,7 @@ func handleCreateUser(svc *account.Service) http.Handler {
 // with it, newest first; no q lists everyone.
 func handleSearchUsers(svc *account.Service) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		a := actorOf(r)
+		a := httpkit.ActorOf(r)
 		if err := svc.MayListUsers(a); err != nil { // before the parameters
 			return err
 		}
@@ -55,7 +56,7 @@ func handleSearchUsers(svc *account.Service) http.Handler {
 // handleGetUser: GET /v1/users/{email}, oneself or (admins) anyone.
 func handleGetUser(svc *account.Service) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		u, err := svc.GetUser(r.Context(), actorOf(r), mux.Vars(r)["email"])
+		u, err := svc.GetUser(r.Context(), httpkit.ActorOf(r), mux.Vars(r)["email"])
 		if err != nil {
 			return err
 		}
@@ -68,7 +69,7 @@ func handleGetUser(svc *account.Service) http.Handler {
 // before the body is read, so a stranger learns nothing from a 422.
 func handleUpdateUser(svc *account.Service) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		a := actorOf(r)
+		a := httpkit.ActorOf(r)
 		target, err := svc.Target(a, mux.Vars(r)["email"])
 		if err != nil {
 			return err
@@ -102,7 +103,7 @@ func (d deleteRequest) Valid() map[string]string {
 // with no body. Deleting oneself also expires the cookie.
 func handleDeleteUser(svc *account.Service, cookies Cookies) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		a := actorOf(r)
+		a := httpkit.ActorOf(r)
 		target, err := svc.Target(a, mux.Vars(r)["email"])
 		if err != nil {
 			return err
@@ -117,7 +118,7 @@ func handleDeleteUser(svc *account.Service, cookies Cookies) http.Handler {
 			return err
 		}
 		if target == a.User.Email {
-			cookies.clear(w)
+			cookies.Clear(w)
 		}
 		writeOK(w, http.StatusOK, "User deleted.", nil)
 		return nil
@@ -129,7 +130,7 @@ func handleDeleteUser(svc *account.Service, cookies Cookies) http.Handler {
 // previous page). See account.Service.Events for who sees what.
 func handleListAudit(svc *account.Service) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		a := actorOf(r)
+		a := httpkit.ActorOf(r)
 		target, err := svc.Target(a, mux.Vars(r)["email"])
 		if err != nil {
 			return err

@@ -1,8 +1,10 @@
 // Package web is esauth's server-rendered pages: start, signup, login and
-// the dashboard. Its handlers call the same services as the /v1 API
-// (v1.Services: signup, login, logout, the store and the audit trail), so
-// there is one copy of every rule; the pages only turn forms into calls
-// and errors into messages next to their fields.
+// the dashboard. Its handlers call the application layer the /v1 API
+// calls (lib/account, through httpkit.Services), so there is one copy of
+// every rule; the pages only turn forms into calls and errors into
+// messages next to their fields. What they share of HTTP with the API
+// (the loader, cookies, limits, CSRF) is lib/httpkit's, refusing here
+// with a page (Server.Refuse), never the API's JSON.
 package web
 
 import (
@@ -19,11 +21,12 @@ import (
 	"github.com/gorilla/mux"
 	"go.uber.org/zap"
 
+	"esauth/lib/account"
 	"esauth/lib/audit"
 	"esauth/lib/errs"
+	"esauth/lib/httpkit"
 	pagepkg "esauth/lib/page"
 	"esauth/lib/user"
-	v1 "esauth/v1"
 )
 
 //go:embed templates/*.html
@@ -44,7 +47,7 @@ type pages map[string]*template.Template
 func parsePages() (pages, error) {
 	out := pages{}
 	for _, name := range []string{"index", "login", "signup", "dashboard", "notfound", "unavailable", "admin",
-		"forgot", "reset", "verify", "code"} {
+		"forgot", "reset", "verify", "code", "refused"} {
 		t, err := template.New(name).Funcs(template.FuncMap{"field": newField}).
 			ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
@@ -66,8 +69,8 @@ type page struct {
 	Providers []string
 
 	// The dashboard's.
-	Sessions   []v1.SessionView
-	Identities []v1.IdentityView
+	Sessions   []account.SessionView
+	Identities []account.IdentityView
 	Events     []audit.Event
 
 	// The dashboard's second factor: a new enrolment to confirm, or the
@@ -109,32 +112,62 @@ func newField(name, label, typ, auto string, p page) field {
 
 // Server is the pages' handler.
 type Server struct {
-	svc   v1.Services
-	pages pages
-	log   *zap.Logger
+	svc    httpkit.Services
+	pages  pages
+	log    *zap.Logger
+	router *mux.Router
 }
 
-// New returns the pages, for v1.Deps.Pages.
-func New(log *zap.Logger) (func(v1.Services) http.Handler, error) {
+// New returns the pages, for v1.Deps.Pages (main mounts them beside the API).
+func New(log *zap.Logger) (func(httpkit.Services) http.Handler, error) {
 	ps, err := parsePages()
 	if err != nil {
 		return nil, err
 	}
-	return func(svc v1.Services) http.Handler {
+	return func(svc httpkit.Services) http.Handler {
 		s := &Server{svc: svc, pages: ps, log: log}
 		slices.Sort(s.svc.OAuthProviders)
-		return s.routes()
+		s.router = s.routes()
+		return s
 	}, nil
 }
 
-func (s *Server) routes() http.Handler {
+// ServeHTTP serves the pages.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// Refuse answers a refusal or a failure with a page (httpkit.Refuser):
+// the status of the one table, Retry-After when the error asks for one,
+// and the message a person may read (never an internal cause). The
+// middleware in front of the pages — the per-IP limits, the cross-origin
+// check, panic recovery — refuses through it.
+func (s *Server) Refuse(w http.ResponseWriter, r *http.Request, err error) {
+	status := httpkit.StatusOf(err)
+	if status >= 500 {
+		s.log.Error("page request failed", zap.Int("status", status), zap.Error(err))
+	}
+	httpkit.SetRetryAfter(w, err)
+	if status == http.StatusServiceUnavailable {
+		s.unavailable(w, r)
+		return
+	}
+	title := http.StatusText(status)
+	switch status {
+	case http.StatusTooManyRequests:
+		title = "Too many attempts"
+	case http.StatusForbidden:
+		title = "Not allowed"
+	}
+	s.render(w, r, status, "refused", page{Title: title, Error: messageOf(err)})
+}
+
+func (s *Server) routes() *mux.Router {
 	r := mux.NewRouter()
 	// The access log names the page by its route template.
 	r.Use(func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			if route := mux.CurrentRoute(req); route != nil {
 				if t, err := route.GetPathTemplate(); err == nil {
-					v1.NameRoute(req, t)
+					httpkit.NameRoute(req, t)
 				}
 			}
 			next.ServeHTTP(w, req)
@@ -149,10 +182,10 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/signup", s.svc.SignupLimit(http.HandlerFunc(s.signup))).Methods(http.MethodPost)
 	r.HandleFunc("/forgot-password", s.forgotForm).Methods(http.MethodGet)
 	r.Handle("/forgot-password", s.svc.SignupLimit(http.HandlerFunc(s.forgot))).Methods(http.MethodPost)
-	r.HandleFunc(v1.ResetPasswordPath, s.resetForm).Methods(http.MethodGet)
-	r.Handle(v1.ResetPasswordPath, s.svc.LoginLimit(http.HandlerFunc(s.reset))).Methods(http.MethodPost)
-	r.HandleFunc(v1.VerifyEmailPath, s.verifyForm).Methods(http.MethodGet)
-	r.Handle(v1.VerifyEmailPath, s.svc.LoginLimit(http.HandlerFunc(s.verify))).Methods(http.MethodPost)
+	r.HandleFunc(account.ResetPasswordPath, s.resetForm).Methods(http.MethodGet)
+	r.Handle(account.ResetPasswordPath, s.svc.LoginLimit(http.HandlerFunc(s.reset))).Methods(http.MethodPost)
+	r.HandleFunc(account.VerifyEmailPath, s.verifyForm).Methods(http.MethodGet)
+	r.Handle(account.VerifyEmailPath, s.svc.LoginLimit(http.HandlerFunc(s.verify))).Methods(http.MethodPost)
 	r.HandleFunc("/login/code", s.codeForm).Methods(http.MethodGet)
 	r.Handle("/login/code", s.svc.LoginLimit(http.HandlerFunc(s.code))).Methods(http.MethodPost)
 	r.HandleFunc("/dashboard", s.dashboard).Methods(http.MethodGet)
@@ -170,13 +203,19 @@ func (s *Server) routes() http.Handler {
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusNotFound, "notfound", page{Title: "Not found"})
 	})
-	r.MethodNotAllowedHandler = r.NotFoundHandler
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if err := httpkit.NotAllowed(w, r, req); err != nil {
+			s.Refuse(w, req, err)
+			return
+		}
+		r.NotFoundHandler.ServeHTTP(w, req)
+	})
 	return r
 }
 
 // render writes a page with its status and the pages' security policy.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
-	if cur, ok := v1.CurrentOf(r); ok && p.User == nil {
+	if cur, ok := httpkit.CurrentOf(r); ok && p.User == nil {
 		u := cur.User
 		p.User = &u
 	}
@@ -233,7 +272,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 // with (set by a reverse proxy's forward-auth redirect, say), when that is
 // a path on this site, else the dashboard.
 func returnTo(v string) string {
-	if to, ok := v1.SafeReturnTo(v); ok && v != "" {
+	if to, ok := httpkit.SafeReturnTo(v); ok && v != "" {
 		return to
 	}
 	return "/dashboard"
@@ -241,7 +280,7 @@ func returnTo(v string) string {
 
 func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
 	to := returnTo(r.URL.Query().Get("return_to"))
-	if _, ok := v1.CurrentOf(r); ok {
+	if _, ok := httpkit.CurrentOf(r); ok {
 		http.Redirect(w, r, to, http.StatusSeeOther)
 		return
 	}
@@ -255,9 +294,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	email, pw, remember := form.Get("email_address"), form.Get("password"), form.Get("remember_me") == "true"
 	to := returnTo(form.Get("return_to"))
-	in, err := s.svc.Accounts.LogIn(r.Context(), s.svc.Presenting(r), email, pw, remember)
+	in, err := s.svc.Accounts.LogIn(r.Context(), s.svc.Cookies.Presenting(r), email, pw, remember)
 	if err == nil {
-		err = s.svc.SetSession(w, in.Session)
+		err = s.svc.Cookies.SetSession(w, in.Session)
 	}
 	if err == nil && in.SecondFactorRequired {
 		http.Redirect(w, r, "/login/code?return_to="+url.QueryEscape(to), http.StatusSeeOther)
@@ -268,7 +307,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		if remember {
 			keep["remember_me"] = "true"
 		}
-		s.render(w, r, v1.StatusOf(err), "login", page{Title: "Log in", Error: messageOf(err), Form: keep, Providers: s.svc.OAuthProviders})
+		s.render(w, r, httpkit.StatusOf(err), "login", page{Title: "Log in", Error: messageOf(err), Form: keep, Providers: s.svc.OAuthProviders})
 		return
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
@@ -286,7 +325,7 @@ func (s *Server) forgot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := form.Get("email_address")
-	if err := s.svc.Accounts.RequestRecovery(r.Context(), v1.ActorOf(r), email); err != nil {
+	if err := s.svc.Accounts.RequestRecovery(r.Context(), httpkit.ActorOf(r), email); err != nil {
 		s.renderFormError(w, r, "forgot", "Forgot your password?", err, map[string]string{"email_address": email})
 		return
 	}
@@ -306,9 +345,9 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := form.Get("token")
-	done, err := s.svc.Accounts.CompleteRecovery(r.Context(), v1.ActorOf(r), tok, form.Get("new_password"))
+	done, err := s.svc.Accounts.CompleteRecovery(r.Context(), httpkit.ActorOf(r), tok, form.Get("new_password"))
 	if err == nil {
-		err = s.svc.SetSession(w, done.Session)
+		err = s.svc.Cookies.SetSession(w, done.Session)
 	}
 	if err != nil {
 		s.renderFormError(w, r, "reset", "Choose a new password", err, map[string]string{"token": tok})
@@ -333,15 +372,15 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := s.svc.Accounts.VerifyEmail(r.Context(), v1.ActorOf(r), form.Get("token")); err != nil {
-		s.render(w, r, v1.StatusOf(err), "verify", page{Title: "Verify your email address", Error: messageOf(err)})
+	if _, err := s.svc.Accounts.VerifyEmail(r.Context(), httpkit.ActorOf(r), form.Get("token")); err != nil {
+		s.render(w, r, httpkit.StatusOf(err), "verify", page{Title: "Verify your email address", Error: messageOf(err)})
 		return
 	}
 	s.render(w, r, http.StatusOK, "verify", page{Title: "Your address is verified", Form: map[string]string{"done": "true"}})
 }
 
 func (s *Server) codeForm(w http.ResponseWriter, r *http.Request) {
-	if _, ok := v1.PendingOf(r); !ok {
+	if _, ok := httpkit.PendingOf(r); !ok {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
@@ -355,12 +394,12 @@ func (s *Server) code(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	to := returnTo(form.Get("return_to"))
-	v, err := s.svc.Accounts.VerifySecondFactor(r.Context(), v1.ActorOf(r), strings.TrimSpace(form.Get("code")), form.Get("recovery_code"))
+	v, err := s.svc.Accounts.VerifySecondFactor(r.Context(), httpkit.ActorOf(r), strings.TrimSpace(form.Get("code")), form.Get("recovery_code"))
 	if err == nil {
-		err = s.svc.SetSession(w, v.Session)
+		err = s.svc.Cookies.SetSession(w, v.Session)
 	}
 	if err != nil {
-		if _, pending := v1.PendingOf(r); !pending {
+		if _, pending := httpkit.PendingOf(r); !pending {
 			setFlash(w, "login_first")
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
@@ -369,7 +408,7 @@ func (s *Server) code(w http.ResponseWriter, r *http.Request) {
 		if form.Get("recovery_code") != "" {
 			field = "recovery_code"
 		}
-		s.render(w, r, v1.StatusOf(err), "code", page{Title: "Enter your code", Form: map[string]string{"return_to": to},
+		s.render(w, r, httpkit.StatusOf(err), "code", page{Title: "Enter your code", Form: map[string]string{"return_to": to},
 			Fields: map[string]string{field: messageOf(err)}})
 		return
 	}
@@ -386,7 +425,7 @@ func (s *Server) renderFormError(w http.ResponseWriter, r *http.Request, name, t
 	} else {
 		p.Error = messageOf(err)
 	}
-	s.render(w, r, v1.StatusOf(err), name, p)
+	s.render(w, r, httpkit.StatusOf(err), name, p)
 }
 
 func (s *Server) signupForm(w http.ResponseWriter, r *http.Request) {
@@ -398,11 +437,11 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	req := v1.SignupRequest{
+	req := account.SignupRequest{
 		Email: form.Get("email_address"), Password: form.Get("password"),
 		FirstName: form.Get("first_name"), LastName: form.Get("last_name"),
 	}
-	_, err := s.svc.Accounts.SignUp(r.Context(), v1.ActorOf(r), req, user.RoleUser)
+	_, err := s.svc.Accounts.SignUp(r.Context(), httpkit.ActorOf(r), req, user.RoleUser)
 	if err != nil {
 		p := page{Title: "Sign up", Form: map[string]string{
 			"email_address": req.Email, "first_name": req.FirstName, "last_name": req.LastName,
@@ -416,7 +455,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 		default:
 			p.Error = messageOf(err)
 		}
-		s.render(w, r, v1.StatusOf(err), "signup", p)
+		s.render(w, r, httpkit.StatusOf(err), "signup", p)
 		return
 	}
 	setFlash(w, "signed_up")
@@ -429,7 +468,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 // enrolFirst refuses, with the dashboard, what an admin who must enrol a
 // second factor may not do yet (ESAUTH_REQUIRE_TOTP_FOR_ADMINS).
 func (s *Server) enrolFirst(w http.ResponseWriter, r *http.Request) bool {
-	if !s.svc.Accounts.MustEnrol(v1.ActorOf(r)) {
+	if !s.svc.Accounts.MustEnrol(httpkit.ActorOf(r)) {
 		return false
 	}
 	s.showDashboard(w, r, http.StatusForbidden, page{Error: "Admins must turn on two-factor authentication first, below."})
@@ -437,10 +476,10 @@ func (s *Server) enrolFirst(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func (s *Server) loggedIn(w http.ResponseWriter, r *http.Request) (user.User, bool) {
-	cur, ok := v1.CurrentOf(r)
+	cur, ok := httpkit.CurrentOf(r)
 	switch {
 	case ok:
-	case v1.LoadErrorOf(r) != nil:
+	case httpkit.LoadErrorOf(r) != nil:
 		s.unavailable(w, r)
 	default:
 		setFlash(w, "login_first")
@@ -451,7 +490,9 @@ func (s *Server) loggedIn(w http.ResponseWriter, r *http.Request) (user.User, bo
 
 // unavailable is the friendly 503 page, for when Elasticsearch is down.
 func (s *Server) unavailable(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Retry-After", "5")
+	if w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "5")
+	}
 	s.render(w, r, http.StatusServiceUnavailable, "unavailable", page{Title: "Back in a moment"})
 }
 
@@ -466,13 +507,13 @@ func (s *Server) showDashboard(w http.ResponseWriter, r *http.Request, status in
 		return
 	}
 	p.Title, p.User, p.Providers = "Dashboard", &u, s.svc.OAuthProviders
-	a := v1.ActorOf(r)
+	a := httpkit.ActorOf(r)
 	var err error
 	if p.Sessions, _, err = s.svc.Accounts.Sessions(r.Context(), a, "", nil, 50); err == nil {
 		if p.Events, _, err = s.svc.Accounts.Events(r.Context(), a, u.Email, nil, 10); err == nil && len(p.Providers) > 0 {
 			var ids []user.Identity
 			ids, err = s.svc.Accounts.Identities(r.Context(), a)
-			p.Identities = v1.IdentityViews(ids)
+			p.Identities = account.IdentityViews(ids)
 		}
 	}
 	if errs.Is(err, errs.Unavailable) {
@@ -480,7 +521,7 @@ func (s *Server) showDashboard(w http.ResponseWriter, r *http.Request, status in
 		return
 	}
 	if err != nil {
-		status, p.Error = v1.StatusOf(err), messageOf(err)
+		status, p.Error = httpkit.StatusOf(err), messageOf(err)
 	}
 	s.render(w, r, status, "dashboard", p)
 }
@@ -493,9 +534,9 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	done, err := s.svc.Accounts.ChangePassword(r.Context(), v1.ActorOf(r), form.Get("old_password"), form.Get("new_password"))
+	done, err := s.svc.Accounts.ChangePassword(r.Context(), httpkit.ActorOf(r), form.Get("old_password"), form.Get("new_password"))
 	if err == nil {
-		err = s.svc.SetSession(w, done.Session)
+		err = s.svc.Cookies.SetSession(w, done.Session)
 	}
 	if err != nil {
 		p := page{}
@@ -507,7 +548,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 		} else {
 			p.Error = messageOf(err)
 		}
-		s.showDashboard(w, r, v1.StatusOf(err), p)
+		s.showDashboard(w, r, httpkit.StatusOf(err), p)
 		return
 	}
 	setFlash(w, "password_changed")
@@ -528,7 +569,7 @@ func (s *Server) dashboardAction(act func(w http.ResponseWriter, r *http.Request
 		}
 		to, flash, err := act(w, r, form)
 		if err != nil {
-			s.showDashboard(w, r, v1.StatusOf(err), page{Error: messageOf(err)})
+			s.showDashboard(w, r, httpkit.StatusOf(err), page{Error: messageOf(err)})
 			return
 		}
 		setFlash(w, flash)
@@ -546,9 +587,9 @@ func (s *Server) totpEnrol(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	key, err := s.svc.Accounts.EnrolTOTP(r.Context(), v1.ActorOf(r), form.Get("password"))
+	key, err := s.svc.Accounts.EnrolTOTP(r.Context(), httpkit.ActorOf(r), form.Get("password"))
 	if err != nil {
-		s.showDashboard(w, r, v1.StatusOf(err), page{Fields: map[string]string{"totp_password": messageOf(err)}})
+		s.showDashboard(w, r, httpkit.StatusOf(err), page{Fields: map[string]string{"totp_password": messageOf(err)}})
 		return
 	}
 	// The URL is lib/totp's own PNG data URL, not input.
@@ -564,9 +605,9 @@ func (s *Server) totpConfirm(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	codes, err := s.svc.Accounts.ConfirmTOTP(r.Context(), v1.ActorOf(r), strings.TrimSpace(form.Get("code")))
+	codes, err := s.svc.Accounts.ConfirmTOTP(r.Context(), httpkit.ActorOf(r), strings.TrimSpace(form.Get("code")))
 	if err != nil {
-		s.showDashboard(w, r, v1.StatusOf(err), page{Error: messageOf(err)})
+		s.showDashboard(w, r, httpkit.StatusOf(err), page{Error: messageOf(err)})
 		return
 	}
 	s.showDashboard(w, r, http.StatusOK, page{RecoveryCodes: codes,
@@ -574,45 +615,45 @@ func (s *Server) totpConfirm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) totpDisable(w http.ResponseWriter, r *http.Request, form formValues) (string, string, error) {
-	return "/dashboard", "totp_off", s.svc.Accounts.DisableTOTP(r.Context(), v1.ActorOf(r), form.Get("password"), strings.TrimSpace(form.Get("code")), "")
+	return "/dashboard", "totp_off", s.svc.Accounts.DisableTOTP(r.Context(), httpkit.ActorOf(r), form.Get("password"), strings.TrimSpace(form.Get("code")), "")
 }
 
 func (s *Server) resendVerification(w http.ResponseWriter, r *http.Request, _ formValues) (string, string, error) {
-	return "/dashboard", "verification_sent", s.svc.Accounts.ResendVerification(r.Context(), v1.ActorOf(r))
+	return "/dashboard", "verification_sent", s.svc.Accounts.ResendVerification(r.Context(), httpkit.ActorOf(r))
 }
 
 func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request, form formValues) (string, string, error) {
-	id, a := form.Get("id"), v1.ActorOf(r)
+	id, a := form.Get("id"), httpkit.ActorOf(r)
 	if err := s.svc.Accounts.RevokeSession(r.Context(), a, "", id); err != nil {
 		return "", "", err
 	}
 	if id == a.Session.ID {
-		s.svc.ClearSession(w)
+		s.svc.Cookies.Clear(w)
 		return "/", "logged_out", nil
 	}
 	return "/dashboard", "session_revoked", nil
 }
 
 func (s *Server) unlink(w http.ResponseWriter, r *http.Request, form formValues) (string, string, error) {
-	_, err := s.svc.Accounts.Unlink(r.Context(), v1.ActorOf(r), form.Get("provider"))
+	_, err := s.svc.Accounts.Unlink(r.Context(), httpkit.ActorOf(r), form.Get("provider"))
 	return "/dashboard", "unlinked", err
 }
 
 func (s *Server) logoutEverywhere(w http.ResponseWriter, r *http.Request, _ formValues) (string, string, error) {
-	if _, err := s.svc.Accounts.LogOutEverywhere(r.Context(), v1.ActorOf(r), ""); err != nil {
+	if _, err := s.svc.Accounts.LogOutEverywhere(r.Context(), httpkit.ActorOf(r), ""); err != nil {
 		return "", "", err
 	}
-	s.svc.ClearSession(w)
+	s.svc.Cookies.Clear(w)
 	return "/", "logged_out_everywhere", nil
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	err := s.svc.Accounts.LogOut(r.Context(), s.svc.Presenting(r))
+	err := s.svc.Accounts.LogOut(r.Context(), s.svc.Cookies.Presenting(r))
 	if err == nil {
-		s.svc.ClearSession(w)
+		s.svc.Cookies.Clear(w)
 	}
 	if err != nil {
-		s.render(w, r, v1.StatusOf(err), "index", page{Title: "Welcome", Error: messageOf(err)})
+		s.render(w, r, httpkit.StatusOf(err), "index", page{Title: "Welcome", Error: messageOf(err)})
 		return
 	}
 	setFlash(w, "logged_out")
@@ -673,7 +714,7 @@ func (s *Server) showAdmin(w http.ResponseWriter, r *http.Request, status int, p
 	var users []user.User
 	var next *pagepkg.Cursor
 	if err == nil {
-		users, next, err = s.svc.Accounts.SearchUsers(r.Context(), v1.ActorOf(r), q.Get("q"), after, 50)
+		users, next, err = s.svc.Accounts.SearchUsers(r.Context(), httpkit.ActorOf(r), q.Get("q"), after, 50)
 	}
 	if errs.Is(err, errs.Unavailable) {
 		s.unavailable(w, r)
@@ -681,7 +722,7 @@ func (s *Server) showAdmin(w http.ResponseWriter, r *http.Request, status int, p
 	}
 	p.Title, p.Form = "Users", map[string]string{"q": q.Get("q")}
 	if err != nil {
-		status, p.Error = v1.StatusOf(err), messageOf(err)
+		status, p.Error = httpkit.StatusOf(err), messageOf(err)
 	}
 	for _, u := range users {
 		p.Users = append(p.Users, u.Public())
@@ -709,7 +750,7 @@ func (s *Server) adminAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := form.Get("email")
-	var change v1.UserUpdate
+	var change account.UserUpdate
 	yes, no, admin, plain := true, false, user.RoleAdmin, user.RoleUser
 	var err error
 	flash := "user_updated"
@@ -728,10 +769,10 @@ func (s *Server) adminAction(w http.ResponseWriter, r *http.Request) {
 		err = errs.E(errs.BadRequest, "Unknown action.")
 	}
 	if err == nil && flash == "user_updated" {
-		_, err = s.svc.Accounts.UpdateUser(r.Context(), v1.ActorOf(r), email, change)
+		_, err = s.svc.Accounts.UpdateUser(r.Context(), httpkit.ActorOf(r), email, change)
 	}
 	if err != nil {
-		s.showAdmin(w, r, v1.StatusOf(err), page{Error: messageOf(err)})
+		s.showAdmin(w, r, httpkit.StatusOf(err), page{Error: messageOf(err)})
 		return
 	}
 	setFlash(w, flash)
@@ -741,7 +782,7 @@ func (s *Server) adminAction(w http.ResponseWriter, r *http.Request) {
 // deleteUser deletes another user for an admin. This page asks no
 // password, so it is for admins only (the API's self-delete asks one).
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, email string) error {
-	a := v1.ActorOf(r)
+	a := httpkit.ActorOf(r)
 	if !a.User.IsAdmin() {
 		return errs.E(errs.Forbidden, "Only admins may delete other users.")
 	}
@@ -749,7 +790,7 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, email string
 		return err
 	}
 	if user.NormalizeEmail(email) == a.User.Email {
-		s.svc.ClearSession(w)
+		s.svc.Cookies.Clear(w)
 	}
 	return nil
 }

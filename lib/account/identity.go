@@ -343,3 +343,25 @@ func cleanName(s string) string {
 func (s *Service) ProviderRefused(a Actor, email, reason string) {
 	s.record(a, audit.OAuthRefused, email, audit.Refused+": "+reason)
 }
+
+// IdentityView is a linked provider account as its user sees it.
+type IdentityView struct {
+	Provider      string    `json:"provider"`
+	Subject       string    `json:"subject"`
+	ProviderEmail string    `json:"provider_email,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+// IdentityViewOf is the one way an identity becomes a view.
+func IdentityViewOf(id user.Identity) IdentityView {
+	return IdentityView{Provider: id.Provider, Subject: id.Subject, ProviderEmail: id.ProviderEmail, CreatedAt: id.CreatedAt}
+}
+
+// IdentityViews are ids as views.
+func IdentityViews(ids []user.Identity) []IdentityView {
+	views := make([]IdentityView, 0, len(ids))
+	for _, id := range ids {
+		views = append(views, IdentityViewOf(id))
+	}
+	return views
+}

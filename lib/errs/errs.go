@@ -1,6 +1,6 @@
 // Package errs is the one error type of esauth's domain. Domain and storage
 // code return an *Error with a Code; the HTTP layer maps codes to statuses in
-// one place (v1.statusOf), so no handler picks a status for an error by hand.
+// one place (httpkit.StatusOf), so no handler picks a status for an error by hand.
 package errs
 
 import (
@@ -12,19 +12,22 @@ import (
 // Code says what kind of failure an error is, independent of transport.
 type Code string
 
-// The codes. Each maps to exactly one HTTP status in v1.
+// The codes. Each maps to exactly one HTTP status (httpkit.StatusOf).
 const (
-	Invalid         Code = "invalid"          // 422, with field messages
-	BadRequest      Code = "bad_request"      // 400: the request itself cannot be read
-	Unauthenticated Code = "unauthenticated"  // 401
-	Forbidden       Code = "forbidden"        // 403
-	NotFound        Code = "not_found"        // 404
-	Conflict        Code = "conflict"         // 409
-	TooLarge        Code = "too_large"        // 413
-	UnsupportedType Code = "unsupported_type" // 415
-	TooMany         Code = "too_many"         // 429, with RetryAfter
-	Unavailable     Code = "unavailable"      // 503: Elasticsearch unreachable, slow or broken
-	Internal        Code = "internal"         // 500
+	Invalid         Code = "invalid"         // 422, with field messages
+	BadRequest      Code = "bad_request"     // 400: the request itself cannot be read
+	Unauthenticated Code = "unauthenticated" // 401
+	Forbidden       Code = "forbidden"       // 403
+	NotFound        Code = "not_found"       // 404
+	// MethodNotAllowed: a known path asked with another method (405, with
+	// the Allow header).
+	MethodNotAllowed Code = "method_not_allowed"
+	Conflict         Code = "conflict"         // 409
+	TooLarge         Code = "too_large"        // 413
+	UnsupportedType  Code = "unsupported_type" // 415
+	TooMany          Code = "too_many"         // 429, with RetryAfter
+	Unavailable      Code = "unavailable"      // 503: Elasticsearch unreachable, slow or broken
+	Internal         Code = "internal"         // 500
 )
 
 // Error is a domain error. Message is safe to show to API clients: it never

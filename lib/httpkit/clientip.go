@@ -1,26 +1,27 @@
-package v1
+package httpkit
 
 import (
-	"esauth/lib/reqlog"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
 
 	"go.uber.org/zap"
+
+	"esauth/lib/reqlog"
 )
 
-// withClientIP finds the client's address once per request. It is the
+// WithClientIP finds the client's address once per request. It is the
 // socket's peer, unless that peer is a trusted proxy: then it is the
 // right-most X-Forwarded-For entry that is not itself a trusted proxy.
 // Entries left of that were written by the client and prove nothing.
-func withClientIP(trusted []netip.Prefix) Middleware {
+func WithClientIP(trusted []netip.Prefix) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ip := resolveClientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), trusted)
 			info := infoFrom(r.Context())
 			if info == nil { // without accessLog outside, as in some tests
-				info = &requestInfo{log: zap.NewNop()}
+				info = &reqInfo{log: zap.NewNop()}
 				r = r.WithContext(reqlog.NewContext(r.Context(), info))
 			}
 			info.ip, info.hasIP = ip, true
@@ -29,9 +30,9 @@ func withClientIP(trusted []netip.Prefix) Middleware {
 	}
 }
 
-// peerAddr is the socket peer's address: remoteAddr without its port, and
+// PeerAddr is the socket peer's address: remoteAddr without its port, and
 // false (with the text as it was) when that is no IP address.
-func peerAddr(remoteAddr string) (netip.Addr, string, bool) {
+func PeerAddr(remoteAddr string) (netip.Addr, string, bool) {
 	peer := remoteAddr
 	if host, _, err := net.SplitHostPort(remoteAddr); err == nil {
 		peer = host
@@ -44,11 +45,11 @@ func peerAddr(remoteAddr string) (netip.Addr, string, bool) {
 }
 
 func resolveClientIP(remoteAddr string, forwarded []string, trusted []netip.Prefix) string {
-	addr, peer, ok := peerAddr(remoteAddr)
+	addr, peer, ok := PeerAddr(remoteAddr)
 	if !ok {
 		return peer
 	}
-	if !isTrusted(addr, trusted) {
+	if !IsTrusted(addr, trusted) {
 		return addr.String()
 	}
 	var hops []string
@@ -60,7 +61,7 @@ func resolveClientIP(remoteAddr string, forwarded []string, trusted []netip.Pref
 		if !ok {
 			break // garbage: stop trusting the chain here
 		}
-		if !isTrusted(hop, trusted) {
+		if !IsTrusted(hop, trusted) {
 			return hop.String()
 		}
 	}
@@ -99,7 +100,8 @@ func plain(a netip.Addr) netip.Addr {
 	return a.WithZone("").Unmap()
 }
 
-func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+// IsTrusted reports whether a is in one of the trusted prefixes.
+func IsTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 	a = plain(a)
 	for _, p := range trusted {
 		if p.Contains(a) {
@@ -109,9 +111,9 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 	return false
 }
 
-// clientIP returns the address withClientIP found (the socket's peer when
+// ClientIP returns the address WithClientIP found (the socket's peer when
 // the middleware did not run).
-func clientIP(r *http.Request) string {
+func ClientIP(r *http.Request) string {
 	if info := infoFrom(r.Context()); info != nil && info.hasIP {
 		return info.ip
 	}

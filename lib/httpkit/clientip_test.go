@@ -1,4 +1,4 @@
-package v1
+package httpkit
 
 import (
 	"net/http"
@@ -69,7 +69,7 @@ func TestClientIPFallsBackToTheSocketWithoutTheMiddleware(t *testing.T) {
 	}
 	r.RemoteAddr = "[2001:db8::7]:4711"
 	r.Header.Set("X-Forwarded-For", "198.51.100.1")
-	if got := clientIP(r); got != "2001:db8::7" {
+	if got := ClientIP(r); got != "2001:db8::7" {
 		t.Errorf("got %s, want the socket's address 2001:db8::7", got)
 	}
 }
