@@ -298,6 +298,39 @@ func (a *app) forwardRules() (access.Rules, error) {
 	return rules, nil
 }
 
+// auditRecorder builds the writer of security events, for the server and
+// the commands alike. Events are written in the background, in batches; a
+// full buffer drops events (counted in the log) rather than slow requests,
+// so the server's is large and a command's fits what it records. done
+// stores what is waiting, for up to within; given report (a command's
+// stderr), it says there how many events could not be stored.
+func (a *app) auditRecorder(buffer int, within time.Duration, report io.Writer) (*audit.Writer, func()) {
+	w := audit.NewWriter(a.store, a.log, buffer, min(buffer, 500), time.Second)
+	a.metrics.WatchAudit(w)
+	return w, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), within)
+		defer cancel()
+		if err := w.Close(ctx); (err != nil || w.Dropped() > 0) && report != nil {
+			fmt.Fprintf(report, "esauth: %d audit event(s) could not be stored (they are in the log above)\n", w.Dropped())
+		}
+	}
+}
+
+// passwordScreen screens new passwords the same way for the API, the
+// pages and the command line: the embedded list of common passwords and
+// the email's name, and the breach API when ESAUTH_PWNED_URL is set.
+func (a *app) passwordScreen() (v1.PasswordScreen, error) {
+	common, err := breached.NewScreener()
+	if err != nil {
+		return v1.PasswordScreen{}, err
+	}
+	screen := v1.PasswordScreen{Common: common}
+	if a.cfg.PwnedURL != "" {
+		screen.Pwned = &breached.Pwned{BaseURL: a.cfg.PwnedURL, Client: &http.Client{Timeout: 3 * time.Second}}
+	}
+	return screen, nil
+}
+
 func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
 	logOut := bufferedLog(stderr)
 	defer func() { _ = logOut.Stop() }() // flushes
@@ -313,22 +346,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	// Security events are written in the background, in batches; a full
-	// buffer drops events (counted in the log) rather than slow requests.
-	auditLog := audit.NewWriter(a.store, a.log, 4096, 500, time.Second)
-	a.metrics.WatchAudit(auditLog)
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = auditLog.Close(ctx)
-	}()
-	common, err := breached.NewScreener()
+	auditLog, closeAudit := a.auditRecorder(4096, 5*time.Second, nil)
+	defer closeAudit()
+	screen, err := a.passwordScreen()
 	if err != nil {
 		return err
-	}
-	screen := v1.PasswordScreen{Common: common}
-	if a.cfg.PwnedURL != "" {
-		screen.Pwned = &breached.Pwned{BaseURL: a.cfg.PwnedURL, Client: &http.Client{Timeout: 3 * time.Second}}
 	}
 	pages, err := web.New(a.log)
 	if err != nil {
@@ -652,7 +674,7 @@ func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 // command line cannot make an account the API would refuse. Field problems
 // come back as one line per field.
 func addUser(ctx context.Context, a *app, email, first, last, pw string, admin bool) (user.User, error) {
-	common, err := breached.NewScreener()
+	screen, err := a.passwordScreen()
 	if err != nil {
 		return user.User{}, err
 	}
@@ -660,7 +682,7 @@ func addUser(ctx context.Context, a *app, email, first, last, pw string, admin b
 	if admin {
 		role = user.RoleAdmin
 	}
-	signup := v1.Signup{Store: a.store, Hasher: a.hasher(), Screen: v1.PasswordScreen{Common: common}, Now: time.Now}
+	signup := v1.Signup{Store: a.store, Hasher: a.hasher(), Screen: screen, Now: time.Now}
 	u, err := signup.Create(ctx, v1.SignupRequest{Email: email, Password: pw, FirstName: first, LastName: last}, role)
 	return u, cliError(err)
 }
@@ -755,21 +777,13 @@ func operate(ctx context.Context, group string, args []string, getenv func(strin
 	if err != nil {
 		return err
 	}
-	// Events are written in the background, as by the server; Close
-	// stores them before the command returns.
-	events := audit.NewWriter(a.store, a.log, 64, 64, time.Second)
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := events.Close(ctx); err != nil || events.Dropped() > 0 {
-			fmt.Fprintf(stderr, "esauth: %d audit event(s) could not be stored (they are in the log above)\n", events.Dropped())
-		}
-	}()
-	common, err := breached.NewScreener()
+	events, closeEvents := a.auditRecorder(64, 10*time.Second, stderr)
+	defer closeEvents()
+	screen, err := a.passwordScreen()
 	if err != nil {
 		return err
 	}
-	op := v1.Operator{Store: a.store, Hasher: a.hasher(), Screen: v1.PasswordScreen{Common: common}, Audit: events, Now: time.Now}
+	op := v1.Operator{Store: a.store, Hasher: a.hasher(), Screen: screen, Audit: events, Now: time.Now}
 	out := printer{w: stdout, json: *asJSON}
 	switch name {
 	case "user list":
@@ -954,14 +968,8 @@ func importFlask(ctx context.Context, args []string, getenv func(string) string,
 	if err := a.store.EnsureIndices(ctx); err != nil {
 		return fmt.Errorf("setting up esauth's indices: %w", err)
 	}
-	events := audit.NewWriter(a.store, a.log, 1024, 500, time.Second)
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := events.Close(ctx); err != nil || events.Dropped() > 0 {
-			fmt.Fprintf(stderr, "esauth: %d audit event(s) could not be stored (they are in the log above)\n", events.Dropped())
-		}
-	}()
+	events, closeEvents := a.auditRecorder(1024, 10*time.Second, stderr)
+	defer closeEvents()
 	im := flask.Importer{Source: source, Target: a.store, Audit: events, Actor: v1.OperatorActor, Now: time.Now, DryRun: *dry}
 	var notable []flask.Outcome
 	sum, err := im.Run(ctx, *index, func(o flask.Outcome) {
