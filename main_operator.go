@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"time"
 
 	"esauth/lib/account"
 	"esauth/lib/audit"
-	"esauth/lib/breached"
 	"esauth/lib/page"
 	"esauth/lib/session"
 	"esauth/lib/user"
@@ -18,12 +14,12 @@ import (
 // API and the pages run, with no mail (the operator is told on the
 // terminal) and the audit trail rec.
 func (a *app) accounts(rec audit.Recorder) (*account.Service, error) {
-	common, err := breached.NewScreener()
+	screen, err := a.passwordScreen()
 	if err != nil {
 		return nil, err
 	}
 	return account.New(account.Deps{
-		Store: a.store, Hasher: a.hasher(), Screen: account.Screen{Common: common},
+		Store: a.store, Hasher: a.hasher(), Screen: screen,
 		Policy: a.sessionPolicy(), Audit: rec, Log: a.log,
 	}), nil
 }
@@ -79,18 +75,4 @@ func (o operator) Users(ctx context.Context, q string, limit int) ([]user.User, 
 	return page.Collect(limit, func(after *page.Cursor, size int) ([]user.User, *page.Cursor, error) {
 		return o.svc.SearchUsers(ctx, op, q, after, size)
 	})
-}
-
-// cliAudit is the audit trail of one command: events are written in the
-// background and flushed by the returned close, which reports on stderr
-// any that could not be stored.
-func (a *app) cliAudit(stderr io.Writer) (audit.Recorder, func()) {
-	events := audit.NewWriter(a.store, a.log, 64, 64, time.Second)
-	return events, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := events.Close(ctx); err != nil || events.Dropped() > 0 {
-			fmt.Fprintf(stderr, "esauth: %d audit event(s) could not be stored (they are in the log above)\n", events.Dropped())
-		}
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -742,6 +743,136 @@ func TestOperatorCommandsRefuseBadUsage(t *testing.T) {
 	} {
 		if _, err := cli(t, vars, "", args...); err == nil {
 			t.Errorf("esauth %s succeeded", strings.Join(args, " "))
+		}
+	}
+}
+
+// cliStatus runs esauth with args and returns what it printed on stdout
+// and stderr and the status main would exit with.
+func cliStatus(t *testing.T, vars map[string]string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	err := run(ctx, append([]string{"esauth"}, args...), env(vars), strings.NewReader(""), &out, &errOut)
+	return out.String(), errOut.String(), exitCode(err)
+}
+
+// deadES is a configuration whose Elasticsearch refuses connections, for
+// command lines that must be refused before anything is asked of it.
+func deadES(t *testing.T) map[string]string {
+	t.Helper()
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	return map[string]string{"ELASTICSEARCH_URL": dead.URL, "ESAUTH_ADDR": "127.0.0.1:0", "ESAUTH_ES_TIMEOUT": "500ms", "ESAUTH_LOG_LEVEL": "error"}
+}
+
+func TestCommandLinesThatDoNotParseExitTwoWithTheirCommandsUsage(t *testing.T) {
+	vars := deadES(t)
+	tests := []struct {
+		name    string
+		args    []string
+		usageOf []string // the command whose --help text must follow the problem
+		problem string
+	}{
+		{"user delete refuses --all", []string{"user", "delete", "--email", "a@example.com", "--all"}, []string{"user", "delete"}, "-all"},
+		{"user show refuses --role", []string{"user", "show", "--email", "a@example.com", "--role", "admin"}, []string{"user", "show"}, "-role"},
+		{"user list refuses --email", []string{"user", "list", "--email", "a@example.com"}, []string{"user", "list"}, "-email"},
+		{"user create refuses --json", []string{"user", "create", "--email", "a@example.com", "--json"}, []string{"user", "create"}, "-json"},
+		{"sessions revoke refuses --role", []string{"sessions", "revoke", "--email", "a@example.com", "--all", "--role", "x"}, []string{"sessions", "revoke"}, "-role"},
+		{"audit refuses --all", []string{"audit", "--email", "a@example.com", "--all"}, []string{"audit"}, "-all"},
+		{"init refuses --json", []string{"init", "--json"}, []string{"init"}, "-json"},
+		{"import refuses --all", []string{"import", "--from-url", "http://127.0.0.1:1", "--from-index", "example", "--all"}, []string{"import"}, "-all"},
+		{"serve refuses any flag", []string{"serve", "--port", "8080"}, []string{"serve"}, "-port"},
+		{"a stray argument is refused", []string{"user", "show", "--email", "a@example.com", "extra"}, []string{"user", "show"}, `"extra"`},
+		{"version refuses an argument", []string{"version", "now"}, []string{"version"}, `"now"`},
+		{"an unknown user subcommand", []string{"user", "frobnicate"}, []string{"user"}, `"frobnicate"`},
+		{"user without a subcommand", []string{"user"}, []string{"user"}, "missing command"},
+		{"an unknown sessions subcommand", []string{"sessions", "frobnicate", "--email", "a@example.com"}, []string{"sessions"}, `"frobnicate"`},
+		{"an unknown command", []string{"frobnicate"}, nil, `"frobnicate"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			usage, _, _ := cliStatus(t, vars, append(tt.usageOf, "--help")...)
+			out, errOut, code := cliStatus(t, vars, tt.args...)
+			if code != 2 {
+				t.Errorf("exit status %d; want 2 (stderr %q)", code, errOut)
+			}
+			if out != "" {
+				t.Errorf("stdout %q; want nothing", out)
+			}
+			problem, rest, _ := strings.Cut(errOut, "\n")
+			if want := strings.Join(append([]string{"esauth"}, tt.usageOf...), " ") + ": "; !strings.HasPrefix(problem, want) || !strings.Contains(problem, tt.problem) {
+				t.Errorf("first line of stderr %q; want %q naming %s", problem, want, tt.problem)
+			}
+			if usage == "" || rest != usage {
+				t.Errorf("after the problem, stderr holds\n%s\nwant the usage of esauth %s:\n%s", rest, strings.Join(tt.usageOf, " "), usage)
+			}
+		})
+	}
+}
+
+func TestEachCommandsHelpListsOnlyItsFlags(t *testing.T) {
+	tests := []struct {
+		args  []string // the command and its help flag
+		flags []string // sorted, as the flag package prints them
+	}{
+		{[]string{"user", "delete", "--help"}, []string{"email", "json"}},
+		{[]string{"user", "list", "-h"}, []string{"json", "limit", "query"}},
+		{[]string{"user", "show", "--help"}, []string{"email", "json"}},
+		{[]string{"user", "set-role", "--help"}, []string{"email", "json", "role"}},
+		{[]string{"user", "set-password", "--help"}, []string{"email", "json"}},
+		{[]string{"user", "create", "--help"}, []string{"admin", "email", "first-name", "last-name"}},
+		{[]string{"sessions", "list", "--help"}, []string{"email", "json", "limit"}},
+		{[]string{"sessions", "revoke", "-help"}, []string{"all", "email", "id", "json"}},
+		{[]string{"audit", "--help"}, []string{"email", "json", "limit"}},
+		{[]string{"init", "--help"}, []string{"repair", "sample-user"}},
+		{[]string{"import", "--help"}, []string{"dry-run", "from-index", "from-url", "json"}},
+		{[]string{"version", "--help"}, []string{"json"}},
+		{[]string{"migrate", "--help"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			out, errOut, code := cliStatus(t, deadES(t), tt.args...)
+			if code != 0 || errOut != "" {
+				t.Errorf("exit status %d, stderr %q; want 0 and nothing", code, errOut)
+			}
+			cmd := strings.Join(tt.args[:len(tt.args)-1], " ")
+			if !strings.HasPrefix(out, "usage: esauth "+cmd) {
+				t.Errorf("stdout does not start with the usage of esauth %s:\n%s", cmd, out)
+			}
+			var flags []string
+			for _, line := range strings.Split(out, "\n") {
+				if f, ok := strings.CutPrefix(line, "  -"); ok {
+					flags = append(flags, strings.Fields(f)[0])
+				}
+			}
+			if !slices.Equal(flags, tt.flags) {
+				t.Errorf("flags %v; want %v in\n%s", flags, tt.flags, out)
+			}
+		})
+	}
+}
+
+// A group's usage lists each of its subcommands as that subcommand's own
+// --help gives it, so the two cannot drift apart.
+func TestAGroupsHelpListsEachSubcommandsUsage(t *testing.T) {
+	vars := deadES(t)
+	for group, subs := range map[string][]string{
+		"user":     {"create", "list", "show", "disable", "enable", "set-role", "delete", "set-password"},
+		"sessions": {"list", "revoke"},
+	} {
+		usage, errOut, code := cliStatus(t, vars, group, "--help")
+		if code != 0 || errOut != "" {
+			t.Errorf("esauth %s --help: exit status %d, stderr %q; want 0 and nothing", group, code, errOut)
+		}
+		for _, sub := range subs {
+			help, _, _ := cliStatus(t, vars, group, sub, "--help")
+			synopsis, _, _ := strings.Cut(help, "\n")
+			synopsis, ok := strings.CutPrefix(synopsis, "usage: ")
+			if !ok || !strings.Contains(usage, "\n  "+synopsis+"\n") {
+				t.Errorf("esauth %s --help does not list %q:\n%s", group, synopsis, usage)
+			}
 		}
 	}
 }
