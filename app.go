@@ -19,6 +19,7 @@ import (
 	"esauth/lib/breached"
 	"esauth/lib/elastic"
 	"esauth/lib/mail"
+	"esauth/lib/mail/outbox"
 	"esauth/lib/metrics"
 	"esauth/lib/oauth"
 	"esauth/lib/password"
@@ -139,11 +140,11 @@ func (a *app) mail(rec audit.Recorder) (v1.Mail, func(), error) {
 	}
 	var sender mail.Sender
 	if a.cfg.SMTPURL == "" {
-		sender = mail.NewLog(a.log)
-	} else if sender, err = mail.NewSMTP(a.cfg.SMTPURL, a.cfg.MailFrom, 30*time.Second); err != nil {
+		sender = outbox.NewLog(a.log)
+	} else if sender, err = outbox.NewSMTP(a.cfg.SMTPURL, a.cfg.MailFrom, 30*time.Second); err != nil {
 		return v1.Mail{}, nil, fmt.Errorf("ESAUTH_SMTP_URL: %w", err)
 	}
-	q := mail.NewQueue(sender, a.log, mail.QueueOptions{Size: 1000, OnFailure: func(m mail.Message, err error) {
+	q := outbox.NewQueue(sender, a.log, outbox.QueueOptions{Size: 1000, OnFailure: func(m mail.Message, err error) {
 		a.log.Warn("a mail could not be sent", zap.String("subject", m.Subject), zap.Error(err))
 		rec.Record(audit.Event{Event: audit.MailFailed, Email: m.To, Actor: "esauth", UserAgent: "esauth mail", Outcome: audit.Failure})
 	}})
@@ -187,7 +188,7 @@ func (a *app) sessionPolicy() session.Policy {
 // stores what is waiting, for up to within; given report (a command's
 // stderr), it says there how many events could not be stored.
 func (a *app) auditRecorder(buffer int, within time.Duration, report io.Writer) (*audit.Writer, func()) {
-	w := audit.NewWriter(a.store, a.log, buffer, min(buffer, 500), time.Second)
+	w := audit.NewWriter(a.store, a.log.Sugar(), buffer, min(buffer, 500), time.Second)
 	a.metrics.WatchAudit(w)
 	return w, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), within)

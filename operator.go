@@ -20,7 +20,7 @@ func (a *app) accounts(rec audit.Recorder) (*account.Service, error) {
 	}
 	return account.New(account.Deps{
 		Store: a.store, Hasher: a.hasher(), Screen: screen,
-		Policy: a.sessionPolicy(), Audit: rec, Log: a.log,
+		Policy: a.sessionPolicy(), Audit: rec, Log: a.log.Sugar(),
 	}), nil
 }
 

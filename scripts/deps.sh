@@ -51,23 +51,10 @@ log() { echo "deps.sh: $*" >&2; }
 
 hidden=" ${DEPS_HIDE:-} "
 
-# java_home: the JDK scripts/elasticsearch.sh's find_java would pick, or
-# nothing.
+# java_home: the JDK scripts/elasticsearch.sh would run Elasticsearch
+# with (its find_java), or nothing.
 java_home() {
-  if [ -n "${ES_JAVA_HOME:-}" ]; then
-    echo "$ES_JAVA_HOME"
-    return
-  fi
-  local j
-  for j in /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/java-17-openjdk* /usr/lib/jvm/temurin-*; do
-    if [ -x "$j/bin/java" ]; then
-      echo "$j"
-      return
-    fi
-  done
-  if command -v java >/dev/null; then
-    dirname "$(dirname "$(readlink -f "$(command -v java)")")"
-  fi
+  "$(dirname "$0")/elasticsearch.sh" java-home || true
 }
 
 # java_ok: that JDK runs and is Java 17 or newer.

@@ -497,12 +497,14 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
+  # The JDK start would run Elasticsearch with (scripts/deps.sh checks it).
+  java-home) find_java 2>/dev/null ;;
   cluster)
     shift
     cluster "$@"
     ;;
   *)
-    echo "usage: $0 start|stop|status|cluster start|stop [--wipe]|status|kill N|start-node N" >&2
+    echo "usage: $0 start|stop|status|java-home|cluster start|stop [--wipe]|status|kill N|start-node N" >&2
     exit 2
     ;;
 esac

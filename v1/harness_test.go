@@ -75,7 +75,7 @@ func newHarnessOn(t testing.TB, store *elastic.Store, opts ...harnessOption) *ha
 		t.Fatal(err)
 	}
 	h := &harness{t: t, store: store, hasher: password.New(fastParams, 0), codec: codec, codecKeys: keys, logs: logs}
-	h.audit = audit.NewWriter(store, zap.New(core), 1024, 100, time.Hour)
+	h.audit = audit.NewWriter(store, zap.New(core).Sugar(), 1024, 100, time.Hour)
 	t.Cleanup(func() { _ = h.audit.Close(context.Background()) })
 	d := Deps{
 		Passwords: PasswordScreen{Common: testScreener(t)},

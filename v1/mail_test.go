@@ -18,6 +18,7 @@ import (
 	"esauth/lib/elastic/estest"
 	"esauth/lib/mail"
 	"esauth/lib/mail/mailtest"
+	"esauth/lib/mail/outbox"
 	"esauth/lib/user"
 )
 
@@ -29,11 +30,11 @@ const testPublicURL = "https://auth.example.test"
 func withMail(t *testing.T) (harnessOption, *mailtest.Server) {
 	t.Helper()
 	srv := mailtest.Start(t)
-	sender, err := mail.NewSMTP(srv.URL(), "esauth <no-reply@example.test>", 5*time.Second)
+	sender, err := outbox.NewSMTP(srv.URL(), "esauth <no-reply@example.test>", 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := mail.NewQueue(sender, zap.NewNop(), mail.QueueOptions{Attempts: 1})
+	q := outbox.NewQueue(sender, zap.NewNop(), outbox.QueueOptions{Attempts: 1})
 	t.Cleanup(func() { _ = q.Close(context.Background()) })
 	compose, err := mail.NewComposer(mail.ComposerConfig{Product: "esauth", PublicURL: testPublicURL})
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 
 	"esauth/lib/httpkit"
 	"esauth/lib/limit"
-	"esauth/lib/reqlog"
 )
 
 // The HTTP pieces the API shares with the pages live in lib/httpkit; these
@@ -25,4 +24,4 @@ type (
 )
 
 // loggerFrom returns the request's logger (carrying its request id).
-func loggerFrom(ctx context.Context) *zap.Logger { return reqlog.From(ctx) }
+func loggerFrom(ctx context.Context) *zap.Logger { return httpkit.LoggerFrom(ctx) }

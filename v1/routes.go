@@ -5,11 +5,13 @@ import (
 	"strings"
 
 	"github.com/gorilla/mux"
+	"go.uber.org/zap"
 
 	"esauth/lib/account"
 	"esauth/lib/errs"
 	"esauth/lib/httpkit"
 	"esauth/lib/metrics"
+	"esauth/lib/reqlog"
 )
 
 // newRouter is the API's router (for tests that walk its routes).
@@ -50,7 +52,7 @@ func buildRouter(d Deps) (*mux.Router, httpkit.Refuse) {
 		// guess faster.
 		PerSession: d.LoginLimit,
 		Policy:     d.Policy, MaxSessions: d.MaxSessions, Audit: d.Audit, Mail: d.Mail, Metrics: d.Metrics,
-		Now: d.Now, Log: d.Log, RequireVerifiedEmail: d.RequireVerifiedEmail,
+		Now: d.Now, Log: sugared(d.Log), RequireVerifiedEmail: d.RequireVerifiedEmail,
 		RequireTOTPForAdmins: d.RequireTOTPForAdmins, TrustProviderMFA: d.OAuth.TrustProviderMFA,
 	})
 	// One per-IP budget for every way to sign up, and one for every way to
@@ -220,4 +222,12 @@ func NewAdmin(d Deps) http.Handler {
 	addProbes(r, d)
 	r.Handle("/metrics", d.Metrics.Handler()).Methods(http.MethodGet)
 	return httpkit.RecoverPanics(writeError)(httpkit.SecurityHeaders(r))
+}
+
+// sugared is log for the application layer (reqlog.Logger); none when nil.
+func sugared(log *zap.Logger) reqlog.Logger {
+	if log == nil {
+		return reqlog.Nop{}
+	}
+	return log.Sugar()
 }

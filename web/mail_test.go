@@ -14,6 +14,7 @@ import (
 	"esauth/lib/elastic/estest"
 	"esauth/lib/mail"
 	"esauth/lib/mail/mailtest"
+	"esauth/lib/mail/outbox"
 	"esauth/lib/totp"
 	v1 "esauth/v1"
 )
@@ -22,11 +23,11 @@ import (
 // test; pathOf turns its links into paths on the test server.
 func withMail(t *testing.T, smtp *mailtest.Server) func(*v1.Deps) {
 	t.Helper()
-	sender, err := mail.NewSMTP(smtp.URL(), "esauth <no-reply@example.test>", 5*time.Second)
+	sender, err := outbox.NewSMTP(smtp.URL(), "esauth <no-reply@example.test>", 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := mail.NewQueue(sender, zap.NewNop(), mail.QueueOptions{Attempts: 1})
+	q := outbox.NewQueue(sender, zap.NewNop(), outbox.QueueOptions{Attempts: 1})
 	t.Cleanup(func() { _ = q.Close(context.Background()) })
 	compose, err := mail.NewComposer(mail.ComposerConfig{Product: "esauth", PublicURL: "http://pages.example.test"})
 	if err != nil {

@@ -54,7 +54,7 @@ func newServerOn(t *testing.T, store *elastic.Store, opts ...func(*v1.Deps)) (*h
 	}
 	// The real audit trail, written in the background, so the dashboard
 	// shows events.
-	auditLog := audit.NewWriter(store, zap.NewNop(), 1024, 100, 100*time.Millisecond)
+	auditLog := audit.NewWriter(store, zap.NewNop().Sugar(), 1024, 100, 100*time.Millisecond)
 	t.Cleanup(func() { _ = auditLog.Close(context.Background()) })
 	d := v1.Deps{
 		Log: zap.NewNop(), Store: store, Hasher: password.New(fast, 0),

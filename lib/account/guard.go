@@ -8,7 +8,6 @@ import (
 	"esauth/lib/errs"
 	"esauth/lib/limit"
 	"esauth/lib/mail"
-	"esauth/lib/metrics"
 	"esauth/lib/password"
 	"esauth/lib/user"
 )
@@ -41,7 +40,7 @@ type guard struct {
 	lockout    user.Lockout
 	perSession *limit.Keyed
 	now        func() time.Time
-	metrics    *metrics.Metrics
+	metrics    Counters
 	record     func(a Actor, event, email, outcome string)
 	mail       mailings
 }

@@ -7,11 +7,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"go.uber.org/zap"
-
 	"esauth/lib/audit"
 	"esauth/lib/errs"
-	"esauth/lib/oauth"
 	"esauth/lib/reqlog"
 	"esauth/lib/token"
 	"esauth/lib/user"
@@ -82,7 +79,7 @@ type ProviderLoggedIn struct {
 // own the esauth one: an account takeover), and an address the provider
 // did not verify is never used at all. The email it returns with an
 // error is the one the refusal concerns, for the audit trail.
-func (s *Service) ProviderLogIn(ctx context.Context, a Actor, prof oauth.Profile, remember bool) (ProviderLoggedIn, string, error) {
+func (s *Service) ProviderLogIn(ctx context.Context, a Actor, prof user.Profile, remember bool) (ProviderLoggedIn, string, error) {
 	email := user.NormalizeEmail(prof.Email)
 	id, err := s.store.GetIdentity(ctx, prof.Provider, prof.Subject)
 	switch {
@@ -146,7 +143,7 @@ func (s *Service) ProviderLogIn(ctx context.Context, a Actor, prof oauth.Profile
 	}
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		if derr := s.store.DeleteIdentity(ctx, ident.Provider, ident.Subject); derr != nil {
-			reqlog.From(ctx).Warn("could not delete the identity of a user that was not made; the next login forgets it", zap.Error(derr))
+			reqlog.From(ctx).Warnw("could not delete the identity of a user that was not made; the next login forgets it", "error", derr)
 		}
 		if errs.Is(err, errs.Conflict) {
 			return ProviderLoggedIn{}, email, accountExists
@@ -166,24 +163,11 @@ func (s *Service) startProviderLogin(ctx context.Context, a Actor, u user.User, 
 	if !u.IsActive {
 		return ProviderLoggedIn{}, Refuse("account_disabled", errs.Forbidden, "This account is disabled.")
 	}
-	if err := s.endPresented(ctx, a); err != nil {
-		return ProviderLoggedIn{}, err
-	}
-	out := ProviderLoggedIn{User: u, Created: created}
+	out := ProviderLoggedIn{User: u, Created: created, Pending: u.TOTPEnabled() && !s.trustProviderMFA}
 	var err error
-	if u.TOTPEnabled() && !s.trustProviderMFA {
-		// Half way, as LogIn: the session is worth nothing until the code.
-		if out.Session, err = s.begin(ctx, a, u, remember, stagePending); err != nil {
-			return ProviderLoggedIn{}, err
-		}
-		s.record(a, audit.SecondFactorRequired, u.Email, audit.Success)
-		out.Pending = true
-		return out, nil
-	}
-	if out.Session, err = s.begin(ctx, a, u, remember, stageFull); err != nil {
+	if out.Session, err = s.startLogin(ctx, a, u, remember, out.Pending, audit.OAuthLogin); err != nil {
 		return ProviderLoggedIn{}, err
 	}
-	s.record(a, audit.OAuthLogin, u.Email, audit.Success)
 	return out, nil
 }
 
@@ -197,7 +181,7 @@ type Linked struct {
 // started the link (linkTo, whose session epoch was linkEpoch then), when
 // that user's session is still a's and still valid. A user has at most one
 // account per provider.
-func (s *Service) Link(ctx context.Context, a Actor, linkTo, linkEpoch string, prof oauth.Profile) (Linked, error) {
+func (s *Service) Link(ctx context.Context, a Actor, linkTo, linkEpoch string, prof user.Profile) (Linked, error) {
 	if !a.LoggedIn || a.User.Email != linkTo || a.User.SessionEpoch != linkEpoch {
 		return Linked{}, Refuse("link_session_ended", errs.Unauthenticated, "Log in again, then link this provider.")
 	}
@@ -306,12 +290,12 @@ func (s *Service) Unlink(ctx context.Context, a Actor, provider string) (user.Id
 		left, err := s.ownIdentities(ctx, a.User)
 		if err == nil && len(left) == 0 {
 			if rerr := s.store.CreateIdentity(ctx, *target); rerr != nil {
-				reqlog.From(ctx).Error("an unlink left a user without a password no linked account, and could not be undone", zap.Error(rerr))
+				reqlog.From(ctx).Errorw("an unlink left a user without a password no linked account, and could not be undone", "error", rerr)
 			}
 			return user.Identity{}, lastWayIn
 		}
 		if err != nil {
-			reqlog.From(ctx).Warn("could not check the ways in left after an unlink", zap.Error(err))
+			reqlog.From(ctx).Warnw("could not check the ways in left after an unlink", "error", err)
 		}
 	}
 	s.record(a, audit.IdentityUnlinked, a.User.Email, audit.Success)

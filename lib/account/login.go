@@ -3,11 +3,8 @@ package account
 import (
 	"context"
 
-	"go.uber.org/zap"
-
 	"esauth/lib/audit"
 	"esauth/lib/errs"
-	"esauth/lib/metrics"
 	"esauth/lib/reqlog"
 	"esauth/lib/user"
 )
@@ -47,24 +44,24 @@ func (s *Service) LogIn(ctx context.Context, a Actor, email, password string, re
 			return LoggedIn{}, err
 		}
 		s.record(a, audit.LoginFailure, invalidEmail, audit.Failure)
-		s.metrics.Login(metrics.LoginFailed)
+		s.metrics.Login(loginFailed)
 		return LoggedIn{}, errBadCredentials
 	}
 	res, err := s.guard.password(ctx, a, email, password, audit.LoginFailure)
 	if err != nil {
 		if errs.Is(err, errs.TooMany) {
-			s.metrics.Login(metrics.LoginLocked)
+			s.metrics.Login(loginLocked)
 		}
 		return LoggedIn{}, err
 	}
 	if !res.OK {
-		s.metrics.Login(metrics.LoginFailed)
+		s.metrics.Login(loginFailed)
 		return LoggedIn{}, errBadCredentials
 	}
 	u := res.User
 	if !u.IsActive {
 		s.record(a, audit.LoginFailure, u.Email, audit.Refused)
-		s.metrics.Login(metrics.LoginDisabled)
+		s.metrics.Login(loginDisabled)
 		return LoggedIn{}, errs.E(errs.Forbidden, "This account is disabled.")
 	}
 	if s.requireVerified && u.EmailVerifiedAt.IsZero() {
@@ -74,25 +71,36 @@ func (s *Service) LogIn(ctx context.Context, a Actor, email, password string, re
 	if s.hasher.NeedsRehash(u.PasswordHash) {
 		s.upgradeHash(ctx, u, password)
 	}
-	if err := s.endPresented(ctx, a); err != nil {
+	out := LoggedIn{User: u, PasswordChangeRequired: s.screen.changeRequired(password), SecondFactorRequired: u.TOTPEnabled()}
+	if out.Session, err = s.startLogin(ctx, a, u, remember, out.SecondFactorRequired, audit.LoginSuccess); err != nil {
 		return LoggedIn{}, err
 	}
-	out := LoggedIn{User: u, PasswordChangeRequired: s.screen.changeRequired(password)}
-	if u.TOTPEnabled() {
-		// Half way: the session is worth nothing until the code.
-		if out.Session, err = s.begin(ctx, a, u, remember, stagePending); err != nil {
-			return LoggedIn{}, err
-		}
-		s.record(a, audit.SecondFactorRequired, u.Email, audit.Success)
-		out.SecondFactorRequired = true
-		return out, nil
+	if !out.SecondFactorRequired {
+		s.metrics.Login(loginSuccess)
 	}
-	if out.Session, err = s.begin(ctx, a, u, remember, stageFull); err != nil {
-		return LoggedIn{}, err
-	}
-	s.record(a, audit.LoginSuccess, u.Email, audit.Success)
-	s.metrics.Login(metrics.LoginSuccess)
 	return out, nil
+}
+
+// startLogin begins the session of a login that proved one factor (a
+// password, a provider account), the same for every kind: the session a
+// presented ends, so a cookie planted before the login is never the one
+// valid after it; then, when the second factor is owed, a pending session
+// that is worth nothing until the code (audited as second_factor_required),
+// else a full one audited as event.
+func (s *Service) startLogin(ctx context.Context, a Actor, u user.User, remember, owesCode bool, event string) (Started, error) {
+	if err := s.endPresented(ctx, a); err != nil {
+		return Started{}, err
+	}
+	stage := stageFull
+	if owesCode {
+		stage, event = stagePending, audit.SecondFactorRequired
+	}
+	started, err := s.begin(ctx, a, u, remember, stage)
+	if err != nil {
+		return Started{}, err
+	}
+	s.record(a, event, u.Email, audit.Success)
+	return started, nil
 }
 
 // upgradeHash replaces a hash made with older parameters (or an imported
@@ -110,6 +118,6 @@ func (s *Service) upgradeHash(ctx context.Context, u user.User, pw string) {
 		})
 	}
 	if err != nil {
-		reqlog.From(ctx).Warn("could not upgrade the password hash", zap.Error(err))
+		reqlog.From(ctx).Warnw("could not upgrade the password hash", "error", err)
 	}
 }

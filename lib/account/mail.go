@@ -5,8 +5,6 @@ import (
 	"net/url"
 	"time"
 
-	"go.uber.org/zap"
-
 	"esauth/lib/audit"
 	"esauth/lib/errs"
 	"esauth/lib/mail"
@@ -15,7 +13,7 @@ import (
 	"esauth/lib/user"
 )
 
-// Mailer queues a mail to be sent in the background (mail.Queue): a
+// Mailer queues a mail to be sent in the background (lib/mail/outbox's Queue): a
 // request never waits for the mail server, and never fails because of it.
 type Mailer interface {
 	Enqueue(m mail.Message) bool
@@ -61,7 +59,7 @@ type mailings struct {
 // sendLink makes a token of purpose for u and queues its mail. A store
 // failure is returned; a full queue is logged (the owner of the address
 // can ask again).
-func (ml mailings) sendLink(ctx context.Context, log *zap.Logger, u user.User, purpose token.Purpose) error {
+func (ml mailings) sendLink(ctx context.Context, log reqlog.Logger, u user.User, purpose token.Purpose) error {
 	if !ml.mail.on() {
 		return nil
 	}
@@ -75,7 +73,7 @@ func (ml mailings) sendLink(ctx context.Context, log *zap.Logger, u user.User, p
 		return err
 	}
 	if !ml.mail.Queue.Enqueue(compose(u.Email, u.FirstName, ml.mail.link(path, secret), ttl)) {
-		log.Warn("the mail queue is full; a mail was not sent", zap.String("purpose", string(purpose)))
+		log.Warnw("the mail queue is full; a mail was not sent", "purpose", string(purpose))
 	}
 	return nil
 }
@@ -87,7 +85,7 @@ func (ml mailings) notify(ctx context.Context, a Actor, u user.User, kind mail.N
 		return
 	}
 	if !ml.mail.Queue.Enqueue(ml.mail.Compose.Notice(u.Email, u.FirstName, kind, ml.now(), a.IP)) {
-		reqlog.From(ctx).Warn("the mail queue is full; a notice was not sent", zap.String("kind", string(kind)))
+		reqlog.From(ctx).Warnw("the mail queue is full; a notice was not sent", "kind", string(kind))
 	}
 }
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"go.uber.org/zap"
-
 	"esauth/lib/audit"
 	"esauth/lib/errs"
 	"esauth/lib/mail"
@@ -101,19 +99,19 @@ func (s *Service) setPassword(ctx context.Context, a Actor, pw string, p passwor
 			// The new session's epoch never came to be: it is dead. The
 			// actor's own session still works.
 			if derr := s.store.DeleteSession(ctx, done.Session.Session.ID); derr != nil {
-				reqlog.From(ctx).Warn("could not delete an unused session", zap.Error(derr))
+				reqlog.From(ctx).Warnw("could not delete an unused session", "error", derr)
 			}
 		}
 		return passwordDone{}, err
 	}
 	for _, c := range p.clear {
 		if err := s.store.ClearFailures(ctx, c, email); err != nil {
-			reqlog.From(ctx).Warn("could not lift the lockout after a new password", zap.Error(err))
+			reqlog.From(ctx).Warnw("could not lift the lockout after a new password", "error", err)
 		}
 	}
 	done.Revoked, err = s.store.RevokeSessions(ctx, email, done.Session.Session.ID)
 	if err != nil {
-		reqlog.From(ctx).Warn("sessions ended, but their documents could not all be deleted; they are refused and purged when they expire", zap.Error(err))
+		reqlog.From(ctx).Warnw("sessions ended, but their documents could not all be deleted; they are refused and purged when they expire", "error", err)
 	}
 	s.record(a, p.event, email, audit.Success)
 	s.mail.notify(ctx, a, done.User, p.notice)

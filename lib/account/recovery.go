@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"go.uber.org/zap"
-
 	"esauth/lib/audit"
 	"esauth/lib/errs"
 	"esauth/lib/limit"
@@ -32,13 +30,13 @@ func (s *Service) RequestRecovery(_ context.Context, a Actor, email string) erro
 		return errs.InvalidFields(map[string]string{"email_address": m})
 	}
 	if ok, _ := s.recoveryPerEmail.Allow(email, s.now()); !ok {
-		s.log.Info("recovery requests for one address over the limit; dropped")
+		s.log.Infow("recovery requests for one address over the limit; dropped")
 		return nil
 	}
 	select {
 	case s.recoveryWork <- struct{}{}:
 	default:
-		s.log.Warn("too many recovery requests at once; one dropped")
+		s.log.Warnw("too many recovery requests at once; one dropped")
 		return nil
 	}
 	go func() {
@@ -58,13 +56,13 @@ func (s *Service) sendRecovery(ctx context.Context, a Actor, email string) {
 	case errs.Is(err, errs.NotFound):
 		outcome = audit.Failure // no account: nothing is sent
 	case err != nil:
-		s.log.Warn("could not look up a recovery request", zap.Error(err))
+		s.log.Warnw("could not look up a recovery request", "error", err)
 		outcome = audit.Failure
 	case !u.IsActive:
 		outcome = audit.Refused // a disabled account is not recovered by mail
 	default:
 		if err := s.mail.sendLink(ctx, s.log, u, token.Recovery); err != nil {
-			s.log.Warn("could not store a recovery token", zap.Error(err))
+			s.log.Warnw("could not store a recovery token", "error", err)
 			outcome = audit.Failure
 		}
 	}

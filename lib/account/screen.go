@@ -3,19 +3,30 @@ package account
 import (
 	"context"
 
-	"go.uber.org/zap"
-
-	"esauth/lib/breached"
 	"esauth/lib/errs"
 	"esauth/lib/reqlog"
 )
 
 // Screen refuses passwords that are common or known breached (NIST SP
 // 800-63B), on top of lib/user's length rules. Both parts are optional:
-// nil Common skips the list, nil Pwned skips the online check.
+// nil Common skips the list, nil Pwned skips the online check. lib/breached
+// has both (its Screener and Pwned).
 type Screen struct {
-	Common *breached.Screener
-	Pwned  *breached.Pwned
+	Common CommonList
+	Pwned  BreachCheck
+}
+
+// CommonList knows the passwords too common to choose.
+type CommonList interface {
+	// Check says why pw may not be chosen by the owner of email, or "".
+	Check(pw, email string) string
+	// IsCommon says pw is on the list.
+	IsCommon(pw string) bool
+}
+
+// BreachCheck asks whether a password appears in a known breach.
+type BreachCheck interface {
+	Breached(ctx context.Context, pw string) (bool, error)
 }
 
 // MsgBreached is the refusal of a password found in a known breach.
@@ -33,7 +44,7 @@ func (s Screen) problem(ctx context.Context, pw, email string) string {
 	if s.Pwned != nil {
 		found, err := s.Pwned.Breached(ctx, pw)
 		if err != nil {
-			reqlog.From(ctx).Warn("breached-password check unavailable; proceeding without it", zap.Error(err))
+			reqlog.From(ctx).Warnw("breached-password check unavailable; proceeding without it", "error", err)
 			return ""
 		}
 		if found {

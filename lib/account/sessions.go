@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"go.uber.org/zap"
-
 	"esauth/lib/audit"
 	"esauth/lib/errs"
 	"esauth/lib/page"
@@ -52,7 +50,7 @@ func (s *Service) begin(ctx context.Context, a Actor, u user.User, remember bool
 	}
 	if s.maxSessions > 0 {
 		if _, err := s.store.TrimSessions(ctx, u.Email, s.maxSessions, ss.ID, now); err != nil {
-			reqlog.From(ctx).Warn("could not end sessions beyond the cap", zap.Error(err))
+			reqlog.From(ctx).Warnw("could not end sessions beyond the cap", "error", err)
 		}
 	}
 	return Started{Session: ss, Token: tok}, nil
@@ -104,7 +102,7 @@ func (s *Service) endAllSessions(ctx context.Context, email, except string, chan
 	}
 	n, err := s.store.RevokeSessions(ctx, email, except)
 	if err != nil {
-		reqlog.From(ctx).Warn("sessions ended, but their documents could not all be deleted; they are refused and purged when they expire", zap.Error(err))
+		reqlog.From(ctx).Warnw("sessions ended, but their documents could not all be deleted; they are refused and purged when they expire", "error", err)
 	}
 	return u, n, nil
 }

@@ -3,8 +3,6 @@ package account
 import (
 	"context"
 
-	"go.uber.org/zap"
-
 	"esauth/lib/audit"
 	"esauth/lib/errs"
 	"esauth/lib/reqlog"
@@ -81,7 +79,7 @@ func (s *Service) SignUp(ctx context.Context, a Actor, req SignupRequest, role s
 	// The account exists: a link that could not be stored is logged, and
 	// the user asks for another (POST /v1/auth/verification/resend).
 	if err := s.mail.sendLink(ctx, reqlog.From(ctx), u, token.VerifyEmail); err != nil {
-		reqlog.From(ctx).Warn("could not store the verification link of a new user", zap.Error(err))
+		reqlog.From(ctx).Warnw("could not store the verification link of a new user", "error", err)
 	}
 	return u, nil
 }

@@ -5,12 +5,9 @@ import (
 	"slices"
 	"time"
 
-	"go.uber.org/zap"
-
 	"esauth/lib/audit"
 	"esauth/lib/errs"
 	"esauth/lib/mail"
-	"esauth/lib/metrics"
 	"esauth/lib/reqlog"
 	"esauth/lib/totp"
 	"esauth/lib/user"
@@ -189,7 +186,7 @@ func (s *Service) VerifySecondFactor(ctx context.Context, a Actor, code, recover
 		return Verified{}, err
 	}
 	if err := s.store.DeleteSession(ctx, a.Session.ID); err != nil {
-		reqlog.From(ctx).Warn("could not delete a pending session; it expires in minutes", zap.Error(err))
+		reqlog.From(ctx).Warnw("could not delete a pending session; it expires in minutes", "error", err)
 	}
 	started, err := s.begin(ctx, a, u, a.Session.Remember, stageSecondFactor)
 	if err != nil {
@@ -197,6 +194,6 @@ func (s *Service) VerifySecondFactor(ctx context.Context, a Actor, code, recover
 	}
 	s.record(a, audit.SecondFactorPassed, u.Email, audit.Success)
 	s.record(a, audit.LoginSuccess, u.Email, audit.Success)
-	s.metrics.Login(metrics.LoginSuccess)
+	s.metrics.Login(loginSuccess)
 	return Verified{User: u, Session: started, RecoveryCodesLeft: len(u.RecoveryCodes)}, nil
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"go.uber.org/zap"
-
 	"esauth/lib/audit"
 	"esauth/lib/errs"
 	"esauth/lib/page"
@@ -215,7 +213,7 @@ func (s *Service) keepAnAdmin(ctx context.Context, actor string, undo func(conte
 		return nil
 	}
 	if uerr := undo(ctx); uerr != nil {
-		reqlog.From(ctx).Error("could not undo the removal of an admin", zap.Error(uerr))
+		reqlog.From(ctx).Errorw("could not undo the removal of an admin", "error", uerr)
 		return uerr
 	}
 	if err != nil && !errs.Is(err, errs.NotFound) {

@@ -14,9 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.uber.org/zap"
-
 	"esauth/lib/page"
+	"esauth/lib/reqlog"
 )
 
 // The events.
@@ -109,7 +108,7 @@ func (Discard) Record(Event) {}
 // Writer is the Recorder that batches events into a Sink.
 type Writer struct {
 	sink    Sink
-	log     *zap.Logger
+	log     reqlog.Logger
 	ch      chan Event
 	batch   int
 	every   time.Duration
@@ -123,8 +122,10 @@ type Writer struct {
 }
 
 // NewWriter starts a Writer holding at most buffer events, writing up to
-// batch events at a time, at least every interval.
-func NewWriter(sink Sink, log *zap.Logger, buffer, batch int, every time.Duration) *Writer {
+// batch events at a time, at least every interval. log (zap's
+// SugaredLogger, say) gets a line per event, the failed writes and the
+// dropped count.
+func NewWriter(sink Sink, log reqlog.Logger, buffer, batch int, every time.Duration) *Writer {
 	w := &Writer{
 		sink: sink, log: log, ch: make(chan Event, buffer), batch: batch, every: every,
 		timeout: 10 * time.Second,
@@ -143,9 +144,9 @@ func (w *Writer) Record(e Event) {
 	if e.At.IsZero() {
 		e.At = time.Now().UTC()
 	}
-	w.log.Info("audit",
-		zap.String("event", e.Event), zap.String("outcome", e.Outcome), zap.String("email", e.Email),
-		zap.String("actor", e.Actor), zap.String("ip", e.IP))
+	w.log.Infow("audit",
+		"event", e.Event, "outcome", e.Outcome, "email", e.Email,
+		"actor", e.Actor, "ip", e.IP)
 	select {
 	case w.ch <- e:
 	default:
@@ -200,7 +201,7 @@ func (w *Writer) loop() {
 			ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
 			if err := w.sink.WriteEvents(ctx, pending[:n]); err != nil {
 				w.dropped.Add(int64(n))
-				w.log.Warn("could not store audit events", zap.Int("count", n), zap.Error(err))
+				w.log.Warnw("could not store audit events", "count", n, "error", err)
 			} else {
 				w.written.Add(int64(n))
 			}
@@ -210,7 +211,7 @@ func (w *Writer) loop() {
 		pending = pending[:0]
 		if d := w.dropped.Load(); d != reported {
 			reported = d
-			w.log.Warn("audit events dropped", zap.Int64("dropped_total", d))
+			w.log.Warnw("audit events dropped", "dropped_total", d)
 		}
 	}
 	drain := func() {

@@ -48,7 +48,7 @@ func (s *memSink) events() []audit.Event {
 
 func TestFlushWritesEverythingInBatches(t *testing.T) {
 	sink := &memSink{}
-	w := audit.NewWriter(sink, zap.NewNop(), 100, 3, time.Hour)
+	w := audit.NewWriter(sink, zap.NewNop().Sugar(), 100, 3, time.Hour)
 	t.Cleanup(func() { _ = w.Close(context.Background()) })
 	for i := 0; i < 7; i++ {
 		w.Record(audit.Event{Event: audit.LoginFailure, Email: "a@example.com"})
@@ -80,7 +80,7 @@ func TestFlushWritesEverythingInBatches(t *testing.T) {
 func TestAFullBufferDropsAndCountsInsteadOfBlocking(t *testing.T) {
 	sink := &memSink{block: make(chan struct{})}
 	core, logs := observer.New(zap.InfoLevel)
-	w := audit.NewWriter(sink, zap.New(core), 2, 1, time.Hour)
+	w := audit.NewWriter(sink, zap.New(core).Sugar(), 2, 1, time.Hour)
 	t.Cleanup(func() { _ = w.Close(context.Background()) })
 	// The first event is taken by the loop, which then blocks writing it;
 	// two more fill the buffer; the rest must be dropped, not wait.
@@ -115,7 +115,7 @@ func TestAFullBufferDropsAndCountsInsteadOfBlocking(t *testing.T) {
 
 func TestAFailingStoreCountsTheLostBatch(t *testing.T) {
 	sink := &memSink{fail: true}
-	w := audit.NewWriter(sink, zap.NewNop(), 10, 10, time.Hour)
+	w := audit.NewWriter(sink, zap.NewNop().Sugar(), 10, 10, time.Hour)
 	for i := 0; i < 4; i++ {
 		w.Record(audit.Event{Event: audit.Logout})
 	}
@@ -130,7 +130,7 @@ func TestAFailingStoreCountsTheLostBatch(t *testing.T) {
 
 func TestCloseWritesWhatIsBuffered(t *testing.T) {
 	sink := &memSink{}
-	w := audit.NewWriter(sink, zap.NewNop(), 10, 10, time.Hour)
+	w := audit.NewWriter(sink, zap.NewNop().Sugar(), 10, 10, time.Hour)
 	w.Record(audit.Event{Event: audit.Signup})
 	w.Record(audit.Event{Event: audit.LoginSuccess})
 	if err := w.Close(context.Background()); err != nil {

@@ -9,7 +9,6 @@ import (
 
 	"esauth/lib/account"
 	"esauth/lib/errs"
-	"esauth/lib/reqlog"
 	"esauth/lib/session"
 	"esauth/lib/user"
 )
@@ -115,7 +114,7 @@ func loader(cookies Cookies, store SessionLoader, policy session.Policy, now fun
 			if policy.NeedsTouch(s, t) {
 				// A failed touch only delays the idle clock; the request goes on.
 				if err := store.TouchSession(r.Context(), s.ID, t); err != nil {
-					reqlog.From(r.Context()).Warn("could not record session use", zap.Error(err))
+					LoggerFrom(r.Context()).Warn("could not record session use", zap.Error(err))
 				} else {
 					s.LastSeenAt = t
 				}
@@ -152,7 +151,7 @@ func (c Cookies) Payload(r *http.Request) (session.Payload, bool) {
 	}
 	p, err := c.Codec.Decode(ck.Value)
 	if err != nil {
-		reqlog.From(r.Context()).Info("session cookie refused", zap.String("reason", "does not decode"))
+		LoggerFrom(r.Context()).Info("session cookie refused", zap.String("reason", "does not decode"))
 		return session.Payload{}, false
 	}
 	return p, true

@@ -39,7 +39,8 @@ type reqInfo struct {
 	base     *zap.Logger // the server's logger
 	id       string      // the request id
 	logOnce  sync.Once
-	log      *zap.Logger // base with the request id, made by logger when first asked
+	log      *zap.Logger // base with the request id, made by Logger when first asked
+	sugar    *zap.SugaredLogger
 	template string
 	ip       string
 	hasIP    bool
@@ -54,16 +55,32 @@ type reqInfo struct {
 	loadErr error
 }
 
-// Logger returns the request's logger (reqlog.Source). It is made on
-// first use: most requests log only their access line, which takes the id
-// as a field.
+// Logger returns the request's logger. It is made on first use: most
+// requests log only their access line, which takes the id as a field.
 func (i *reqInfo) Logger() *zap.Logger {
 	i.logOnce.Do(func() {
 		if i.log == nil {
 			i.log = i.base.With(zap.String("request_id", i.id))
 		}
+		i.sugar = i.log.Sugar()
 	})
 	return i.log
+}
+
+// Log is Logger for the code below the surfaces (reqlog.Source), which
+// knows no zap.
+func (i *reqInfo) Log() reqlog.Logger {
+	i.Logger()
+	return i.sugar
+}
+
+// LoggerFrom returns the request's logger (carrying its request id); a
+// no-op logger outside a request.
+func LoggerFrom(ctx context.Context) *zap.Logger {
+	if info := infoFrom(ctx); info != nil {
+		return info.Logger()
+	}
+	return zap.NewNop()
 }
 
 // infoFrom returns the request's info. It travels as the request's
@@ -191,7 +208,7 @@ func RecoverPanics(refuse Refuse) Middleware {
 					if v == http.ErrAbortHandler {
 						panic(v)
 					}
-					reqlog.From(r.Context()).Error("panic", zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
+					LoggerFrom(r.Context()).Error("panic", zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
 					refuse(w, r, errs.E(errs.Internal, "Internal server error."))
 				}
 			}()

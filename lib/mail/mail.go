@@ -1,12 +1,15 @@
-// Package mail sends esauth's mail: email-verification and
+// Package mail composes esauth's mail: email-verification and
 // password-recovery links, and security notices ("your password was
 // changed", "two-factor authentication was turned off", ...).
 //
-// A Sender delivers one Message: SMTP in production, Log in development
-// (the links go to the log, where a developer copies them). A Queue wraps a
-// Sender so that a request never waits for SMTP or fails because of it, and
-// a Composer turns the embedded templates into Messages. The package knows
-// no tokens and no routes: callers pass the links fully built.
+// This package is the pure part: a Composer turns the embedded templates
+// into Messages, and a Sender delivers one. The senders themselves live in
+// esauth/lib/mail/outbox — SMTP in production, Log in development (the
+// links go to the log, where a developer copies them), and a Queue that
+// wraps a Sender so that a request never waits for SMTP or fails because
+// of it — so that importing this package pulls in no SMTP client, logger
+// or net/http. The package knows no tokens and no routes: callers pass the
+// links fully built.
 package mail
 
 import (
@@ -31,7 +34,7 @@ type Sender interface {
 
 // Permanent marks err as a failure that sending again cannot fix (an
 // invalid message, a 5xx reply such as an unknown mailbox or refused
-// credentials), so a Queue gives up at once instead of retrying.
+// credentials), so an outbox.Queue gives up at once instead of retrying.
 func Permanent(err error) error {
 	if err == nil {
 		return nil
@@ -51,11 +54,12 @@ type permanentError struct{ err error }
 func (e permanentError) Error() string { return e.err.Error() }
 func (e permanentError) Unwrap() error { return e.err }
 
-// validate refuses a message that no sender should try: one recipient
+// Validate refuses a message that no sender should try: one recipient
 // address, and no line break in the subject. Line breaks are how header
-// injection works; go-mail would encode them harmlessly, but a subject with
-// one is a bug upstream, and we say so rather than send something odd.
-func (m Message) validate() error {
+// injection works; go-mail (outbox.SMTP) would encode them harmlessly, but
+// a subject with one is a bug upstream, and we say so rather than send
+// something odd. Every Sender calls it first.
+func (m Message) Validate() error {
 	if strings.ContainsAny(m.To, "\r\n") {
 		return errors.New("mail: the recipient contains a line break")
 	}

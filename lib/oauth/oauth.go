@@ -9,6 +9,7 @@ package oauth
 import (
 	"context"
 	"errors"
+	"esauth/lib/user"
 	"fmt"
 	"net/http"
 	"strings"
@@ -17,19 +18,10 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Profile is who a provider says logged in.
-type Profile struct {
-	// Provider is the configured provider name; Subject the provider's
-	// stable id for the person (never their email, which can change).
-	Provider, Subject string
-	// Email is the address the provider gives, and EmailVerified whether
-	// the provider says it checked that the person owns it. An address
-	// that is not verified must never be used to find or make an account.
-	Email         string
-	EmailVerified bool
-	FirstName     string
-	LastName      string
-}
+// Profile is what a provider says about the person who logged in
+// (user.Profile: the application layer decides with it, knowing no
+// OAuth).
+type Profile = user.Profile
 
 // Attempt is what one login attempt must remember between sending the
 // browser to the provider and its return: all three are random and

@@ -25,3 +25,17 @@ type Identity struct {
 func (id Identity) Belongs(u User) bool {
 	return NormalizeEmail(id.Email) == NormalizeEmail(u.Email) && id.UserCreatedAt.Equal(u.CreatedAt)
 }
+
+// Profile is who a provider says logged in.
+type Profile struct {
+	// Provider is the configured provider name; Subject the provider's
+	// stable id for the person (never their email, which can change).
+	Provider, Subject string
+	// Email is the address the provider gives, and EmailVerified whether
+	// the provider says it checked that the person owns it. An address
+	// that is not verified must never be used to find or make an account.
+	Email         string
+	EmailVerified bool
+	FirstName     string
+	LastName      string
+}

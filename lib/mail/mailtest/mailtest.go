@@ -125,6 +125,11 @@ func StartWith(t testing.TB, o Options) *Server {
 	}()
 	t.Cleanup(func() {
 		_ = srv.Close()
+		// srv.Close misses the listener when Serve has not registered it
+		// yet (a test that never connects can end that fast), and Serve
+		// would then wait in Accept for ever; closing it here ends Serve
+		// either way.
+		_ = ln.Close()
 		<-done
 	})
 	return s

@@ -1,4 +1,10 @@
-package mail
+// Package outbox sends esauth's mail (see esauth/lib/mail, which composes
+// it): SMTP delivers a Message in production, Log in development (the links
+// go to the log, where a developer copies them), and a Queue wraps a Sender
+// so that a request never waits for SMTP or fails because of it. These are
+// kept apart from lib/mail so that what only composes mail, or only needs
+// its types, does not pull in the SMTP client or the logger.
+package outbox
 
 import (
 	"context"
@@ -8,6 +14,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"esauth/lib/mail"
 )
 
 // Errors given to OnFailure for messages that were never tried.
@@ -36,7 +44,7 @@ type QueueOptions struct {
 	// logs and audits there; the message's bodies hold one-time links and
 	// must not be logged. When OnFailure is nil, the Queue logs the failure
 	// itself (recipient and subject only).
-	OnFailure func(m Message, err error)
+	OnFailure func(m mail.Message, err error)
 }
 
 func (o QueueOptions) withDefaults() QueueOptions {
@@ -65,13 +73,13 @@ func (o QueueOptions) withDefaults() QueueOptions {
 // for the mail server or fails because of it: Enqueue never blocks, and
 // failures go to OnFailure and the counters.
 type Queue struct {
-	s    Sender
+	s    mail.Sender
 	log  *zap.Logger
 	opts QueueOptions
 
 	mu     sync.RWMutex // guards closed against a send on the closed ch
 	closed bool
-	ch     chan Message
+	ch     chan mail.Message
 
 	// ctx is cancelled when Close gives up waiting: in-flight sends and
 	// backoff waits end, and what is left is reported as failed.
@@ -84,7 +92,7 @@ type Queue struct {
 
 // NewQueue starts the workers; Close stops them. log gets the retries, and
 // the failures when there is no OnFailure; nil discards them.
-func NewQueue(s Sender, log *zap.Logger, opts QueueOptions) *Queue {
+func NewQueue(s mail.Sender, log *zap.Logger, opts QueueOptions) *Queue {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -92,7 +100,7 @@ func NewQueue(s Sender, log *zap.Logger, opts QueueOptions) *Queue {
 	ctx, cancel := context.WithCancel(context.Background())
 	q := &Queue{
 		s: s, log: log, opts: opts,
-		ch:  make(chan Message, opts.Size),
+		ch:  make(chan mail.Message, opts.Size),
 		ctx: ctx, cancel: cancel,
 		done: make(chan struct{}),
 	}
@@ -109,7 +117,7 @@ func NewQueue(s Sender, log *zap.Logger, opts QueueOptions) *Queue {
 
 // Enqueue hands m to the workers and returns at once. It returns false, and
 // counts and reports m as dropped, when the queue is full or closed.
-func (q *Queue) Enqueue(m Message) bool {
+func (q *Queue) Enqueue(m mail.Message) bool {
 	q.mu.RLock()
 	err := ErrQueueClosed
 	if !q.closed {
@@ -170,7 +178,7 @@ func (q *Queue) work() {
 }
 
 // deliver tries m up to Attempts times with exponential backoff.
-func (q *Queue) deliver(m Message) error {
+func (q *Queue) deliver(m mail.Message) error {
 	delay := q.opts.Backoff
 	for attempt := 1; ; attempt++ {
 		if q.ctx.Err() != nil {
@@ -183,7 +191,7 @@ func (q *Queue) deliver(m Message) error {
 		if q.ctx.Err() != nil {
 			return errors.Join(ErrQueueClosed, err)
 		}
-		if IsPermanent(err) || attempt >= q.opts.Attempts {
+		if mail.IsPermanent(err) || attempt >= q.opts.Attempts {
 			return err
 		}
 		q.log.Warn("mail send failed; will retry",
@@ -202,7 +210,7 @@ func (q *Queue) deliver(m Message) error {
 
 // report hands a message that was not sent to OnFailure, or logs it if
 // there is none; never its bodies.
-func (q *Queue) report(m Message, err error, what string) {
+func (q *Queue) report(m mail.Message, err error, what string) {
 	if q.opts.OnFailure != nil {
 		q.opts.OnFailure(m, err)
 		return

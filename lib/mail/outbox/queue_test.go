@@ -1,4 +1,4 @@
-package mail
+package outbox
 
 import (
 	"context"
@@ -10,37 +10,38 @@ import (
 
 	"go.uber.org/zap"
 
+	"esauth/lib/mail"
 	"esauth/lib/mail/mailtest"
 )
 
 // senderFunc adapts a function to Sender for the queue's own logic; the
 // SMTP path is tested against the real server.
-type senderFunc func(ctx context.Context, m Message) error
+type senderFunc func(ctx context.Context, m mail.Message) error
 
-func (f senderFunc) Send(ctx context.Context, m Message) error { return f(ctx, m) }
+func (f senderFunc) Send(ctx context.Context, m mail.Message) error { return f(ctx, m) }
 
 // failures records OnFailure calls.
 type failures struct {
 	mu   sync.Mutex
-	msgs []Message
+	msgs []mail.Message
 	errs []error
 }
 
-func (f *failures) record(m Message, err error) {
+func (f *failures) record(m mail.Message, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.msgs = append(f.msgs, m)
 	f.errs = append(f.errs, err)
 }
 
-func (f *failures) get() ([]Message, []error) {
+func (f *failures) get() ([]mail.Message, []error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]Message(nil), f.msgs...), append([]error(nil), f.errs...)
+	return append([]mail.Message(nil), f.msgs...), append([]error(nil), f.errs...)
 }
 
-func msg(i int) Message {
-	return Message{To: fmt.Sprintf("user%d@example.com", i), Subject: "Hi", Text: "hi"}
+func msg(i int) mail.Message {
+	return mail.Message{To: fmt.Sprintf("user%d@example.com", i), Subject: "Hi", Text: "hi"}
 }
 
 func closeQueue(t *testing.T, q *Queue) {
@@ -106,7 +107,7 @@ func TestQueueDoesNotRetryARefusal(t *testing.T) {
 		t.Errorf("%d attempts, want 1: a 550 is not retried", n)
 	}
 	msgs, errs := f.get()
-	if len(msgs) != 1 || msgs[0] != msg(1) || !IsPermanent(errs[0]) {
+	if len(msgs) != 1 || msgs[0] != msg(1) || !mail.IsPermanent(errs[0]) {
 		t.Errorf("OnFailure got %v %v, want the message once with a permanent error", msgs, errs)
 	}
 	if q.Failed() != 1 || q.Sent() != 0 {
@@ -118,7 +119,7 @@ func TestQueueReportsEachMessageOnceAfterItsLastAttempt(t *testing.T) {
 	var mu sync.Mutex
 	tries := map[string]int{}
 	temporary := errors.New("421 try again later")
-	s := senderFunc(func(_ context.Context, m Message) error {
+	s := senderFunc(func(_ context.Context, m mail.Message) error {
 		mu.Lock()
 		defer mu.Unlock()
 		tries[m.To]++
@@ -152,7 +153,7 @@ func TestQueueReportsEachMessageOnceAfterItsLastAttempt(t *testing.T) {
 func TestQueueDropsWhenFullWithoutBlocking(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	s := senderFunc(func(context.Context, Message) error {
+	s := senderFunc(func(context.Context, mail.Message) error {
 		once.Do(func() { close(started) })
 		<-release
 		return nil
@@ -204,13 +205,13 @@ func TestQueueCloseDrainsThenRefuses(t *testing.T) {
 func TestQueueCloseGivesUpWhenItsContextEnds(t *testing.T) {
 	tests := []struct {
 		name   string
-		sender Sender
+		sender mail.Sender
 	}{
-		{"a send in flight is cancelled", senderFunc(func(ctx context.Context, _ Message) error {
+		{"a send in flight is cancelled", senderFunc(func(ctx context.Context, _ mail.Message) error {
 			<-ctx.Done()
 			return ctx.Err()
 		})},
-		{"a wait between attempts is cut short", senderFunc(func(context.Context, Message) error {
+		{"a wait between attempts is cut short", senderFunc(func(context.Context, mail.Message) error {
 			return errors.New("421 try again later")
 		})},
 	}

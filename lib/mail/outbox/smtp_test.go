@@ -1,11 +1,11 @@
-package mail
+package outbox
 
 import (
 	"context"
 	"errors"
 	"mime"
 	"net"
-	"net/mail"
+	netmail "net/mail"
 	"net/url"
 	"strings"
 	"testing"
@@ -13,6 +13,7 @@ import (
 
 	gomail "github.com/wneessen/go-mail"
 
+	"esauth/lib/mail"
 	"esauth/lib/mail/mailtest"
 )
 
@@ -27,9 +28,9 @@ func newSMTP(t *testing.T, rawURL string, opts ...SMTPOption) *SMTP {
 	return s
 }
 
-func newComposer(t *testing.T) *Composer {
+func newComposer(t *testing.T) *mail.Composer {
 	t.Helper()
-	c, err := NewComposer(ComposerConfig{Product: "Example Accounts", PublicURL: "https://auth.example.com/"})
+	c, err := mail.NewComposer(mail.ComposerConfig{Product: "Example Accounts", PublicURL: "https://auth.example.com/"})
 	if err != nil {
 		t.Fatalf("NewComposer: %v", err)
 	}
@@ -113,7 +114,7 @@ func TestSMTPAuthentication(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			before := len(srv.Messages())
 			err := newSMTP(t, tt.url).Send(context.Background(),
-				Message{To: "ada@example.com", Subject: "Hello", Text: "hello"})
+				mail.Message{To: "ada@example.com", Subject: "Hello", Text: "hello"})
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("Send error = %v, want error %v", err, tt.wantErr)
 			}
@@ -128,8 +129,8 @@ func TestSMTPAuthentication(t *testing.T) {
 					t.Errorf("error %q contains the password", err)
 				}
 			}
-			if IsPermanent(err) != tt.permanent {
-				t.Errorf("IsPermanent = %v, want %v (%v)", IsPermanent(err), tt.permanent, err)
+			if mail.IsPermanent(err) != tt.permanent {
+				t.Errorf("IsPermanent = %v, want %v (%v)", mail.IsPermanent(err), tt.permanent, err)
 			}
 			if n := len(srv.Messages()); n != before {
 				t.Errorf("%d messages arrived, want none", n-before)
@@ -174,7 +175,7 @@ func TestSMTPTLS(t *testing.T) {
 			s := newSMTP(t, tt.url, tt.opts...)
 			s.dialAddr = tt.srv.Addr()
 			err := s.Send(context.Background(),
-				Message{To: "ada@example.com", Subject: "Hello", Text: "hello"})
+				mail.Message{To: "ada@example.com", Subject: "Hello", Text: "hello"})
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("Send: %v", err)
@@ -285,19 +286,19 @@ func TestSendRefusesHeaderInjection(t *testing.T) {
 	s := newSMTP(t, srv.URL())
 	tests := []struct {
 		name string
-		m    Message
+		m    mail.Message
 	}{
-		{"a line break in the recipient", Message{To: "ada@example.com\r\nBcc: eve@example.com", Subject: "Hi", Text: "hi"}},
-		{"a bare LF in the recipient", Message{To: "ada@example.com\nBcc: eve@example.com", Subject: "Hi", Text: "hi"}},
-		{"two recipients", Message{To: "ada@example.com, eve@example.com", Subject: "Hi", Text: "hi"}},
-		{"a line break in the subject", Message{To: "ada@example.com", Subject: "Hi\r\nBcc: eve@example.com", Text: "hi"}},
-		{"a bare CR in the subject", Message{To: "ada@example.com", Subject: "Hi\rBcc: eve@example.com", Text: "hi"}},
-		{"no text", Message{To: "ada@example.com", Subject: "Hi"}},
+		{"a line break in the recipient", mail.Message{To: "ada@example.com\r\nBcc: eve@example.com", Subject: "Hi", Text: "hi"}},
+		{"a bare LF in the recipient", mail.Message{To: "ada@example.com\nBcc: eve@example.com", Subject: "Hi", Text: "hi"}},
+		{"two recipients", mail.Message{To: "ada@example.com, eve@example.com", Subject: "Hi", Text: "hi"}},
+		{"a line break in the subject", mail.Message{To: "ada@example.com", Subject: "Hi\r\nBcc: eve@example.com", Text: "hi"}},
+		{"a bare CR in the subject", mail.Message{To: "ada@example.com", Subject: "Hi\rBcc: eve@example.com", Text: "hi"}},
+		{"no text", mail.Message{To: "ada@example.com", Subject: "Hi"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := s.Send(context.Background(), tt.m)
-			if err == nil || !IsPermanent(err) {
+			if err == nil || !mail.IsPermanent(err) {
 				t.Fatalf("Send error = %v, want a permanent one", err)
 			}
 		})
@@ -307,15 +308,15 @@ func TestSendRefusesHeaderInjection(t *testing.T) {
 	}
 }
 
-// TestGoMailEncodesLineBreaksInHeaders checks the layer beneath validate:
+// TestGoMailEncodesLineBreaksInHeaders checks the layer beneath Validate:
 // even a subject that got past it could not start a new header line, and
 // go-mail itself refuses a recipient with a line break.
 func TestGoMailEncodesLineBreaksInHeaders(t *testing.T) {
 	s := newSMTP(t, "smtp://127.0.0.1")
-	if _, err := s.build(Message{To: "ada@example.com\r\nBcc: eve@example.com", Subject: "Hi", Text: "hi"}); err == nil {
+	if _, err := s.build(mail.Message{To: "ada@example.com\r\nBcc: eve@example.com", Subject: "Hi", Text: "hi"}); err == nil {
 		t.Error("go-mail accepted a recipient with a line break")
 	}
-	msg, err := s.build(Message{To: "ada@example.com", Subject: "Hi\r\nBcc: eve@example.com", Text: "hi"})
+	msg, err := s.build(mail.Message{To: "ada@example.com", Subject: "Hi\r\nBcc: eve@example.com", Text: "hi"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +324,7 @@ func TestGoMailEncodesLineBreaksInHeaders(t *testing.T) {
 	if _, err := msg.WriteTo(&raw); err != nil {
 		t.Fatal(err)
 	}
-	m, err := mail.ReadMessage(strings.NewReader(raw.String()))
+	m, err := netmail.ReadMessage(strings.NewReader(raw.String()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,14 +366,27 @@ func TestSendGivesUpOnAStalledServerWhenTheContextEnds(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err = s.Send(ctx, Message{To: "ada@example.com", Subject: "Hi", Text: "hi"})
+	err = s.Send(ctx, mail.Message{To: "ada@example.com", Subject: "Hi", Text: "hi"})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Send error = %v, want the context's", err)
 	}
-	if IsPermanent(err) {
+	if mail.IsPermanent(err) {
 		t.Errorf("a timeout is marked permanent: %v", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Send took %v after its context ended", d)
+	}
+}
+
+func TestComposedMailArrivesAndItsLinkCanBeFollowed(t *testing.T) {
+	srv := mailtest.Start(t)
+	link := "https://auth.example.com/v1/auth/recover?token=" + strings.Repeat("x", 90)
+	m := newComposer(t).Recovery("ada@example.com", "Ada", link, 30*time.Minute)
+	if err := newSMTP(t, srv.URL()).Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	got := srv.Wait(t, 1, 5*time.Second)[0]
+	if l := mailtest.Link(t, got, "https://auth.example.com/v1/auth/recover"); l != link {
+		t.Errorf("followed %q, want %q", l, link)
 	}
 }

@@ -1,4 +1,4 @@
-package mail
+package outbox
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/mail"
+	netmail "net/mail"
 	"net/textproto"
 	"net/url"
 	"strconv"
@@ -16,6 +16,8 @@ import (
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
+
+	"esauth/lib/mail"
 )
 
 // Default ports: submission with STARTTLS (RFC 6409) and implicit TLS
@@ -37,7 +39,7 @@ type SMTP struct {
 	forcedTLS   bool // STARTTLS required because of credentials, not because the URL asked
 	loopback    bool
 	user, pass  string
-	from        *mail.Address
+	from        *netmail.Address
 	fromDomain  string
 	timeout     time.Duration
 	tlsConfig   *tls.Config
@@ -79,7 +81,7 @@ func NewSMTP(rawURL, from string, timeout time.Duration, opts ...SMTPOption) (*S
 		return nil, errors.New("mail: the SMTP timeout must be positive")
 	}
 	s.timeout = timeout
-	addr, err := mail.ParseAddress(from)
+	addr, err := netmail.ParseAddress(from)
 	if err != nil {
 		return nil, fmt.Errorf("mail: the From address %q is not valid: %w", from, err)
 	}
@@ -180,19 +182,19 @@ func (s *SMTP) String() string {
 // Send delivers m, bounded by the sender's timeout and by ctx: when either
 // ends, the connection is closed, even in the middle of the conversation.
 // Failures that a retry cannot fix are marked Permanent.
-func (s *SMTP) Send(ctx context.Context, m Message) error {
-	if err := m.validate(); err != nil {
-		return Permanent(err)
+func (s *SMTP) Send(ctx context.Context, m mail.Message) error {
+	if err := m.Validate(); err != nil {
+		return mail.Permanent(err)
 	}
 	msg, err := s.build(m)
 	if err != nil {
-		return Permanent(err)
+		return mail.Permanent(err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel() // also closes the connection if go-mail left it open after an error
 	client, err := gomail.NewClient(s.host, s.clientOptions(ctx)...)
 	if err != nil {
-		return Permanent(fmt.Errorf("mail: %s: %w", s, err))
+		return mail.Permanent(fmt.Errorf("mail: %s: %w", s, err))
 	}
 	err = client.DialAndSendWithContext(ctx, msg)
 	if err == nil || msg.IsDelivered() {
@@ -209,7 +211,7 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	}
 	err = fmt.Errorf("mail: send to %s via %s: %w", m.To, where, err)
 	if rejected(err) {
-		return Permanent(err)
+		return mail.Permanent(err)
 	}
 	return err
 }
@@ -284,7 +286,7 @@ func (s *SMTP) clientOptions(ctx context.Context) []gomail.Option {
 }
 
 // build turns m into a multipart/alternative go-mail message.
-func (s *SMTP) build(m Message) (*gomail.Msg, error) {
+func (s *SMTP) build(m mail.Message) (*gomail.Msg, error) {
 	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
 	msg.FromMailAddress(s.from)
 	if err := msg.To(m.To); err != nil {

@@ -1,4 +1,4 @@
-package mail
+package outbox
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+
+	"esauth/lib/mail"
 )
 
 // Log is the development Sender: it sends nothing and writes each
@@ -17,7 +19,7 @@ type Log struct {
 	log *zap.Logger
 }
 
-var _ Sender = (*Log)(nil)
+var _ mail.Sender = (*Log)(nil)
 
 // NewLog returns a Log sender and says once, loudly, that mail is not
 // configured: in production this would mean no user ever gets a mail, and
@@ -29,9 +31,9 @@ func NewLog(log *zap.Logger) *Log {
 }
 
 // Send logs m's recipient, subject and the links of its text body.
-func (l *Log) Send(_ context.Context, m Message) error {
-	if err := m.validate(); err != nil {
-		return Permanent(err)
+func (l *Log) Send(_ context.Context, m mail.Message) error {
+	if err := m.Validate(); err != nil {
+		return mail.Permanent(err)
 	}
 	l.log.Warn("mail not sent (mail is not configured); its links follow",
 		zap.String("to", m.To), zap.String("subject", m.Subject), zap.Strings("links", links(m.Text)))
