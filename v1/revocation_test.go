@@ -1,6 +1,7 @@
 package v1
 
 import (
+	"fmt"
 	"net/http"
 	"sync"
 	"testing"
@@ -157,4 +158,69 @@ func TestLogoutEverywhereEndsSessionsWhoseLoginReadTheUserBefore(t *testing.T) {
 	expectStatus(t, old.do("GET", "/v1/test", nil), http.StatusUnauthorized)
 	c.mustLogin("everywhere@example.com", pw)
 	expectStatus(t, c.do("GET", "/v1/test", nil), http.StatusOK)
+}
+
+// The one password rule under a race: eight sessions of one user change
+// the password at once, each to its own. One change wins; every other is
+// refused (409 for a change that read the old hash, 401 or 403 for one
+// that came after the winner ended its session or changed the password),
+// exactly one new password works, and only the winner's new session lives.
+func TestRacingPasswordChangesSetOnePasswordAndLeaveOneSession(t *testing.T) {
+	h := newHarness(t)
+	const email, n = "racer@example.com", 8
+	h.addUser(email, pw, false)
+	clients := make([]*client, n)
+	for i := range clients {
+		clients[i] = h.client()
+		clients[i].mustLogin(email, pw)
+	}
+	type result struct {
+		status int
+		err    error
+	}
+	results := make([]result, n)
+	var start, done sync.WaitGroup
+	start.Add(1)
+	for i, c := range clients {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			start.Wait()
+			a, err := c.try("POST", "/v1/auth/password", map[string]any{"old_password": pw, "new_password": fmt.Sprintf("quiet orbit lantern %d", i)})
+			results[i] = result{a.Status, err}
+		}()
+	}
+	start.Done()
+	done.Wait()
+	winner := -1
+	for i, r := range results {
+		switch {
+		case r.err != nil:
+			t.Fatalf("change %d: %v", i, r.err)
+		case r.status == http.StatusOK:
+			if winner >= 0 {
+				t.Fatalf("changes %d and %d both succeeded", winner, i)
+			}
+			winner = i
+		case r.status != http.StatusConflict && r.status != http.StatusUnauthorized && r.status != http.StatusForbidden:
+			t.Errorf("change %d: status %d, want 409, 401 or 403", i, r.status)
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("no change succeeded: %+v", results)
+	}
+	expectStatus(t, h.client().login(email, fmt.Sprintf("quiet orbit lantern %d", winner)), http.StatusOK)
+	for i := range n {
+		want := http.StatusUnauthorized
+		if i == winner {
+			want = http.StatusOK
+		}
+		expectStatus(t, clients[i].do("GET", "/v1/test", nil), want)
+		if i != winner {
+			// Wrong passwords now; enough of them may lock the account.
+			if s := h.client().login(email, fmt.Sprintf("quiet orbit lantern %d", i)).Status; s != http.StatusUnauthorized && s != http.StatusTooManyRequests {
+				t.Errorf("login with the losing password %d: %d", i, s)
+			}
+		}
+	}
 }
