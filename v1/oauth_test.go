@@ -561,3 +561,30 @@ func TestOAuthStartsShareTheLoginRateLimit(t *testing.T) {
 	}
 	expectStatus(t, c.doWith("GET", "/v1/auth/oauth/acme", nil, asJSON), http.StatusTooManyRequests)
 }
+
+// A user without a password can leave: from a login at most 15 minutes
+// old, with no password (issue 19; it was refused for want of one).
+func TestAUserWithoutAPasswordDeletesTheAccountFromAFreshLogin(t *testing.T) {
+	clock := newFakeClock()
+	h := newHarness(t, withOIDC(t), withClock(clock))
+	stale := h.client()
+	expectStatus(t, stale.oauthLogin("ada"), http.StatusOK)
+	clock.Advance(FirstPasswordMaxAge + time.Minute)
+	expectStatus(t, stale.do("DELETE", "/v1/users/ada@example.com", map[string]any{}), http.StatusForbidden)
+	// Any password is wrong for an account that has none.
+	expectStatus(t, stale.do("DELETE", "/v1/users/ada@example.com", map[string]any{"password": "a guess at nothing"}), http.StatusForbidden)
+	fresh := h.client()
+	expectStatus(t, fresh.oauthLogin("ada"), http.StatusOK)
+	expectStatus(t, fresh.do("DELETE", "/v1/users/ada@example.com", map[string]any{}), http.StatusOK)
+	if _, err := h.store.GetUser(context.Background(), "ada@example.com"); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("the account is still there: %v", err)
+	}
+	expectStatus(t, stale.do("GET", "/v1/test", nil), http.StatusUnauthorized)
+	// A user with a password still gives it.
+	h.addUser("kept@example.com", pw, false)
+	c := h.client()
+	c.mustLogin("kept@example.com", pw)
+	if a := c.do("DELETE", "/v1/users/kept@example.com", map[string]any{}); a.Status != http.StatusUnprocessableEntity || a.Fields["password"] == "" {
+		t.Errorf("self-delete without the password: %d %s", a.Status, a.Raw)
+	}
+}

@@ -91,16 +91,14 @@ type deleteRequest struct {
 	Password string `json:"password"`
 }
 
-func (d deleteRequest) Valid() map[string]string {
-	if d.Password == "" {
-		return map[string]string{"password": "Password is required to delete your own account."}
-	}
-	return nil
-}
+// Valid leaves the password to the rule: a user without one (made by a
+// provider login) sends {} from a fresh login instead.
+func (d deleteRequest) Valid() map[string]string { return nil }
 
 // handleDeleteUser: DELETE /v1/users/{email}. A user deleting their own
-// account sends their password ({password}); an admin deletes others
-// with no body. Deleting oneself also expires the cookie.
+// account sends their password ({password}), or {} within 15 minutes of a
+// provider login when they have none; an admin deletes others with no
+// body. Deleting oneself also expires the cookie.
 func handleDeleteUser(svc *account.Service, cookies Cookies) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		a := httpkit.ActorOf(r)

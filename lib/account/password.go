@@ -143,17 +143,12 @@ func (s *Service) ChangePassword(ctx context.Context, a Actor, old, next string)
 	var before user.User
 	msg := "Password changed; your other sessions were logged out."
 	if old == "" {
-		u, err := s.store.GetUser(ctx, a.User.Email)
-		if err != nil {
+		if err := s.freshWithoutPassword(ctx, a, "old_password", "Current password is required.",
+			"Log in again with your provider, then set a password within 15 minutes."); err != nil {
 			return PasswordChanged{}, err
 		}
-		if u.PasswordHash != "" {
-			return PasswordChanged{}, errs.InvalidFields(map[string]string{"old_password": "Current password is required."})
-		}
-		if s.now().Sub(a.Session.CreatedAt) > FirstPasswordMaxAge {
-			return PasswordChanged{}, errs.E(errs.Forbidden, "Log in again with your provider, then set a password within 15 minutes.")
-		}
-		before, msg = u, "Password set; your other sessions were logged out."
+		// before has no password hash: the stored one must still be empty.
+		msg = "Password set; your other sessions were logged out."
 	} else {
 		res, err := s.guard.sessionPassword(ctx, a, old, audit.PasswordChanged)
 		if err != nil {

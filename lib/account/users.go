@@ -232,10 +232,16 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, email, password strin
 	if err != nil {
 		return err
 	}
-	if !a.admin() {
-		if password == "" {
-			return errs.InvalidFields(map[string]string{"password": "Password is required to delete your own account."})
+	if !a.admin() && password == "" {
+		// A user without a password (made by a provider login) leaves
+		// with a fresh login instead, as they set a first password: a
+		// stolen cookie alone cannot delete the account, unless it is
+		// that fresh.
+		if err := s.freshWithoutPassword(ctx, a, "password", "Password is required to delete your own account.",
+			"Log in again with your provider, then delete your account within 15 minutes."); err != nil {
+			return err
 		}
+	} else if !a.admin() {
 		res, err := s.guard.sessionPassword(ctx, a, password, audit.UserDeleted)
 		if err != nil {
 			return err
@@ -264,5 +270,23 @@ func (s *Service) DeleteUser(ctx context.Context, a Actor, email, password strin
 		}
 	}
 	s.record(a, audit.UserDeleted, target, audit.Success)
+	return nil
+}
+
+// freshWithoutPassword allows what a user without a password does in place
+// of giving one (a first password, leaving the account): the user has no
+// password (else field is required, with required as its message) and
+// a's session began at most FirstPasswordMaxAge ago (else 403, stale).
+func (s *Service) freshWithoutPassword(ctx context.Context, a Actor, field, required, stale string) error {
+	u, err := s.store.GetUser(ctx, a.User.Email)
+	if err != nil {
+		return err
+	}
+	if u.PasswordHash != "" {
+		return errs.InvalidFields(map[string]string{field: required})
+	}
+	if s.now().Sub(a.Session.CreatedAt) > FirstPasswordMaxAge {
+		return errs.E(errs.Forbidden, stale)
+	}
 	return nil
 }
