@@ -156,6 +156,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string,
 	a.log.Info("listening", zap.String("addr", ln.Addr().String()),
 		zap.Strings("elasticsearch", esURLs), zap.String("index_prefix", a.cfg.IndexPrefix))
 	fmt.Fprintf(stdout, "esauth listening on http://%s\n", ln.Addr())
+	if adminSrv == nil {
+		// Where the probes are, so a newcomer's make run says it.
+		fmt.Fprintf(stdout, "esauth probes on http://%[1]s/healthz and http://%[1]s/readyz (status words only); metrics off: set ESAUTH_ADMIN_ADDR to serve them and the probes' reasons on an address of their own\n", ln.Addr())
+	}
 
 	select {
 	case err := <-errc:

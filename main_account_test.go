@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -30,4 +31,29 @@ func TestUserCreateAuditsTheSignupByTheOperator(t *testing.T) {
 	if len(events) != 1 || events[0].Event != "signup" || events[0].Actor != account.OperatorName || events[0].Outcome != "success" {
 		t.Errorf("events %+v; want one signup by %q", events, account.OperatorName)
 	}
+}
+
+// serve says where the probes are (make run prints it), and that metrics
+// are off without an admin address (issue 19).
+func TestServeSaysWhereTheProbesAre(t *testing.T) {
+	vars := testEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, w := io.Pipe()
+	go func() {
+		_ = run(ctx, []string{"esauth", "serve"}, env(vars), strings.NewReader(""), w, io.Discard)
+		w.Close()
+	}()
+	lines := bufio.NewScanner(out)
+	for lines.Scan() {
+		if line := lines.Text(); strings.HasPrefix(line, "esauth probes on http://") {
+			if !strings.Contains(line, "/healthz") || !strings.Contains(line, "/readyz") || !strings.Contains(line, "ESAUTH_ADMIN_ADDR") {
+				t.Errorf("probes line %q", line)
+			}
+			cancel()
+			go func() { _, _ = io.Copy(io.Discard, out) }()
+			return
+		}
+	}
+	t.Fatal("serve never said where the probes are")
 }

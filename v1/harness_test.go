@@ -170,6 +170,16 @@ type client struct {
 	// t is the test that failures are reported to: the harness's test
 	// unless in(t) says otherwise (a subtest reports to itself).
 	t testing.TB
+	// base, when set, is the server asked instead of the harness's (the
+	// admin address).
+	base string
+}
+
+func (c *client) url(path string) string {
+	if c.base != "" {
+		return c.base + path
+	}
+	return c.h.srv.URL + path
 }
 
 func (h *harness) client() *client {
@@ -195,7 +205,7 @@ func (c *client) try(method, path string, body any) (answer, error) {
 		}
 		r = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, c.h.srv.URL+path, r)
+	req, err := http.NewRequest(method, c.url(path), r)
 	if err != nil {
 		return answer{}, err
 	}
@@ -258,7 +268,7 @@ func (c *client) doWith(method, path string, body any, header http.Header) answe
 		}
 		r = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, c.h.srv.URL+path, r)
+	req, err := http.NewRequest(method, c.url(path), r)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -18,17 +18,28 @@ func TestHealthAndReadiness(t *testing.T) {
 	expectStatus(t, c.do("GET", "/healthz", nil), http.StatusOK)
 	expectStatus(t, c.do("GET", "/readyz", nil), http.StatusOK)
 
-	// An index with a wrong mapping: not ready, and the answer says which.
+	// An index with a wrong mapping: not ready. The admin address says
+	// which; the public one only that it is not (issue 19: it named the
+	// index to anyone), and the log has the reason.
+	admin := h.client()
+	admin.base = h.adminURL()
 	estest.MustDo(t, "DELETE", "/"+estest.Concrete(t, h.store.SessionsIndex()), "")
 	estest.MustDo(t, "PUT", "/"+h.store.SessionsIndex(), `{"mappings":{"properties":{"id":{"type":"text"}}}}`)
-	a := c.do("GET", "/readyz", nil)
+	a := admin.do("GET", "/readyz", nil)
 	expectStatus(t, a, http.StatusServiceUnavailable)
 	if !strings.Contains(a.Message, h.store.SessionsIndex()) || !strings.Contains(a.Message, "wrong mapping") || a.Header.Get("Retry-After") == "" {
 		t.Errorf("readyz with a wrong mapping: %q (Retry-After %q)", a.Message, a.Header.Get("Retry-After"))
 	}
+	pub := c.do("GET", "/readyz", nil)
+	if pub.Status != http.StatusServiceUnavailable || pub.Message != "Not ready." || pub.Header.Get("Retry-After") == "" {
+		t.Errorf("public readyz with a wrong mapping: %d %q; want 503 \"Not ready.\" with Retry-After", pub.Status, pub.Message)
+	}
+	if !strings.Contains(h.logs.FilterMessage("request failed").All()[0].ContextMap()["error"].(string), "wrong mapping") {
+		t.Error("the log does not say why it is not ready")
+	}
 	// A missing index.
 	estest.MustDo(t, "DELETE", "/"+estest.Concrete(t, h.store.SessionsIndex()), "")
-	if a := c.do("GET", "/readyz", nil); a.Status != http.StatusServiceUnavailable || !strings.Contains(a.Message, "does not exist") {
+	if a := admin.do("GET", "/readyz", nil); a.Status != http.StatusServiceUnavailable || !strings.Contains(a.Message, "does not exist") {
 		t.Errorf("readyz with a missing index: %d %q", a.Status, a.Message)
 	}
 	// The process itself is still healthy.
@@ -45,7 +56,9 @@ func TestReadinessWithElasticsearchDown(t *testing.T) {
 	h := newHarnessOn(t, store)
 	c := h.client()
 	expectStatus(t, c.do("GET", "/healthz", nil), http.StatusOK)
-	a := c.do("GET", "/readyz", nil)
+	admin := h.client()
+	admin.base = h.adminURL()
+	a := admin.do("GET", "/readyz", nil)
 	if a.Status != http.StatusServiceUnavailable || !strings.Contains(a.Message, "does not answer") || strings.Contains(a.Message, "127.0.0.1") {
 		t.Errorf("readyz with Elasticsearch down: %d %q", a.Status, a.Message)
 	}

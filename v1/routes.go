@@ -154,7 +154,7 @@ func addRoutes(r *mux.Router, d Deps, svc *account.Service, b budgets) {
 	// lockout, for one) would tell anyone which addresses have accounts,
 	// and the runtime's series what runs here (issue 17).
 	if !d.SeparateAdmin {
-		addProbes(r, d)
+		addProbes(r, d, false)
 	}
 	r.Handle("/metrics", handlerFunc(func(http.ResponseWriter, *http.Request) error {
 		return errs.E(errs.NotFound, "Metrics are served only on the admin address (ESAUTH_ADMIN_ADDR).")
@@ -200,10 +200,12 @@ func isPage(d Deps, req *http.Request) bool {
 // more way in, not a second allowance.
 type budgets struct{ signup, login *httpkit.IPLimit }
 
-// addProbes adds what orchestrators read.
-func addProbes(r *mux.Router, d Deps) {
+// addProbes adds what orchestrators read. Only the admin address (private)
+// says why it is not ready; the public one answers status words, and the
+// reason goes to the log.
+func addProbes(r *mux.Router, d Deps, private bool) {
 	r.Handle("/healthz", handleHealthz()).Methods(http.MethodGet)
-	r.Handle("/readyz", handleReadyz(d.Store)).Methods(http.MethodGet)
+	r.Handle("/readyz", handleReadyz(d.Store, private)).Methods(http.MethodGet)
 }
 
 // NewAdmin returns the handler of the admin address (ESAUTH_ADMIN_ADDR):
@@ -219,7 +221,7 @@ func NewAdmin(d Deps) http.Handler {
 		writeError(w, req, errs.E(errs.NotFound, "No such route: this address serves /healthz, /readyz and /metrics."))
 	})
 	r.MethodNotAllowedHandler = r.NotFoundHandler
-	addProbes(r, d)
+	addProbes(r, d, true)
 	r.Handle("/metrics", d.Metrics.Handler()).Methods(http.MethodGet)
 	return httpkit.RecoverPanics(writeError)(httpkit.SecurityHeaders(r))
 }
