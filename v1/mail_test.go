@@ -16,9 +16,11 @@ import (
 
 	"esauth/lib/audit"
 	"esauth/lib/elastic/estest"
+	"esauth/lib/errs"
 	"esauth/lib/mail"
 	"esauth/lib/mail/mailtest"
 	"esauth/lib/mail/outbox"
+	"esauth/lib/token"
 	"esauth/lib/user"
 )
 
@@ -276,7 +278,10 @@ func TestOwnersAreToldOfAPasswordChangeAndALockout(t *testing.T) {
 
 // The tokens index blocked or closed: signup still makes the account
 // (the link is lost and can be asked for again), the recovery request
-// still answers alike, and spending a link is a 503 that changes nothing.
+// still answers alike. A closed one makes spending a link a 503 that
+// changes nothing; a write-blocked one no longer matters to it (issue 19:
+// the link is made one-use by the password's conditional write, and its
+// token's deletion afterwards is housekeeping), and the link works once.
 func TestABlockedOrClosedTokensIndexIs503WhereItMattersAndChangesNothing(t *testing.T) {
 	opt, smtp := withMail(t)
 	h := newHarness(t, opt)
@@ -284,19 +289,44 @@ func TestABlockedOrClosedTokensIndexIs503WhereItMattersAndChangesNothing(t *test
 	expectStatus(t, h.client().do("POST", "/v1/auth/recovery", map[string]string{"email_address": "held@example.com"}), http.StatusAccepted)
 	tok := linkToken(t, smtp.Wait(t, 1, 10*time.Second)[0], ResetPasswordPath)
 
+	closeIndex(t, h.store.TokensIndex())
+	expectStatus(t, h.client().do("POST", "/v1/auth/recovery/complete", map[string]string{"token": tok, "new_password": "a closed long password"}), http.StatusServiceUnavailable)
+	h.client().mustLogin("held@example.com", pw) // the password did not change
+	estest.MustDo(t, "POST", "/"+h.store.TokensIndex()+"/_open?wait_for_active_shards=1", "")
+
 	blockWrites(t, h.store.TokensIndex())
 	expectStatus(t, h.client().signup("later@example.com", pw), http.StatusCreated)
 	expectStatus(t, h.client().do("POST", "/v1/auth/recovery", map[string]string{"email_address": "held@example.com"}), http.StatusAccepted)
-	a := h.client().do("POST", "/v1/auth/recovery/complete", map[string]string{"token": tok, "new_password": "a blocked long password"})
-	expectStatus(t, a, http.StatusServiceUnavailable)
-	h.client().mustLogin("held@example.com", pw) // the password did not change
+	expectStatus(t, h.client().do("POST", "/v1/auth/recovery/complete", map[string]string{"token": tok, "new_password": "a blocked long password"}), http.StatusOK)
+	// Its token could not be deleted, yet the link is spent.
+	expectStatus(t, h.client().do("POST", "/v1/auth/recovery/complete", map[string]string{"token": tok, "new_password": "once more long password"}), http.StatusUnprocessableEntity)
 	estest.MustDo(t, "PUT", "/"+h.store.TokensIndex()+"/_settings", `{"index.blocks.write": null}`)
+	h.client().mustLogin("held@example.com", "a blocked long password")
+}
 
-	closeIndex(t, h.store.TokensIndex())
-	expectStatus(t, h.client().do("POST", "/v1/auth/recovery/complete", map[string]string{"token": tok, "new_password": "a closed long password"}), http.StatusServiceUnavailable)
-	estest.MustDo(t, "POST", "/"+h.store.TokensIndex()+"/_open?wait_for_active_shards=1", "")
-	// Back: the link still works, once.
-	expectStatus(t, h.client().do("POST", "/v1/auth/recovery/complete", map[string]string{"token": tok, "new_password": "an open long password"}), http.StatusOK)
+// A failure between reading the link and storing its password loses
+// nothing (issue 19: the link was spent first, so a 503 there cost the
+// user the link): with the users index write-blocked the completion is a
+// 503 that changes nothing, and afterwards the same link works, once.
+func TestARecoveryLinkSurvivesA503BeforeItsPasswordIsStored(t *testing.T) {
+	opt, smtp := withMail(t)
+	h := newHarness(t, opt)
+	h.addUser("kept-link@example.com", pw, false)
+	tok := recoveryLinks(t, h, smtp, "kept-link@example.com", 1)[0]
+
+	blockWrites(t, h.store.UsersIndex())
+	expectStatus(t, h.client().do("POST", "/v1/auth/recovery/complete", map[string]string{"token": tok, "new_password": "a blocked new password"}), http.StatusServiceUnavailable)
+	estest.MustDo(t, "PUT", "/"+h.store.UsersIndex()+"/_settings", `{"index.blocks.write": null}`)
+	h.client().mustLogin("kept-link@example.com", pw) // unchanged
+
+	expectStatus(t, h.client().do("POST", "/v1/auth/recovery/complete", map[string]string{"token": tok, "new_password": "the unblocked new password"}), http.StatusOK)
+	expectStatus(t, h.client().do("POST", "/v1/auth/recovery/complete", map[string]string{"token": tok, "new_password": "and once more password"}), http.StatusUnprocessableEntity)
+	h.client().mustLogin("kept-link@example.com", "the unblocked new password")
+	// The used token is gone from the index, not only refused.
+	id, _ := token.IDOf(tok)
+	if _, err := h.store.PeekToken(context.Background(), id, token.Recovery, time.Now()); !errs.Is(err, errs.Invalid) {
+		t.Errorf("the used token is still stored: %v", err)
+	}
 }
 
 // recoveryLinks asks for n recovery mails to email and returns their

@@ -52,6 +52,8 @@ type Store interface {
 
 	CreateToken(ctx context.Context, t token.Token) error
 	UseToken(ctx context.Context, id string, purpose token.Purpose, now time.Time, check func(token.Token) error) (token.Token, error)
+	PeekToken(ctx context.Context, id string, purpose token.Purpose, now time.Time) (token.Token, error)
+	DeleteToken(ctx context.Context, id string) error
 
 	CreateIdentity(ctx context.Context, id user.Identity) error
 	GetIdentity(ctx context.Context, provider, subject string) (user.Identity, error)

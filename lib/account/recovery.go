@@ -8,6 +8,7 @@ import (
 	"esauth/lib/errs"
 	"esauth/lib/limit"
 	"esauth/lib/mail"
+	"esauth/lib/reqlog"
 	"esauth/lib/token"
 	"esauth/lib/user"
 )
@@ -77,9 +78,10 @@ type Recovered struct {
 }
 
 // CompleteRecovery sets a new password with a recovery link: the one
-// password rule, with the link spent after the password is hashed (and
-// screened against the link's address before it is spent, so a weak
-// password spends nothing). It also lifts both locks, proves the address
+// password rule, with the link read after the password is hashed and
+// screened against the link's address (a weak password spends nothing),
+// and made one-use by the conditional write of the password (a failure
+// before it spends nothing either). It also lifts both locks, proves the address
 // (the link came to it), and logs the user in. A mailed link is one
 // factor: a user with a second factor still owes its code, so the session
 // starts half-authenticated.
@@ -90,13 +92,24 @@ func (s *Service) CompleteRecovery(ctx context.Context, a Actor, secret, pw stri
 	if _, ok := token.IDOf(secret); !ok {
 		return Recovered{}, errLinkInvalid
 	}
+	// The link is read, not spent, before the password is stored: what
+	// makes it one-use is the conditional write below (the password it was
+	// mailed about must still be the stored one), so a failure before that
+	// write (a 503) leaves the link working, and once the write is done no
+	// use of the link can pass it again. The token is deleted afterwards,
+	// as housekeeping.
+	id, _ := token.IDOf(secret)
 	var t token.Token
 	done, err := s.setPassword(ctx, a, pw, passwordSet{
 		field: "new_password",
 		resolve: func(ctx context.Context, screen func(string) error) (string, error) {
 			var err error
-			t, err = useLink(ctx, s.store, secret, token.Recovery, s.now(), func(t token.Token) error { return screen(t.Email) })
-			return t.Email, err
+			if t, err = s.store.PeekToken(ctx, id, token.Recovery, s.now()); errs.Is(err, errs.Invalid) {
+				return "", errLinkInvalid
+			} else if err != nil {
+				return "", err
+			}
+			return t.Email, screen(t.Email)
 		},
 		cond: func(u *user.User) error {
 			if !u.CreatedAt.Equal(t.UserCreatedAt) {
@@ -127,6 +140,11 @@ func (s *Service) CompleteRecovery(ctx context.Context, a Actor, secret, pw stri
 	}
 	if err != nil {
 		return Recovered{}, err
+	}
+	if err := s.store.DeleteToken(ctx, id); err != nil {
+		// Harmless: the link no longer passes the condition above, and
+		// the purge removes it when it expires.
+		reqlog.From(ctx).Warnw("could not delete a used recovery token", "error", err)
 	}
 	u := done.User
 	stage := stageFull

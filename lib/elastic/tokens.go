@@ -43,6 +43,33 @@ var errTokenInvalid = errs.E(errs.Invalid, "This link is invalid, expired or alr
 // token before it is spent; its error is returned and the token kept (a
 // new password the screening refuses does not cost the link).
 func (s *Store) UseToken(ctx context.Context, id string, purpose token.Purpose, now time.Time, check func(token.Token) error) (token.Token, error) {
+	t, err := s.readToken(ctx, id, purpose)
+	if err != nil {
+		return token.Token{}, err
+	}
+	if check != nil && now.Before(t.ExpiresAt) {
+		if err := check(t); err != nil {
+			return token.Token{}, err
+		}
+	}
+	r, err := s.call(ctx, "delete token", esapi.DeleteRequest{Index: s.tokens, DocumentID: id})
+	if err != nil {
+		return token.Token{}, err
+	}
+	if docMissing(r) {
+		return token.Token{}, errTokenInvalid // another request used it first
+	}
+	if r.status != http.StatusOK {
+		return token.Token{}, unexpected("delete token", r)
+	}
+	if !now.Before(t.ExpiresAt) {
+		return token.Token{}, errTokenInvalid
+	}
+	return t, nil
+}
+
+// readToken reads the token with this id, when it is one of purpose.
+func (s *Store) readToken(ctx context.Context, id string, purpose token.Purpose) (token.Token, error) {
 	if !validSessionID(id) { // the same form: 64 hex characters
 		return token.Token{}, errTokenInvalid
 	}
@@ -71,23 +98,37 @@ func (s *Store) UseToken(ctx context.Context, id string, purpose token.Purpose, 
 	if t.Purpose != purpose {
 		return token.Token{}, errTokenInvalid
 	}
-	if check != nil && now.Before(t.ExpiresAt) {
-		if err := check(t); err != nil {
-			return token.Token{}, err
-		}
-	}
-	r, err = s.call(ctx, "delete token", esapi.DeleteRequest{Index: s.tokens, DocumentID: id})
+	return t, nil
+}
+
+// PeekToken returns the token with this id for purpose without spending
+// it: for a link whose use is made one-use by a conditional write
+// elsewhere (a recovery link: the password it was mailed about), so that
+// a failure before that write leaves the link usable. Every failure is
+// the same errs.Invalid; an expired token is one.
+func (s *Store) PeekToken(ctx context.Context, id string, purpose token.Purpose, now time.Time) (token.Token, error) {
+	t, err := s.readToken(ctx, id, purpose)
 	if err != nil {
 		return token.Token{}, err
-	}
-	if docMissing(r) {
-		return token.Token{}, errTokenInvalid // another request used it first
-	}
-	if r.status != http.StatusOK {
-		return token.Token{}, unexpected("delete token", r)
 	}
 	if !now.Before(t.ExpiresAt) {
 		return token.Token{}, errTokenInvalid
 	}
 	return t, nil
+}
+
+// DeleteToken deletes the token with this id; one already gone is no
+// error.
+func (s *Store) DeleteToken(ctx context.Context, id string) error {
+	if !validSessionID(id) {
+		return nil
+	}
+	r, err := s.call(ctx, "delete token", esapi.DeleteRequest{Index: s.tokens, DocumentID: id})
+	if err != nil {
+		return err
+	}
+	if r.status != http.StatusOK && !docMissing(r) {
+		return unexpected("delete token", r)
+	}
+	return nil
 }

@@ -98,3 +98,36 @@ func TestPurgeDeletesExpiredTokens(t *testing.T) {
 		t.Errorf("%d tokens after the purge; want 1", n)
 	}
 }
+
+// PeekToken reads a token without spending it; DeleteToken then removes
+// it (and a token already gone is no error).
+func TestPeekingATokenSpendsNothingUntilItIsDeleted(t *testing.T) {
+	s := estest.New(t)
+	ctx := context.Background()
+	now := time.Now()
+	tok, secret := token.New(token.Recovery, "p@example.com", now, time.Hour)
+	if err := s.CreateToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := token.IDOf(secret)
+	for range 2 {
+		if got, err := s.PeekToken(ctx, id, token.Recovery, now); err != nil || got.Email != "p@example.com" {
+			t.Fatalf("peek: %+v, %v", got, err)
+		}
+	}
+	if _, err := s.PeekToken(ctx, id, token.VerifyEmail, now); !errs.Is(err, errs.Invalid) {
+		t.Errorf("peek for another purpose: %v; want invalid", err)
+	}
+	if _, err := s.PeekToken(ctx, id, token.Recovery, now.Add(2*time.Hour)); !errs.Is(err, errs.Invalid) {
+		t.Errorf("peek after it expired: %v; want invalid", err)
+	}
+	if err := s.DeleteToken(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PeekToken(ctx, id, token.Recovery, now); !errs.Is(err, errs.Invalid) {
+		t.Errorf("peek after delete: %v; want invalid", err)
+	}
+	if err := s.DeleteToken(ctx, id); err != nil {
+		t.Errorf("deleting it again: %v", err)
+	}
+}
