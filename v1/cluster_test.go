@@ -158,6 +158,11 @@ func TestClusterKillingThePrimaryNodeUnderLoad(t *testing.T) {
 
 	// Nothing acknowledged is lost: on the two nodes left...
 	verifyAcknowledged(t, h, results, "on the two nodes left")
+	// After the promotion, with the node still dead: at least 2,000
+	// requests, and on until past the client's first try of the dead
+	// node's address again (resurrection, 60 s after it was marked dead),
+	// answer no 503 (issue 19: a refused dial there reached the user).
+	afterFailover(t, h, killEnd)
 	// ...and once the killed node is back in the cluster.
 	es.restart(victim, cfg.IndexPrefix+"*")
 	restarted = true
@@ -643,4 +648,37 @@ func (es clusterES) restart(node, indices string) {
 	}
 	es.waitGreen(indices)
 	es.t.Logf("%s restarted and %s green in %v", node, indices, time.Since(start).Round(time.Second))
+}
+
+// clusterResurrection is when the client first tries a dead node again
+// (elastic-transport-go's defaultResurrectTimeoutInitial), plus a margin.
+const clusterResurrection = 70 * time.Second
+
+// afterFailover drives signups, logins and /v1/test after the failover
+// and fails on any 503.
+func afterFailover(t *testing.T, h *harness, killEnd time.Time) {
+	t.Helper()
+	c := h.client()
+	expectStatus(t, c.signup("after-failover@cluster.example.com", pw), http.StatusCreated)
+	codes := map[int]int{}
+	n := 0
+	for ; n < 2000 || time.Since(killEnd) < clusterResurrection; n++ {
+		var a answer
+		switch n % 10 {
+		case 0:
+			a = h.client().signup(fmt.Sprintf("after-failover-%d@cluster.example.com", n), pw)
+		case 1:
+			a = c.login("after-failover@cluster.example.com", pw)
+		default:
+			a = c.do("GET", "/v1/test", nil)
+		}
+		codes[a.Status]++
+		if n >= 2000 {
+			time.Sleep(20 * time.Millisecond) // pace the wait for the resurrection
+		}
+	}
+	t.Logf("after the failover: %d requests until %v after the kill: %v", n, time.Since(killEnd).Round(time.Second), codes)
+	if codes[http.StatusServiceUnavailable] > 0 || codes[http.StatusInternalServerError] > 0 {
+		t.Errorf("after the failover: %d × 503, %d × 500 in %d requests; want none", codes[http.StatusServiceUnavailable], codes[http.StatusInternalServerError], n)
+	}
 }

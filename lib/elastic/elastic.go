@@ -112,6 +112,19 @@ func newTransport(cfg Config) *http.Transport {
 	return t
 }
 
+// neverSent says a request failed before any of it reached Elasticsearch:
+// the connection to the node could not be made (refused, unreachable, no
+// such host). Sending it to another node is safe for every request,
+// creates and conditional updates included. A request its caller gave up
+// on is not sent again.
+func neverSent(req *http.Request, err error) bool {
+	if req.Context().Err() != nil {
+		return false
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
 // Store is the Elasticsearch implementation of esauth's user and session storage.
 type Store struct {
 	es      *elasticsearch.Client
@@ -158,17 +171,25 @@ func New(cfg Config, log *zap.Logger) (*Store, error) {
 		APIKey:    cfg.APIKey,
 		CACert:    cfg.CACert,
 		Transport: cfg.Transport,
-		// No retries inside the client. A write that reached Elasticsearch
-		// but whose answer was lost (a timeout, a proxy's 502/503/504) would
-		// be sent again: a create then answers 409 for the document it just
-		// made ("this email already exists"), and an update guarded by
-		// if_seq_no answers 409, so UpdateUser re-reads the document and
-		// applies its change a second time (one failed login counted
-		// twice). The client cannot tell those writes from safe ones, so
-		// the store gives a 503 instead and the caller may try again; a
-		// node that failed is still skipped by the next request, because
-		// the connection pool marks it dead.
-		DisableRetry: true,
+		// One retry, on another node, and only for a request that never
+		// reached Elasticsearch (neverSent: the connection could not be
+		// made). A write that reached it but whose answer was lost (a
+		// timeout, a reset, a proxy's 502/503/504) is never sent again: a
+		// create would then answer 409 for the document it just made ("this
+		// email already exists"), and an update guarded by if_seq_no would
+		// answer 409, so UpdateUser would re-read the document and apply its
+		// change a second time (one failed login counted twice). Those give
+		// a 503 and the caller may try again. What this retry buys is a
+		// failover without errors: the client tries a dead node again now
+		// and then (resurrection), and a refused dial there costs the user
+		// nothing (issue 19). A request whose connection closed before any
+		// of it was written is retried by net/http itself, since the client
+		// can rewind every body.
+		MaxRetries:   1,
+		RetryOnError: neverSent,
+		// No status is retried: the list must not be empty (empty means
+		// the client's defaults, 502, 503 and 504), and no answer has this.
+		RetryOnStatus: []int{-1},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch client: %w", err)
