@@ -14,9 +14,13 @@ build:
 # Starts the local Elasticsearch unless ELASTICSEARCH_URL points elsewhere
 # (first checking for, or installing, curl, unzip, a JDK and Maven:
 # scripts/deps.sh run), then the server on 127.0.0.1:8000 over plain HTTP.
+#
+# A fixed data key for make run alone (a laptop's TOTP secrets survive a
+# restart); never for a real deployment, which sets its own.
+DEV_DATA_KEYS := dev:ZGV2ZWxvcG1lbnQtb25seS1rZXktMzItYnl0ZXMhISE=
 run:
 	@if [ -z "$${ELASTICSEARCH_URL:-}" ]; then scripts/deps.sh run && scripts/elasticsearch.sh start; fi
-	ESAUTH_COOKIE_SECURE=false go run . serve
+	ESAUTH_COOKIE_SECURE=false ESAUTH_DATA_KEYS=$${ESAUTH_DATA_KEYS:-$(DEV_DATA_KEYS)} go run . serve
 
 $(STATICCHECK):
 	GOBIN=$(BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -69,6 +69,7 @@ func newApp(getenv func(string) string, logOut zapcore.WriteSyncer) (*app, error
 		IdleConns:   cfg.ESIdleConns,
 		Gzip:        cfg.ESGzip,
 		Observer:    m,
+		Secrets:     cfg.DataKeys,
 	}, log)
 	if err != nil {
 		return nil, err

@@ -134,6 +134,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string,
 		}
 		return fmt.Errorf("not starting: %w", wrong)
 	}
+	if err == nil && a.cfg.DataKeys == nil {
+		// Sealed secrets could not be opened, and new ones would be
+		// written in clear beside them (issue 19).
+		probe, cancelProbe := context.WithTimeout(ctx, a.cfg.ESTimeout)
+		n, cerr := a.store.UsersWithSecondFactor(probe)
+		cancelProbe()
+		if cerr == nil && n > 0 {
+			_ = ln.Close()
+			if adminLn != nil {
+				_ = adminLn.Close()
+			}
+			return fmt.Errorf("not starting: %d user(s) have a second factor, whose secrets need ESAUTH_DATA_KEYS (set it, then run esauth keys rotate to seal any stored in clear)", n)
+		}
+	}
+	if a.cfg.DataKeys == nil {
+		a.log.Warn("ESAUTH_DATA_KEYS is unset: TOTP secrets are stored in clear in the users index (development only)")
+	}
 	bg, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
 	go a.store.SetupInBackground(bg)

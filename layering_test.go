@@ -24,7 +24,7 @@ func TestTheLayersImportOnlyDownward(t *testing.T) {
 		{"./lib/elastic", []string{"esauth/v1", "esauth/web", "esauth/lib/httpkit", "esauth/lib/account"}, "storage implements the rules' interfaces without importing them"},
 	}
 	// The domain: no HTTP, no layer above.
-	for _, p := range []string{"user", "session", "password", "token", "totp", "errs", "page", "limit", "reqlog", "audit", "mail"} {
+	for _, p := range []string{"user", "session", "password", "token", "totp", "errs", "page", "limit", "reqlog", "audit", "mail", "seal"} {
 		rules = append(rules, struct {
 			pkg       string
 			forbidden []string

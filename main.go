@@ -81,9 +81,12 @@ const usage = `usage:
   esauth import --from-url URL --from-index INDEX [--dry-run] [--json]
                                   copy the users of the Flask + Elasticsearch
                                   tutorial app (their werkzeug hashes keep working)
+  esauth keys rotate [--json]     seal every TOTP secret with the first key of
+                                  ESAUTH_DATA_KEYS (those in clear, those under an
+                                  older key)
   esauth version                  the version and commit
   esauth settings                 print every setting as a Markdown table
-The user (but create), sessions, audit, import and version commands take
+The user (but create), sessions, audit, keys, import and version commands take
 --json for scripts. Every command takes --help for its own usage and flags.
 Settings come from the environment; see README.md or "esauth settings".
 `
@@ -118,6 +121,7 @@ func dispatch(ctx context.Context, name string, args []string, getenv func(strin
 		"user":     group("user", userUsage, userCommands()),
 		"sessions": group("sessions", sessionsUsage, sessionsCommands()),
 		"audit":    auditList,
+		"keys":     group("keys", keysUsage, keysCommands()),
 		"import":   importFlask,
 		"version":  version,
 		"settings": settings,

@@ -3,13 +3,19 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"esauth/lib/account"
+	"esauth/lib/elastic"
 	"esauth/lib/elastic/estest"
+	"esauth/lib/user"
+
+	"go.uber.org/zap"
 )
 
 // The command line's "user create" is the API's signup, audit event and
@@ -56,4 +62,44 @@ func TestServeSaysWhereTheProbesAre(t *testing.T) {
 		}
 	}
 	t.Fatal("serve never said where the probes are")
+}
+
+// Without ESAUTH_DATA_KEYS the server does not start once a user has a
+// second factor (its secret would be unreadable if sealed, and new ones
+// written in clear beside it); with the keys it starts, and "esauth keys
+// rotate" seals the secret written in clear (issue 19).
+func TestServeNeedsDataKeysOnceSecretsExistAndKeysRotateSealsThem(t *testing.T) {
+	vars := testEnv(t)
+	s, err := elastic.New(elastic.Config{Addresses: []string{estest.URL()}, IndexPrefix: vars["ESAUTH_INDEX_PREFIX"]}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.EnsureIndices(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if err := s.CreateUser(ctx, user.User{Email: "two@example.com", Role: user.RoleUser, IsActive: true, CreatedAt: now,
+		SessionEpoch: user.NewEpoch(), TOTPSecret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", TOTPEnabledAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	estest.MustDo(t, "POST", "/"+vars["ESAUTH_INDEX_PREFIX"]+"users/_refresh", "")
+	err = run(ctx, []string{"esauth", "serve"}, env(vars), strings.NewReader(""), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "ESAUTH_DATA_KEYS") {
+		t.Fatalf("serve without data keys: %v; want a refusal naming ESAUTH_DATA_KEYS", err)
+	}
+	vars["ESAUTH_DATA_KEYS"] = "k1:" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
+	startServe(t, vars)
+	out, err := cli(t, vars, "", "keys", "rotate", "--json")
+	var got struct {
+		Resealed int    `json:"resealed"`
+		Key      string `json:"key"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &got) != nil || got.Resealed != 1 || got.Key != "k1" {
+		t.Fatalf("keys rotate: %v %s", err, out)
+	}
+	raw := estest.MustDo(t, "GET", "/"+vars["ESAUTH_INDEX_PREFIX"]+"users/_doc/two@example.com", "")
+	if strings.Contains(raw, "JBSWY3DPEHPK3PXP") || !strings.Contains(raw, "esauth-sealed:1:k1:") {
+		t.Errorf("after keys rotate: %s", raw)
+	}
 }

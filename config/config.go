@@ -6,6 +6,7 @@ package config
 
 import (
 	"encoding/base64"
+	"esauth/lib/seal"
 	"fmt"
 	"net/http"
 	"net/mail"
@@ -48,12 +49,15 @@ type Config struct {
 	IndexShards   int
 	IndexReplicas string
 
-	CookieName          string
-	CookieSecure        bool
-	CookieHashKey       []byte
-	CookieBlockKey      []byte
-	CookiePrevHashKey   []byte
-	CookiePrevBlockKey  []byte
+	CookieName         string
+	CookieSecure       bool
+	CookieHashKey      []byte
+	CookieBlockKey     []byte
+	CookiePrevHashKey  []byte
+	CookiePrevBlockKey []byte
+	// DataKeys seal the secrets the users index must not hold in clear
+	// (TOTP secrets); nil stores them as they are.
+	DataKeys            *seal.Ring
 	SessionTTL          time.Duration
 	SessionIdle         time.Duration
 	RememberTTL         time.Duration
@@ -169,6 +173,8 @@ var settings = []setting{
 		keySetter(func(c *Config) *[]byte { return &c.CookieHashKey })},
 	{"ESAUTH_COOKIE_BLOCK_KEY", "", "Base64 AES key (16, 24 or 32 bytes) that encrypts cookies. Set together with the hash key.", true,
 		keySetter(func(c *Config) *[]byte { return &c.CookieBlockKey })},
+	{"ESAUTH_DATA_KEYS", "", "Keys that seal TOTP secrets in the users index (AES-256-GCM): `id:base64key,…`, each key 32 bytes (`openssl rand -base64 32`); the first seals, all open (rotate: put a new one first, run `esauth keys rotate`, then drop the old). Unset: secrets are stored in clear, and the server refuses to start once any user has a second factor.", true,
+		func(c *Config, v string) (err error) { c.DataKeys, err = seal.Parse(v); return err }},
 	{"ESAUTH_COOKIE_PREVIOUS_HASH_KEY", "", "Previous hash key, still accepted for decoding during a key rotation.", true,
 		keySetter(func(c *Config) *[]byte { return &c.CookiePrevHashKey })},
 	{"ESAUTH_COOKIE_PREVIOUS_BLOCK_KEY", "", "Previous block key, paired with the previous hash key.", true,

@@ -1,6 +1,7 @@
 package v1
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"esauth/lib/elastic/estest"
 	"esauth/lib/mail/mailtest"
+	"esauth/lib/seal"
 	"esauth/lib/totp"
 	"esauth/lib/user"
 )
@@ -411,4 +413,45 @@ func TestARecoveryLiftsTheSecondFactorLock(t *testing.T) {
 	clock.Advance(totp.Period)
 	code, _ = totp.Code(secret, clock.Now())
 	expectStatus(t, r.do("POST", "/v1/auth/totp/verify", map[string]string{"code": code}), http.StatusOK)
+}
+
+// Through the API, with ESAUTH_DATA_KEYS: the secret an enrolment makes is
+// sealed in the user's document (a reader of the index cannot mint codes),
+// the codes work, and a server holding the wrong key gives a 503 — never a
+// login (issue 19).
+func TestTheSecondFactorsSecretIsSealedAtRest(t *testing.T) {
+	estest.Require(t)
+	keys, err := seal.Parse("k1:" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("s", 32))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := estest.Config()
+	cfg.Secrets = keys
+	clock := newFakeClock()
+	h := newHarnessOn(t, estest.NewWith(t, cfg), withClock(clock))
+	h.addUser("sealed@example.com", pw, false)
+	c := h.client()
+	c.mustLogin("sealed@example.com", pw)
+	secret, _ := enrolTOTP(t, c, clock)
+	raw := estest.MustDo(t, "GET", "/"+h.store.UsersIndex()+"/_doc/sealed@example.com", "")
+	if strings.Contains(raw, secret) || !strings.Contains(raw, "esauth-sealed:1:k1:") {
+		t.Fatalf("the user's document: %s", raw)
+	}
+	clock.Advance(totp.Period)
+	b := h.client()
+	expectStatus(t, b.login("sealed@example.com", pw), http.StatusOK)
+	code, _ := totp.Code(secret, clock.Now())
+	expectStatus(t, b.do("POST", "/v1/auth/totp/verify", map[string]string{"code": code}), http.StatusOK)
+
+	// The wrong key under the same id.
+	cfg.Secrets, _ = seal.Parse("k1:" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("w", 32))))
+	wrong := newHarnessOn(t, estest.NewWith(t, cfg), withClock(clock))
+	clock.Advance(totp.Period)
+	code, _ = totp.Code(secret, clock.Now())
+	w := wrong.client()
+	if a := w.login("sealed@example.com", pw); a.Status != http.StatusServiceUnavailable {
+		t.Errorf("login with the wrong data key: %d; want 503", a.Status)
+	}
+	expectStatus(t, w.do("POST", "/v1/auth/totp/verify", map[string]string{"code": code}), http.StatusUnauthorized)
+	expectStatus(t, w.do("GET", "/v1/test", nil), http.StatusUnauthorized)
 }

@@ -76,7 +76,9 @@ func (s *Store) lookupWith(ctx context.Context, c user.Counter, email string, wi
 		if err := json.Unmarshal(docs[0].Source, &d); err != nil {
 			return user.User{}, false, user.Attempts{}, unavailable(fmt.Errorf("look up login: unreadable user: %w", err))
 		}
-		u = d.toUser()
+		if u, err = s.readUser(d); err != nil {
+			return user.User{}, false, user.Attempts{}, err
+		}
 	}
 	var a user.Attempts
 	if withAttempts && docs[1].Found {

@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"esauth/lib/errs"
+	"esauth/lib/seal"
 	"esauth/lib/session"
 )
 
@@ -57,6 +58,9 @@ type Config struct {
 	// Observer, when set, is told of every call and of the sessions the
 	// store creates and deletes (the server's metrics).
 	Observer Observer
+	// Secrets seals what the users index must not hold in clear (TOTP
+	// secrets): ESAUTH_DATA_KEYS. Nil stores them as they are.
+	Secrets *seal.Ring
 }
 
 // Observer learns what the store does, for metrics. Its methods run on
@@ -130,6 +134,7 @@ type Store struct {
 	es      *elasticsearch.Client
 	log     *zap.Logger
 	obs     Observer
+	secrets *seal.Ring
 	timeout time.Duration
 	// headerTimeout says the transport gives up on an answer that has not
 	// begun within timeout (the store built it; an injected one may not).
@@ -201,6 +206,7 @@ func New(cfg Config, log *zap.Logger) (*Store, error) {
 		es:            client,
 		log:           log,
 		obs:           cfg.Observer,
+		secrets:       cfg.Secrets,
 		timeout:       cfg.Timeout,
 		headerTimeout: headerTimeout,
 		users:         cfg.IndexPrefix + "users",

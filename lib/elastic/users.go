@@ -3,6 +3,7 @@ package elastic
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"esauth/lib/errs"
 	"esauth/lib/page"
+	"esauth/lib/seal"
 	"esauth/lib/user"
 )
 
@@ -38,6 +40,40 @@ type userDoc struct {
 func toUserDoc(u user.User) userDoc { return userDoc(u) }
 func (d userDoc) toUser() user.User { return user.User(d) }
 
+// secretContext binds a user's sealed TOTP secret to that user.
+func secretContext(email string) string { return "totp:" + user.NormalizeEmail(email) }
+
+// storedDoc is u as written: its TOTP secret sealed with the data key ring
+// when the store has one (ESAUTH_DATA_KEYS), so the document holds no
+// secret a reader of the index could use. Without a ring it is stored as
+// it is (see Known limits).
+func (s *Store) storedDoc(u user.User) (userDoc, error) {
+	d := toUserDoc(u)
+	if d.TOTPSecret != "" && s.secrets != nil && !seal.IsSealed(d.TOTPSecret) {
+		sealed, err := s.secrets.Seal(d.TOTPSecret, secretContext(u.Email))
+		if err != nil {
+			return userDoc{}, err
+		}
+		d.TOTPSecret = sealed
+	}
+	return d, nil
+}
+
+// readUser is d as the rules see it: its TOTP secret opened. A secret
+// sealed with a key the ring lacks (or that does not open) is a clear
+// error for the log and a 503, never a secret taken as it is.
+func (s *Store) readUser(d userDoc) (user.User, error) {
+	u := d.toUser()
+	if seal.IsSealed(u.TOTPSecret) {
+		plain, err := s.secrets.Open(u.TOTPSecret, secretContext(u.Email))
+		if err != nil {
+			return user.User{}, unavailable(fmt.Errorf("the TOTP secret of a user does not open (key %q): %w; ESAUTH_DATA_KEYS must hold the key it was sealed with", seal.KeyOf(u.TOTPSecret), err))
+		}
+		u.TOTPSecret = plain
+	}
+	return u, nil
+}
+
 // userPath is a user's document id as a URL path segment. The client
 // writes document ids into the request path as they are, so an email such
 // as "a#b@example.com" or "a?b@example.com" would otherwise cut the path
@@ -51,11 +87,15 @@ func (s *Store) CreateUser(ctx context.Context, u user.User) error {
 	if err := s.ensure(ctx); err != nil {
 		return err
 	}
+	doc, err := s.storedDoc(u)
+	if err != nil {
+		return err
+	}
 	r, err := s.call(ctx, "create user", esapi.IndexRequest{
 		Index:      s.users,
 		DocumentID: userPath(u.Email),
 		OpType:     "create",
-		Body:       jsonBody(toUserDoc(u)),
+		Body:       jsonBody(doc),
 	})
 	if err != nil {
 		return err
@@ -116,7 +156,8 @@ func (s *Store) getUser(ctx context.Context, email string) (user.User, user.Vers
 	if err := json.Unmarshal(a.Source, &d); err != nil || !a.Found {
 		return user.User{}, user.Version{}, unexpected("get user", r)
 	}
-	return d.toUser(), user.Version{SeqNo: a.SeqNo, PrimaryTerm: a.PrimaryTerm}, nil
+	u, err := s.readUser(d)
+	return u, user.Version{SeqNo: a.SeqNo, PrimaryTerm: a.PrimaryTerm}, err
 }
 
 // maxUpdateAttempts bounds the read-modify-write loop of UpdateUser: a lost
@@ -136,10 +177,14 @@ func (s *Store) UpdateUser(ctx context.Context, email string, change func(*user.
 		if err := change(&u); err != nil {
 			return user.User{}, err
 		}
+		doc, err := s.storedDoc(u)
+		if err != nil {
+			return user.User{}, err
+		}
 		r, err := s.call(ctx, "update user", esapi.IndexRequest{
 			Index:         s.users,
 			DocumentID:    userPath(email),
-			Body:          jsonBody(toUserDoc(u)),
+			Body:          jsonBody(doc),
 			IfSeqNo:       intPtr(int(v.SeqNo)),
 			IfPrimaryTerm: intPtr(int(v.PrimaryTerm)),
 		})
