@@ -85,3 +85,35 @@ func TestThePagesRefusalsArePagesAndTheAPIsAreJSON(t *testing.T) {
 		})
 	}
 }
+
+// A name is text wherever a page shows it: markup in a first name (a
+// provider gives names esauth does not pick) reaches the dashboard, the
+// header and the admin list escaped, never as markup (issue 19 item 7).
+func TestMarkupInANameIsShownAsTextOnEveryPage(t *testing.T) {
+	const evil = `<img src=x onerror=alert(1)><script>alert(2)</script>`
+	store, srv := withAdminAndUsers(t)
+	addUser(t, store, "mallory@example.com", evil, "user")
+	estest.MustDo(t, "POST", "/"+store.UsersIndex()+"/_refresh", "")
+	mallory, admin := newBrowser(t, srv), newBrowser(t, srv)
+	for who, b := range map[string]*browser{"mallory@example.com": mallory, "boss@example.com": admin} {
+		if a := b.post("/login", url.Values{"email_address": {who}, "password": {pw}}); a.status != http.StatusSeeOther {
+			t.Fatalf("login %s: %d", who, a.status)
+		}
+	}
+	for name, a := range map[string]answer{
+		"dashboard":  mallory.get("/dashboard"),
+		"start page": mallory.get("/"),
+		"admin list": admin.get("/admin?q=mallory"),
+	} {
+		if a.status != http.StatusOK {
+			t.Errorf("%s: %d", name, a.status)
+			continue
+		}
+		if strings.Contains(a.body, "<img src=x") || strings.Contains(a.body, "<script>alert") {
+			t.Errorf("%s carries the name as markup:\n%s", name, a.body)
+		}
+		if !strings.Contains(a.body, "&lt;img src=x onerror=alert(1)&gt;") {
+			t.Errorf("%s does not show the name as text", name)
+		}
+	}
+}
