@@ -117,6 +117,15 @@ func limitFlag(fs *flag.FlagSet) *int {
 	return fs.Int("limit", 1000, "at most this many")
 }
 
+// parseEmail is parse for a command that acts on one user: --email is
+// required.
+func parseEmail(fs *flag.FlagSet, email *string, args []string, stdout, stderr io.Writer) error {
+	if err := parse(fs, args, stdout, stderr); err != nil {
+		return err
+	}
+	return needEmail(fs, *email)
+}
+
 // needEmail refuses a command of fs run without --email.
 func needEmail(fs *flag.FlagSet, email string) error {
 	if email == "" {

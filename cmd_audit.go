@@ -15,10 +15,7 @@ func auditList(ctx context.Context, args []string, getenv func(string) string,
 	email := emailFlag(fs)
 	limit := limitFlag(fs)
 	asJSON := jsonFlag(fs)
-	if err := parse(fs, args, stdout, stderr); err != nil {
-		return err
-	}
-	if err := needEmail(fs, *email); err != nil {
+	if err := parseEmail(fs, email, args, stdout, stderr); err != nil {
 		return err
 	}
 	if err := needLimit(fs, *limit); err != nil {

@@ -30,21 +30,18 @@ func sessionsList(ctx context.Context, args []string, getenv func(string) string
 	email := emailFlag(fs)
 	limit := limitFlag(fs)
 	asJSON := jsonFlag(fs)
-	if err := parse(fs, args, stdout, stderr); err != nil {
-		return err
-	}
-	if err := needEmail(fs, *email); err != nil {
+	if err := parseEmail(fs, email, args, stdout, stderr); err != nil {
 		return err
 	}
 	if err := needLimit(fs, *limit); err != nil {
 		return err
 	}
-	a, op, done, err := newOperator(getenv, stderr)
+	_, op, done, err := newOperator(getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer done()
-	list, err := op.Sessions(ctx, *email, a.sessionPolicy(), *limit)
+	list, err := op.Sessions(ctx, *email, *limit)
 	if err != nil {
 		return cliError(err)
 	}
@@ -63,10 +60,7 @@ func sessionsRevoke(ctx context.Context, args []string, getenv func(string) stri
 	id := fs.String("id", "", "the session's id (from sessions list)")
 	all := fs.Bool("all", false, "every session of the user")
 	asJSON := jsonFlag(fs)
-	if err := parse(fs, args, stdout, stderr); err != nil {
-		return err
-	}
-	if err := needEmail(fs, *email); err != nil {
+	if err := parseEmail(fs, email, args, stdout, stderr); err != nil {
 		return err
 	}
 	if *all == (*id != "") {

@@ -149,10 +149,7 @@ func userShow(ctx context.Context, args []string, getenv func(string) string,
 	fs := newFlagSet("user show", "--email E [--json]", "Shows one user: the public view, never the hash.")
 	email := emailFlag(fs)
 	asJSON := jsonFlag(fs)
-	if err := parse(fs, args, stdout, stderr); err != nil {
-		return err
-	}
-	if err := needEmail(fs, *email); err != nil {
+	if err := parseEmail(fs, email, args, stdout, stderr); err != nil {
 		return err
 	}
 	_, op, done, err := newOperator(getenv, stderr)
@@ -178,10 +175,7 @@ func userSetActive(active bool) command {
 		fs := newFlagSet(name, "--email E [--json]", about)
 		email := emailFlag(fs)
 		asJSON := jsonFlag(fs)
-		if err := parse(fs, args, stdout, stderr); err != nil {
-			return err
-		}
-		if err := needEmail(fs, *email); err != nil {
+		if err := parseEmail(fs, email, args, stdout, stderr); err != nil {
 			return err
 		}
 		_, op, done, err := newOperator(getenv, stderr)
@@ -204,10 +198,7 @@ func userSetRole(ctx context.Context, args []string, getenv func(string) string,
 	email := emailFlag(fs)
 	role := fs.String("role", "", "user or admin")
 	asJSON := jsonFlag(fs)
-	if err := parse(fs, args, stdout, stderr); err != nil {
-		return err
-	}
-	if err := needEmail(fs, *email); err != nil {
+	if err := parseEmail(fs, email, args, stdout, stderr); err != nil {
 		return err
 	}
 	_, op, done, err := newOperator(getenv, stderr)
@@ -227,10 +218,7 @@ func userDelete(ctx context.Context, args []string, getenv func(string) string,
 	fs := newFlagSet("user delete", "--email E [--json]", "Deletes a user, with their sessions and linked accounts.")
 	email := emailFlag(fs)
 	asJSON := jsonFlag(fs)
-	if err := parse(fs, args, stdout, stderr); err != nil {
-		return err
-	}
-	if err := needEmail(fs, *email); err != nil {
+	if err := parseEmail(fs, email, args, stdout, stderr); err != nil {
 		return err
 	}
 	_, op, done, err := newOperator(getenv, stderr)
@@ -252,10 +240,7 @@ func userSetPassword(ctx context.Context, args []string, getenv func(string) str
 		"Sets a user's password, read from standard input (as for create) and screened as at signup;\nevery session of theirs ends and any lockout is lifted.")
 	email := emailFlag(fs)
 	asJSON := jsonFlag(fs)
-	if err := parse(fs, args, stdout, stderr); err != nil {
-		return err
-	}
-	if err := needEmail(fs, *email); err != nil {
+	if err := parseEmail(fs, email, args, stdout, stderr); err != nil {
 		return err
 	}
 	pw, err := readPassword(stdin, stderr)

@@ -410,11 +410,19 @@ func (s *Store) deleteIndex(ctx context.Context, index string) error {
 }
 
 func (s *Store) countDocs(ctx context.Context, index string) (int, error) {
-	op := "count " + index
 	if err := s.refresh(ctx, index); err != nil {
 		return 0, err
 	}
-	r, err := s.call(ctx, op, esapi.CountRequest{Index: []string{index}})
+	return s.count(ctx, "count "+index, index, nil)
+}
+
+// count is how many documents of index match query (nil: all).
+func (s *Store) count(ctx context.Context, op, index string, query any) (int, error) {
+	req := esapi.CountRequest{Index: []string{index}}
+	if query != nil {
+		req.Body = jsonBody(map[string]any{"query": query})
+	}
+	r, err := s.call(ctx, op, req)
 	if err != nil {
 		return 0, err
 	}

@@ -2,9 +2,6 @@ package elastic
 
 import (
 	"context"
-	"net/http"
-
-	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	"esauth/lib/page"
 	"esauth/lib/seal"
@@ -20,24 +17,8 @@ func (s *Store) UsersWithSecondFactor(ctx context.Context) (int, error) {
 	if err := s.ensure(ctx); err != nil {
 		return 0, err
 	}
-	const op = "count users with a second factor"
-	r, err := s.call(ctx, op, esapi.CountRequest{
-		Index: []string{s.users},
-		Body:  jsonBody(map[string]any{"query": map[string]any{"exists": map[string]any{"field": "totp_enabled_at"}}}),
-	})
-	if err != nil {
-		return 0, err
-	}
-	if r.status != http.StatusOK {
-		return 0, unexpected(op, r)
-	}
-	var a struct {
-		Count int `json:"count"`
-	}
-	if err := decode(op, r, &a); err != nil {
-		return 0, err
-	}
-	return a.Count, nil
+	return s.count(ctx, "count users with a second factor", s.users,
+		map[string]any{"exists": map[string]any{"field": "totp_enabled_at"}})
 }
 
 // ResealSecrets writes every user whose TOTP secret is in clear, or sealed
