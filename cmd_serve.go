@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"esauth/lib/elastic"
+	"esauth/lib/limit"
 	"esauth/lib/metrics"
 	"esauth/lib/user"
 	v1 "esauth/v1"
@@ -68,6 +69,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string,
 	defer closeMail()
 	hasher := a.hasher()
 	a.metrics.WatchHasher(hasher)
+	limits := limit.NewBoard(a.store, instanceName())
 	deps := v1.Deps{
 		Log:                  a.log,
 		Store:                a.store,
@@ -80,6 +82,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string,
 		LoginLimit:           v1.RateLimit{PerMinute: a.cfg.LoginPerMinute, Burst: a.cfg.LoginBurst},
 		SignupLimit:          v1.RateLimit{PerMinute: a.cfg.SignupPerMinute, Burst: a.cfg.SignupBurst},
 		IPv6Prefix:           a.cfg.IPv6Prefix,
+		Limits:               limits,
 		MaxSessions:          a.cfg.MaxSessions,
 		RequestTimeout:       a.cfg.RequestTimeout,
 		Audit:                auditLog,
@@ -155,6 +158,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string,
 	defer stopBackground()
 	go a.store.SetupInBackground(bg)
 	go purgeSessions(bg, a.store, a.log, a.metrics, a.cfg.PurgeInterval)
+	go limits.Run(bg, a.cfg.LimitsSync, time.Now, func(err error) {
+		if err != nil {
+			a.log.Warn("could not share the rate limits with the other instances; this one limits alone until it can", zap.Error(err))
+			return
+		}
+		a.log.Info("sharing the rate limits with the other instances again")
+	})
 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()

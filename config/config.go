@@ -33,6 +33,9 @@ type Config struct {
 	// PurgeInterval is how often expired sessions are purged (by one
 	// instance at a time).
 	PurgeInterval time.Duration
+	// LimitsSync is how often each instance shares its rate limits' usage
+	// with the others (through <prefix>limits).
+	LimitsSync time.Duration
 
 	ESURLs     []string
 	ESUsername string
@@ -137,7 +140,7 @@ var settings = []setting{
 		func(c *Config, v string) (err error) { c.ESGzip, err = strconv.ParseBool(v); return err }},
 	{"ESAUTH_REQUEST_TIMEOUT", "10s", "Deadline for all of one request's Elasticsearch calls and its wait for a hashing slot together; past it the request gets 503.", false,
 		durationSetter(func(c *Config) *time.Duration { return &c.RequestTimeout })},
-	{"ESAUTH_INDEX_PREFIX", "esauth-", "Prefix of the index names (`<prefix>users`, `<prefix>sessions`, `<prefix>audit`, `<prefix>attempts`, `<prefix>identities`, `<prefix>leases`, `<prefix>tokens`) and of their index templates.", false,
+	{"ESAUTH_INDEX_PREFIX", "esauth-", "Prefix of the index names (`<prefix>users`, `<prefix>sessions`, `<prefix>audit`, `<prefix>attempts`, `<prefix>identities`, `<prefix>leases`, `<prefix>tokens`, `<prefix>limits`) and of their index templates.", false,
 		func(c *Config, v string) error { c.IndexPrefix = v; return checkPrefix(v) }},
 	{"ESAUTH_INDEX_SHARDS", "1", "Primary shards of each index esauth creates (an existing index keeps its own; `esauth migrate` does not change it).", false,
 		func(c *Config, v string) error {
@@ -233,6 +236,8 @@ var settings = []setting{
 		}},
 	{"ESAUTH_PURGE_INTERVAL", "1h", "How often expired sessions and old failed-login records are deleted. One instance at a time does it: the first to take the purge lease (a document in `<prefix>leases`).", false,
 		durationSetter(func(c *Config) *time.Duration { return &c.PurgeInterval })},
+	{"ESAUTH_LIMITS_SYNC", "1s", "How often each instance publishes what its per-IP limits (login, signup) and the recovery mails' per-address limit took, and charges its own with what the other instances took (`<prefix>limits`). Every decision is made in memory; between two syncs each instance may let one client take a whole burst, then the instances share one rate.", false,
+		durationSetter(func(c *Config) *time.Duration { return &c.LimitsSync })},
 	{"ESAUTH_PWNED_URL", "", "Base URL of a Have I Been Pwned–style range API (e.g. `https://api.pwnedpasswords.com`) to screen new passwords online; off when unset. Only 5 hex characters of the password's SHA-1 are sent.", false,
 		func(c *Config, v string) error { c.PwnedURL = v; return checkHTTPURL(v) }},
 	{"ESAUTH_LOG_LEVEL", "info", "Log level: debug, info, warn or error.", false,
@@ -312,6 +317,9 @@ func (c Config) check() []string {
 	}
 	if c.SMTPURL != "" && c.PublicURL == "" {
 		p = append(p, "ESAUTH_PUBLIC_URL is required with ESAUTH_SMTP_URL: mailed links are built from it")
+	}
+	if c.LimitsSync < 100*time.Millisecond || c.LimitsSync > time.Minute {
+		p = append(p, "ESAUTH_LIMITS_SYNC must be from 100ms to 1m")
 	}
 	if c.PurgeInterval < time.Second {
 		p = append(p, "ESAUTH_PURGE_INTERVAL must be at least 1s")

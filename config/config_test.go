@@ -78,6 +78,7 @@ func TestLoadWithAnEmptyEnvironmentGivesTheDefaults(t *testing.T) {
 		{"IndexReplicas", c.IndexReplicas, "0-1"},
 		{"AdminAddr", c.AdminAddr, ""},
 		{"PurgeInterval", c.PurgeInterval, time.Hour},
+		{"LimitsSync", c.LimitsSync, time.Second},
 	}
 	for _, ck := range checks {
 		if !reflect.DeepEqual(ck.got, ck.want) {
@@ -132,10 +133,11 @@ func TestLoadReadsEverySetting(t *testing.T) {
 		"ESAUTH_PWNED_URL":                 "https://pwned.example",
 		"ESAUTH_LOG_LEVEL":                 "debug",
 		"ESAUTH_SHUTDOWN_TIMEOUT":          "1m",
+		"ESAUTH_LIMITS_SYNC":               "250ms",
 		"GOGC":                             "150",
 	})
 	want := config.Config{
-		Addr: ":9000", AdminAddr: "127.0.0.1:9090", PurgeInterval: 5 * time.Minute, ForwardProxy: "traefik",
+		Addr: ":9000", AdminAddr: "127.0.0.1:9090", PurgeInterval: 5 * time.Minute, LimitsSync: 250 * time.Millisecond, ForwardProxy: "traefik",
 		MailFrom: "Accounts <no-reply@example.com>", RequireVerifiedEmail: true, RequireTOTPForAdmins: true, ESURLs: []string{"https://es.example:9200"}, ESUsername: "elastic", ESPassword: "changeme",
 		ESAPIKey: "aWQ6a2V5", ESCACert: "/etc/ca.pem", ESTimeout: 750 * time.Millisecond, IndexPrefix: "test-1-", IndexShards: 3, IndexReplicas: "1-all",
 		CookieName: "sid", CookieSecure: false,

@@ -10,6 +10,7 @@ import (
 	"esauth/lib/account"
 	"esauth/lib/errs"
 	"esauth/lib/httpkit"
+	"esauth/lib/limit"
 	"esauth/lib/metrics"
 	"esauth/lib/reqlog"
 )
@@ -54,12 +55,13 @@ func buildRouter(d Deps) (*mux.Router, httpkit.Refuse) {
 		Policy:     d.Policy, MaxSessions: d.MaxSessions, Audit: d.Audit, Mail: d.Mail, Metrics: d.Metrics,
 		Now: d.Now, Log: sugared(d.Log), RequireVerifiedEmail: d.RequireVerifiedEmail,
 		RequireTOTPForAdmins: d.RequireTOTPForAdmins, TrustProviderMFA: d.OAuth.TrustProviderMFA,
+		Limits: d.Limits,
 	})
 	// One per-IP budget for every way to sign up, and one for every way to
 	// log in (password, provider callback, and the pages' forms).
 	b := budgets{
-		signup: httpkit.NewIPLimit(d.SignupLimit, d.IPv6Prefix, d.Now),
-		login:  httpkit.NewIPLimit(d.LoginLimit, d.IPv6Prefix, d.Now),
+		signup: httpkit.NewIPLimit(d.Limits.Keyed("signup", d.SignupLimit, limit.MaxTracked), d.IPv6Prefix, d.Now),
+		login:  httpkit.NewIPLimit(d.Limits.Keyed("login", d.LoginLimit, limit.MaxTracked), d.IPv6Prefix, d.Now),
 	}
 	addRoutes(r, d, svc, b)
 	refuse := httpkit.Refuse(writeError)

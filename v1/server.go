@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"esauth/lib/audit"
+	"esauth/lib/limit"
 	"esauth/lib/metrics"
 	"esauth/lib/password"
 	"esauth/lib/session"
@@ -47,6 +48,10 @@ type Deps struct {
 	// (password change, self-delete), per session.
 	LoginLimit  RateLimit
 	SignupLimit RateLimit
+	// Limits shares the per-IP limits and the recovery mails' per-address
+	// limit with the other instances (the server runs its Sync); nil keeps
+	// them in this instance alone.
+	Limits *limit.Board
 	// IPv6Prefix is the prefix length by which IPv6 clients are counted
 	// by the per-IP limits (0 means 64).
 	IPv6Prefix int

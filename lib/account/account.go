@@ -98,6 +98,9 @@ type Deps struct {
 	RequireTOTPForAdmins bool
 	// TrustProviderMFA lets a provider login of a TOTP user log in fully.
 	TrustProviderMFA bool
+	// Limits shares the recovery mails' per-address limit with the other
+	// instances; nil keeps it in this instance alone.
+	Limits *limit.Board
 	// Issuer names esauth in authenticator apps (default "esauth").
 	Issuer string
 }
@@ -150,7 +153,7 @@ func New(d Deps) *Service {
 		rec: d.Audit, metrics: d.Metrics, now: d.Now, log: d.Log,
 		requireVerified: d.RequireVerifiedEmail, requireTOTPForAdmins: d.RequireTOTPForAdmins,
 		trustProviderMFA: d.TrustProviderMFA, issuer: d.Issuer,
-		recoveryPerEmail: limit.NewKeyed(recoveryPerEmail, limit.MaxTracked),
+		recoveryPerEmail: d.Limits.Keyed("recovery", recoveryPerEmail, limit.MaxTracked),
 		recoveryWork:     make(chan struct{}, recoveryWorkers),
 	}
 	s.mail = mailings{mail: d.Mail, tokens: d.Store, now: d.Now}

@@ -17,7 +17,8 @@ import (
 const recoveryWorkers = 16
 
 // recoveryPerEmail bounds the recovery mails one address gets: three at
-// once, then one every five minutes (per instance).
+// once, then one every five minutes (shared by the instances through
+// Deps.Limits).
 var recoveryPerEmail = limit.Rate{PerMinute: 0.2, Burst: 3}
 
 // RequestRecovery asks for a recovery mail to email. The answer never

@@ -146,6 +146,7 @@ type Store struct {
 	identities    string
 	leases        string
 	tokens        string
+	limits        string
 	defs          []indexDef
 	// loadHead and loadMiddle are the fixed parts of the loader's _mget
 	// (see loadBody).
@@ -216,9 +217,10 @@ func New(cfg Config, log *zap.Logger) (*Store, error) {
 		identities:    cfg.IndexPrefix + "identities",
 		leases:        cfg.IndexPrefix + "leases",
 		tokens:        cfg.IndexPrefix + "tokens",
+		limits:        cfg.IndexPrefix + "limits",
 	}
 	st.loadHead, st.loadMiddle = loadParts(st.sessions, st.users)
-	if st.defs, err = buildDefs([]string{st.users, st.sessions, st.audit, st.attempts, st.identities, st.leases, st.tokens}, cfg.Shards, cfg.Replicas); err != nil {
+	if st.defs, err = buildDefs([]string{st.users, st.sessions, st.audit, st.attempts, st.identities, st.leases, st.tokens, st.limits}, cfg.Shards, cfg.Replicas); err != nil {
 		return nil, err
 	}
 	return st, nil
@@ -240,6 +242,9 @@ func (s *Store) LeasesIndex() string { return s.leases }
 
 // TokensIndex names the index of one-time tokens (see UseToken).
 func (s *Store) TokensIndex() string { return s.tokens }
+
+// LimitsIndex names the index of the rate limits' shared usage (see PutUsage).
+func (s *Store) LimitsIndex() string { return s.limits }
 
 // Redact returns an Elasticsearch URL as scheme://host[:port], without the
 // user:password@ it may carry, its path or its query, so it can be logged.

@@ -32,7 +32,7 @@ func buildDefs(names []string, shards int, replicas string) ([]indexDef, error) 
 	if err != nil {
 		return nil, err
 	}
-	mappings := []string{usersMapping, sessionsMapping, auditMapping, attemptsMapping, identitiesMapping, leasesMapping, tokensMapping}
+	mappings := []string{usersMapping, sessionsMapping, auditMapping, attemptsMapping, identitiesMapping, leasesMapping, tokensMapping, limitsMapping}
 	defs := make([]indexDef, len(names))
 	for i, name := range names {
 		var base struct {
@@ -214,6 +214,23 @@ const tokensMapping = `{
       "user_password_changed_at": {"type": "date"},
       "created_at":    {"type": "date"},
       "expires_at":    {"type": "date"}
+    }
+  }
+}`
+
+// limitsMapping: one document per rate limit, key and instance (see
+// PutUsage): the tokens that instance took from that bucket. The key is a
+// digest (lib/limit), never the address or email.
+const limitsMapping = `{
+  "mappings": {
+    "dynamic": "strict",
+    "properties": {
+      "limit":      {"type": "keyword"},
+      "key":        {"type": "keyword"},
+      "instance":   {"type": "keyword"},
+      "used":       {"type": "long"},
+      "updated_at": {"type": "date"},
+      "expires_at": {"type": "date"}
     }
   }
 }`

@@ -545,8 +545,9 @@ func (s *Store) TrimSessions(ctx context.Context, email string, keep int, newest
 }
 
 // PurgeExpired deletes sessions whose absolute lifetime ended before now,
-// failed-password records past their retention and expired one-time
-// tokens, so no index grows without bound. Sessions that ended by idle timeout are refused by the
+// failed-password records past their retention, expired one-time tokens
+// and the rate limits' records of buckets full again, so no index grows
+// without bound. Sessions that ended by idle timeout are refused by the
 // loader and go when their expiry passes.
 func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 	if err := s.ensure(ctx); err != nil {
@@ -565,5 +566,9 @@ func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 		return n + m, err
 	}
 	k, err := s.deleteWhere(ctx, "purge tokens", s.tokens, q)
-	return n + m + k, err
+	if err != nil {
+		return n + m + k, err
+	}
+	l, err := s.deleteWhere(ctx, "purge limits", s.limits, q)
+	return n + m + k + l, err
 }

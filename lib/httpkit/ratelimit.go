@@ -9,8 +9,9 @@ import (
 	"esauth/lib/limit"
 )
 
-// IPLimit is one per-IP budget (the login's, the signup's), kept in
-// memory. Each surface mounts it with its own way of refusing; the
+// IPLimit is one per-IP budget (the login's, the signup's), decided in
+// memory and shared with the other instances when its limiter comes from
+// a limit.Board. Each surface mounts it with its own way of refusing; the
 // budget is the same, so a form is one more way in, not a second
 // allowance.
 type IPLimit struct {
@@ -19,17 +20,17 @@ type IPLimit struct {
 	now        func() time.Time
 }
 
-// NewIPLimit returns the budget l. An IPv4 client is counted by its
+// NewIPLimit returns the budget of keys (nil or a zero rate: no limit). An IPv4 client is counted by its
 // address; an IPv6 client by its /ipv6Prefix network (0 means 64),
 // because one subscriber is usually given a whole /64 and can answer from
 // any address in it.
-func NewIPLimit(l limit.Rate, ipv6Prefix int, now func() time.Time) *IPLimit {
+func NewIPLimit(keys *limit.Keyed, ipv6Prefix int, now func() time.Time) *IPLimit {
 	if ipv6Prefix <= 0 || ipv6Prefix > 128 {
 		ipv6Prefix = 64
 	}
 	il := &IPLimit{ipv6Prefix: ipv6Prefix, now: now}
-	if !l.Off() {
-		il.keys = limit.NewKeyed(l, limit.MaxTracked)
+	if keys != nil && !keys.Off() {
+		il.keys = keys
 	}
 	return il
 }

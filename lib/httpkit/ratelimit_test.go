@@ -81,7 +81,7 @@ func TestLimitByIPCountsIPv6ClientsByNetwork(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			now := time.Unix(1_000_000, 0)
 			ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
-			h := NewIPLimit(oneEvery10s, tt.prefix, func() time.Time { return now }).Refusing(statusOnly)(ok)
+			h := NewIPLimit(limit.NewKeyed(oneEvery10s, limit.MaxTracked), tt.prefix, func() time.Time { return now }).Refusing(statusOnly)(ok)
 			for i, rq := range tt.reqs {
 				r := httptest.NewRequest(http.MethodPost, "/v1/auth/login", nil)
 				r.RemoteAddr = rq.remote

@@ -1,8 +1,9 @@
-// Package limit holds the in-memory token buckets esauth throttles with:
-// per client network (the surfaces' per-IP limits) and per session or
-// address (the application layer's password checks and recovery mails).
-// It knows nothing of HTTP; per-account throttling, which every instance
-// shares, is the lockout stored in Elasticsearch.
+// Package limit holds the token buckets esauth throttles with: per client
+// network (the surfaces' per-IP limits) and per session or address (the
+// application layer's password checks and recovery mails). Each decision
+// is made in memory; a Board shares what each instance took with the
+// others (shared.go). It knows nothing of HTTP; per-account throttling is
+// the lockout stored in Elasticsearch.
 package limit
 
 import (
@@ -57,43 +58,48 @@ const evictScan = 16
 type Keyed struct {
 	limit    Rate
 	capacity int
+	// name is set when the limiter is shared through a Board: keys are
+	// then its digests (see digest), and tokens taken are counted for the
+	// other instances.
+	name string
 
 	mu    sync.Mutex
 	order *list.List // of *bucket, most recently used first
 	byKey map[string]*list.Element
+	dirty map[string]struct{} // shared: keys whose used grew since the last publish
 }
 
 type bucket struct {
 	key string
 	lim *rate.Limiter
+	// Shared limiters only: used counts the tokens this instance has
+	// taken since the bucket was made (what it publishes), and seen the
+	// last total read from each other instance (what it has charged).
+	used int64
+	seen map[string]int64
 }
 
 // NewKeyed returns a limiter that keeps at most capacity keys. A zero
 // Rate allows everything; a capacity below 1 counts as 1.
 func NewKeyed(l Rate, capacity int) *Keyed {
-	return &Keyed{limit: l, capacity: max(capacity, 1), order: list.New(), byKey: map[string]*list.Element{}}
+	return &Keyed{limit: l, capacity: max(capacity, 1), order: list.New(), byKey: map[string]*list.Element{}, dirty: map[string]struct{}{}}
 }
+
+// Off says the limiter allows everything.
+func (k *Keyed) Off() bool { return k.limit.Off() }
 
 // Allow takes one token for key at now, or says how long to wait for one.
 func (k *Keyed) Allow(key string, now time.Time) (bool, time.Duration) {
 	if k.limit.Off() {
 		return true, 0
 	}
+	if k.name != "" {
+		key = digest(k.name, key)
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	e, ok := k.byKey[key]
-	if ok {
-		k.order.MoveToFront(e)
-	} else {
-		if k.order.Len() >= k.capacity {
-			k.evictOne(now)
-		}
-		b := &bucket{key: key, lim: rate.NewLimiter(rate.Limit(k.limit.PerMinute/60), k.limit.Burst)}
-		e = k.order.PushFront(b)
-		k.byKey[key] = e
-	}
-	lim := e.Value.(*bucket).lim
-	r := lim.ReserveN(now, 1)
+	b := k.bucketOf(key, now)
+	r := b.lim.ReserveN(now, 1)
 	if !r.OK() {
 		return false, time.Minute
 	}
@@ -101,7 +107,27 @@ func (k *Keyed) Allow(key string, now time.Time) (bool, time.Duration) {
 		r.CancelAt(now)
 		return false, d
 	}
+	if k.name != "" {
+		b.used++
+		k.dirty[key] = struct{}{}
+	}
 	return true, 0
+}
+
+// bucketOf returns key's bucket, made (and another evicted when full) if
+// it has none, as the most recently used. The caller holds k.mu.
+func (k *Keyed) bucketOf(key string, now time.Time) *bucket {
+	e, ok := k.byKey[key]
+	if ok {
+		k.order.MoveToFront(e)
+		return e.Value.(*bucket)
+	}
+	if k.order.Len() >= k.capacity {
+		k.evictOne(now)
+	}
+	b := &bucket{key: key, lim: rate.NewLimiter(rate.Limit(k.limit.PerMinute/60), k.limit.Burst)}
+	k.byKey[key] = k.order.PushFront(b)
+	return b
 }
 
 // evictOne forgets one entry to make room, as the type's comment says.
@@ -134,6 +160,7 @@ func (k *Keyed) evictOne(now time.Time) {
 	}
 	k.order.Remove(victim)
 	delete(k.byKey, victim.Value.(*bucket).key)
+	delete(k.dirty, victim.Value.(*bucket).key)
 }
 
 // Len is how many keys the limiter holds.
