@@ -2,7 +2,16 @@ package elastic_test
 
 import (
 	"context"
+	"encoding/json"
+	"esauth/lib/errs"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,4 +89,94 @@ func TestSearchUsersByEmailOrNameNewestFirst(t *testing.T) {
 	if !slices.Equal(all, tests[0].want) {
 		t.Errorf("paged: %v; want %v", all, tests[0].want)
 	}
+}
+
+// A user search that Elasticsearch cut short (its timeout: matching the
+// email anywhere walks every email in the index) is not shown as if it
+// were the whole answer, and every search carries that timeout.
+func TestAUserSearchCutShortIsNotShownAsTheWholeAnswer(t *testing.T) {
+	var sent atomic.Value
+	f := newFakeES(t, func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/_search") {
+			answer(http.StatusOK, `{}`)(w, r)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		sent.Store(string(b))
+		answer(http.StatusOK, `{"took":1001,"timed_out":true,"hits":{"total":{"value":1,"relation":"eq"},
+			"hits":[{"_id":"a@example.com","_source":{"email_address":"a@example.com","created_at":"2026-01-01T00:00:00Z"}}]}}`)(w, r)
+	})
+	users, _, err := f.store(t, time.Second).SearchUsers(context.Background(), "ample", nil, 25)
+	if !errs.Is(err, errs.Invalid) || users != nil {
+		t.Fatalf("a search cut short gave %v, %v; want an invalid-q error and no users", users, err)
+	}
+	body, _ := sent.Load().(string)
+	var q struct {
+		Timeout string `json:"timeout"`
+	}
+	if json.Unmarshal([]byte(body), &q) != nil || q.Timeout == "" {
+		t.Errorf("the search sent no timeout: %s", body)
+	}
+}
+
+// BenchmarkUserSearchOverManyUsers measures what the admin's user search
+// costs when it matches the email anywhere (*q*, the whole term
+// dictionary walked) over ESAUTH_BENCH_SEARCH_USERS users (1,000,000 by
+// default), against the exact lookup of one user in the same run, each
+// search with a q never asked before (no cache helps). It reports both
+// medians, their ratio and how many searches Elasticsearch cut short
+// (userSearchTimeout). make bench runs it.
+func BenchmarkUserSearchOverManyUsers(b *testing.B) {
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("ESAUTH_BENCH_SEARCH_USERS")); err == nil && v > 0 {
+		n = v
+	}
+	s := estest.New(b)
+	var body strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&body, `{"create":{"_index":%q,"_id":"user-%d@example.com"}}`+"\n", s.UsersIndex(), i)
+		fmt.Fprintf(&body, `{"email_address":"user-%d@example.com","first_name":"Seed","last_name":"User","role":"user","is_active":true,"created_at":"2026-01-01T00:00:00Z","session_epoch":"e"}`+"\n", i)
+		if (i+1)%10_000 == 0 || i == n-1 {
+			if out := estest.MustDo(b, "POST", "/_bulk", body.String()); strings.Contains(out[:min(len(out), 64)], `"errors":true`) {
+				b.Fatalf("seeding: %.300s", out)
+			}
+			body.Reset()
+		}
+	}
+	estest.MustDo(b, "POST", "/"+s.UsersIndex()+"/_refresh", "")
+	estest.MustDo(b, "POST", "/"+s.UsersIndex()+"/_forcemerge?max_num_segments=1", "")
+	ctx := context.Background()
+	b.Run("substring-vs-get", func(b *testing.B) {
+		var search, get []float64
+		cut := 0
+		for i := 0; i < b.N; i++ {
+			start := time.Now()
+			_, _, err := s.SearchUsers(ctx, fmt.Sprintf("ser-%d", (i*7919+13)%n), nil, 25)
+			search = append(search, float64(time.Since(start))/float64(time.Millisecond))
+			if errs.Is(err, errs.Invalid) {
+				cut++
+			} else if err != nil {
+				b.Fatal(err)
+			}
+			start = time.Now()
+			if _, err := s.GetUser(ctx, fmt.Sprintf("user-%d@example.com", (i*104729+7)%n)); err != nil {
+				b.Fatal(err)
+			}
+			get = append(get, float64(time.Since(start))/float64(time.Millisecond))
+		}
+		ms, mg := medianOf(search), medianOf(get)
+		b.ReportMetric(ms, "search-median-ms")
+		b.ReportMetric(mg, "get-median-ms")
+		b.ReportMetric(ms/mg, "search/get")
+		b.ReportMetric(float64(cut), "cut-short")
+	})
+}
+
+func medianOf(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
 }
