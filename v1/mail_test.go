@@ -29,7 +29,7 @@ const testPublicURL = "https://auth.example.test"
 // withMail sends the server's mail to a real SMTP server started for the
 // test, through the same queue as production (no retries, to keep tests
 // quick).
-func withMail(t *testing.T) (harnessOption, *mailtest.Server) {
+func withMail(t testing.TB) (harnessOption, *mailtest.Server) {
 	t.Helper()
 	srv := mailtest.Start(t)
 	sender, err := outbox.NewSMTP(srv.URL(), "esauth <no-reply@example.test>", 5*time.Second)
