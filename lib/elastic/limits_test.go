@@ -3,6 +3,7 @@ package elastic_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -79,5 +80,63 @@ func TestTwoBoardsShareABucketThroughElasticsearch(t *testing.T) {
 	estest.MustDo(t, "POST", "/"+store.LimitsIndex()+"/_refresh", "")
 	if got, _ := store.UsageSince(ctx, "nobody", now.Add(-time.Minute), 100); len(got) != 0 {
 		t.Errorf("records of buckets full again were not purged: %+v", got)
+	}
+}
+
+// A bad day for the limits' index: written-blocked, then deleted under the
+// running store. Requests never wait on it (each instance decides in
+// memory); the sync fails while it cannot write, and once it can, what
+// was taken meanwhile reaches the other instance.
+func TestTheLimitsSurviveABlockedAndADeletedIndex(t *testing.T) {
+	store := estest.New(t)
+	ctx := context.Background()
+	now := time.Now()
+	rate := limit.Rate{PerMinute: 1, Burst: 2}
+	a, b := limit.NewBoard(store, "instance-a"), limit.NewBoard(store, "instance-b")
+	ka, kb := a.Keyed("signup", rate, 100), b.Keyed("signup", rate, 100)
+	block := func(on bool) {
+		estest.MustDo(t, "PUT", "/"+store.LimitsIndex()+"/_settings", fmt.Sprintf(`{"index.blocks.write":%v}`, on))
+	}
+	block(true)
+	t.Cleanup(func() { estest.Do(t, "PUT", "/"+store.LimitsIndex()+"/_settings", `{"index.blocks.write":false}`) })
+	for i := range 2 {
+		if ok, _ := ka.Allow("203.0.113.5", now); !ok {
+			t.Fatalf("a refused request %d with its index blocked", i+1)
+		}
+	}
+	if err := a.Sync(ctx, now); err == nil {
+		t.Fatal("a sync into a write-blocked index succeeded")
+	}
+	if ok, _ := ka.Allow("203.0.113.5", now); ok {
+		t.Error("with the index blocked, a stopped limiting on its own")
+	}
+	block(false)
+	syncBoth := func() {
+		t.Helper()
+		for _, bd := range []*limit.Board{a, b} {
+			if err := bd.Sync(ctx, now); err != nil {
+				t.Fatal(err)
+			}
+			estest.MustDo(t, "POST", "/"+store.LimitsIndex()+"/_refresh", "")
+		}
+	}
+	syncBoth()
+	if ok, _ := kb.Allow("203.0.113.5", now); ok {
+		t.Error("b never heard of what a took while the index was blocked")
+	}
+
+	estest.MustDo(t, "DELETE", "/"+estest.Concrete(t, store.LimitsIndex()), "")
+	if ok, _ := ka.Allow("203.0.113.6", now); !ok {
+		t.Fatal("a refused a new client with its index deleted")
+	}
+	// The first sync may find the index gone (503) and set it up again;
+	// the next works.
+	_ = a.Sync(ctx, now)
+	syncBoth()
+	if ok, _ := kb.Allow("203.0.113.6", now); !ok {
+		t.Fatal("b refused the second token of a new client")
+	}
+	if ok, _ := kb.Allow("203.0.113.6", now); ok {
+		t.Error("after the index came back, b never heard of what a took")
 	}
 }
