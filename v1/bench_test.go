@@ -2,6 +2,7 @@ package v1
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"esauth/lib/elastic/estest"
+	"esauth/lib/limit"
 	"esauth/lib/password"
 )
 
@@ -255,4 +258,60 @@ func BenchmarkRecoveryTiming(b *testing.B) {
 	if b.N >= 200 && math.Abs(z) >= 2.576 {
 		b.Errorf("recovery requests for real and unknown emails differ in time: Mann-Whitney z = %.2f (p < 0.01) over %d each", z, b.N)
 	}
+}
+
+// BenchmarkSharedLimitsLogin measures what sharing the per-IP limits adds
+// to a login: two servers on one store, one with the limits off (the
+// baseline), one with them on (a rate no login reaches) and shared
+// through a Board syncing every 100 ms (ten times as often as
+// ESAUTH_LIMITS_SYNC's default, so its background cost shows), logins
+// alternating between them. It reports both medians and shared/off.
+//
+//	go test -run '^$' -bench SharedLimitsLogin ./v1
+func BenchmarkSharedLimitsLogin(b *testing.B) {
+	store := estest.New(b)
+	board := limit.NewBoard(store, "bench")
+	off := newHarnessOn(b, store)
+	shared := newHarnessOn(b, store, func(d *Deps) {
+		d.Limits = board
+		d.LoginLimit = RateLimit{PerMinute: 1e9, Burst: 1e9}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go board.Run(ctx, 100*time.Millisecond, time.Now, func(err error) {
+		if err != nil {
+			b.Error(err)
+		}
+	})
+	const users = 20
+	for i := range users {
+		off.addUser(fmt.Sprintf("login-%d@example.com", i), pw, false)
+	}
+	login := func(h *harness, email string) float64 {
+		c := h.client()
+		start := time.Now()
+		a := c.login(email, pw)
+		d := ms(time.Since(start))
+		if a.Status != http.StatusOK {
+			b.Fatalf("login: %d %s", a.Status, a.Raw)
+		}
+		return d
+	}
+	var offT, sharedT []float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		email := fmt.Sprintf("login-%d@example.com", i%users)
+		if i%2 == 0 {
+			offT = append(offT, login(off, email))
+			sharedT = append(sharedT, login(shared, email))
+		} else {
+			sharedT = append(sharedT, login(shared, email))
+			offT = append(offT, login(off, email))
+		}
+	}
+	b.StopTimer()
+	mo, msh := median(offT), median(sharedT)
+	b.ReportMetric(mo, "off-median-ms")
+	b.ReportMetric(msh, "shared-median-ms")
+	b.ReportMetric(msh/mo, "shared/off")
 }
