@@ -180,7 +180,8 @@ func TestANilBoardAndAZeroRateLimitAlone(t *testing.T) {
 	if k := b.Keyed("login", Rate{}, 10); !k.Off() || len(b.limits) != 0 {
 		t.Errorf("a zero rate was registered for sharing")
 	}
-	if b.Keyed("login", oneEvery10s, 10) != b.Keyed("login", oneEvery10s, 10) {
+	first, again := b.Keyed("login", oneEvery10s, 10), b.Keyed("login", oneEvery10s, 10)
+	if first != again {
 		t.Error("one name gave two limiters")
 	}
 }
