@@ -5,7 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"sort"
+	"maps"
 	"sync"
 	"time"
 )
@@ -120,13 +120,9 @@ func (b *Board) Run(ctx context.Context, every time.Duration, now func() time.Ti
 // its buckets with what the others took.
 func (b *Board) Sync(ctx context.Context, now time.Time) error {
 	b.mu.Lock()
-	limits := make([]*Keyed, 0, len(b.limits))
-	for _, k := range b.limits {
-		limits = append(limits, k)
-	}
+	limits := maps.Clone(b.limits)
 	since := b.lastRead
 	b.mu.Unlock()
-	sort.Slice(limits, func(i, j int) bool { return limits[i].name < limits[j].name })
 
 	var mine []Usage
 	for _, k := range limits {
@@ -144,12 +140,8 @@ func (b *Board) Sync(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("read the other instances' usage: %w", err)
 	}
-	byName := map[string]*Keyed{}
-	for _, k := range limits {
-		byName[k.name] = k
-	}
 	for _, u := range theirs {
-		if k := byName[u.Limit]; k != nil && u.Instance != b.instance && now.Before(u.ExpiresAt) {
+		if k := limits[u.Limit]; k != nil && u.Instance != b.instance && now.Before(u.ExpiresAt) {
 			k.charge(u, now)
 		}
 	}
