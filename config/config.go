@@ -140,7 +140,7 @@ var settings = []setting{
 		func(c *Config, v string) (err error) { c.ESGzip, err = strconv.ParseBool(v); return err }},
 	{"ESAUTH_REQUEST_TIMEOUT", "10s", "Deadline for all of one request's Elasticsearch calls and its wait for a hashing slot together; past it the request gets 503.", false,
 		durationSetter(func(c *Config) *time.Duration { return &c.RequestTimeout })},
-	{"ESAUTH_INDEX_PREFIX", "esauth-", "Prefix of the index names (`<prefix>users`, `<prefix>sessions`, `<prefix>audit`, `<prefix>attempts`, `<prefix>identities`, `<prefix>leases`, `<prefix>tokens`, `<prefix>limits`) and of their index templates.", false,
+	{"ESAUTH_INDEX_PREFIX", "esauth-", "Prefix of the index names (`<prefix>users`, `<prefix>sessions`, `<prefix>audit`, `<prefix>attempts`, `<prefix>identities`, `<prefix>leases`, `<prefix>tokens`, `<prefix>limits`, `<prefix>credentials`) and of their index templates.", false,
 		func(c *Config, v string) error { c.IndexPrefix = v; return checkPrefix(v) }},
 	{"ESAUTH_INDEX_SHARDS", "1", "Primary shards of each index esauth creates (an existing index keeps its own; `esauth migrate` does not change it).", false,
 		func(c *Config, v string) error {

@@ -147,6 +147,7 @@ type Store struct {
 	leases        string
 	tokens        string
 	limits        string
+	credentials   string
 	defs          []indexDef
 	// loadHead and loadMiddle are the fixed parts of the loader's _mget
 	// (see loadBody).
@@ -218,9 +219,10 @@ func New(cfg Config, log *zap.Logger) (*Store, error) {
 		leases:        cfg.IndexPrefix + "leases",
 		tokens:        cfg.IndexPrefix + "tokens",
 		limits:        cfg.IndexPrefix + "limits",
+		credentials:   cfg.IndexPrefix + "credentials",
 	}
 	st.loadHead, st.loadMiddle = loadParts(st.sessions, st.users)
-	if st.defs, err = buildDefs([]string{st.users, st.sessions, st.audit, st.attempts, st.identities, st.leases, st.tokens, st.limits}, cfg.Shards, cfg.Replicas); err != nil {
+	if st.defs, err = buildDefs([]string{st.users, st.sessions, st.audit, st.attempts, st.identities, st.leases, st.tokens, st.limits, st.credentials}, cfg.Shards, cfg.Replicas); err != nil {
 		return nil, err
 	}
 	return st, nil
@@ -245,6 +247,9 @@ func (s *Store) TokensIndex() string { return s.tokens }
 
 // LimitsIndex names the index of the rate limits' shared usage (see PutUsage).
 func (s *Store) LimitsIndex() string { return s.limits }
+
+// CredentialsIndex names the index of the users' passkeys.
+func (s *Store) CredentialsIndex() string { return s.credentials }
 
 // Redact returns an Elasticsearch URL as scheme://host[:port], without the
 // user:password@ it may carry, its path or its query, so it can be logged.

@@ -32,7 +32,7 @@ func buildDefs(names []string, shards int, replicas string) ([]indexDef, error) 
 	if err != nil {
 		return nil, err
 	}
-	mappings := []string{usersMapping, sessionsMapping, auditMapping, attemptsMapping, identitiesMapping, leasesMapping, tokensMapping, limitsMapping}
+	mappings := []string{usersMapping, sessionsMapping, auditMapping, attemptsMapping, identitiesMapping, leasesMapping, tokensMapping, limitsMapping, credentialsMapping}
 	defs := make([]indexDef, len(names))
 	for i, name := range names {
 		var base struct {
@@ -114,7 +114,8 @@ const usersMapping = `{
       "totp_secret":         {"type": "keyword", "index": false, "doc_values": false},
       "totp_enabled_at":     {"type": "date"},
       "totp_last_step":      {"type": "long"},
-      "recovery_codes":      {"type": "keyword", "index": false, "doc_values": false}
+      "recovery_codes":      {"type": "keyword", "index": false, "doc_values": false},
+      "webauthn_user_handle": {"type": "keyword"}
     }
   }
 }`
@@ -231,6 +232,33 @@ const limitsMapping = `{
       "used":       {"type": "long"},
       "updated_at": {"type": "date"},
       "expires_at": {"type": "date"}
+    }
+  }
+}`
+
+// credentialsMapping: one document per passkey (WebAuthn credential), id
+// its credential id in base64url (created with op_type create, so one
+// credential belongs to at most one user). The public key is kept in
+// _source only.
+const credentialsMapping = `{
+  "mappings": {
+    "dynamic": "strict",
+    "properties": {
+      "email_address":      {"type": "keyword"},
+      "user_created_at":    {"type": "date"},
+      "public_key":         {"type": "binary"},
+      "sign_count":         {"type": "long"},
+      "aaguid":             {"type": "keyword"},
+      "transports":         {"type": "keyword"},
+      "attachment":         {"type": "keyword"},
+      "attestation_type":   {"type": "keyword"},
+      "attestation_format": {"type": "keyword"},
+      "user_verified":      {"type": "boolean"},
+      "backup_eligible":    {"type": "boolean"},
+      "backup_state":       {"type": "boolean"},
+      "name":               {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 256}}},
+      "created_at":         {"type": "date"},
+      "last_used_at":       {"type": "date"}
     }
   }
 }`

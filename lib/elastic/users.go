@@ -35,6 +35,7 @@ type userDoc struct {
 	TOTPEnabledAt     time.Time `json:"totp_enabled_at,omitzero"`
 	TOTPLastStep      int64     `json:"totp_last_step,omitempty"`
 	RecoveryCodes     []string  `json:"recovery_codes,omitempty"`
+	WebAuthnID        []byte    `json:"webauthn_user_handle,omitempty"`
 }
 
 func toUserDoc(u user.User) userDoc { return userDoc(u) }
@@ -206,8 +207,8 @@ func (s *Store) UpdateUser(ctx context.Context, email string, change func(*user.
 	return user.User{}, errs.E(errs.Conflict, "The user was changed concurrently; try again.")
 }
 
-// DeleteUser removes the user, then every session and linked identity of
-// theirs. The user
+// DeleteUser removes the user, then every session, linked identity and
+// passkey of theirs. The user
 // goes first, and removing the sessions is only housekeeping: the loader
 // refuses a session whose user is missing, and an account signed up again
 // with the same email gets a new session epoch, so no old session ever
@@ -229,6 +230,7 @@ func (s *Store) DeleteUser(ctx context.Context, email string) error {
 	}
 	s.sweepSessions(ctx, email)
 	s.sweepIdentities(ctx, email)
+	s.sweepPasskeys(ctx, email)
 	return nil
 }
 

@@ -58,6 +58,9 @@ type User struct {
 	TOTPLastStep int64 `json:"-"`
 	// RecoveryCodes are the hashes of the unused recovery codes.
 	RecoveryCodes []string `json:"-"`
+	// WebAuthnID is the user handle the user's passkeys carry: random
+	// (NewWebAuthnID), made at the first passkey, never the email.
+	WebAuthnID []byte `json:"-"`
 }
 
 // TOTPEnabled reports whether the user logs in with a second factor (the

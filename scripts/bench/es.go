@@ -141,7 +141,7 @@ func (e *esClient) indexBytes(index string) (int64, error) {
 
 // deleteIndices removes what the run made: esauth's indices and templates.
 func (e *esClient) deleteIndices(prefix string) {
-	for _, name := range []string{"users", "sessions", "audit", "attempts", "identities", "leases", "tokens", "limits"} {
+	for _, name := range []string{"users", "sessions", "audit", "attempts", "identities", "leases", "tokens", "limits", "credentials"} {
 		_, _ = e.do("DELETE", "/_index_template/"+prefix+name, nil, "")
 		// The index behind the alias first (a delete must name it; that
 		// also removes the alias), then one made before aliases, if any.
