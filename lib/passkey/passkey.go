@@ -142,9 +142,11 @@ type account struct {
 	keys []user.Passkey
 }
 
-func (a account) WebAuthnID() []byte          { return a.u.WebAuthnID }
-func (a account) WebAuthnName() string        { return a.u.Email }
-func (a account) WebAuthnDisplayName() string { return strings.TrimSpace(a.u.FirstName + " " + a.u.LastName) }
+func (a account) WebAuthnID() []byte   { return a.u.WebAuthnID }
+func (a account) WebAuthnName() string { return a.u.Email }
+func (a account) WebAuthnDisplayName() string {
+	return strings.TrimSpace(a.u.FirstName + " " + a.u.LastName)
+}
 func (a account) WebAuthnCredentials() []webauthn.Credential {
 	out := make([]webauthn.Credential, 0, len(a.keys))
 	for _, p := range a.keys {
