@@ -20,7 +20,7 @@ build:
 DEV_DATA_KEYS := dev:ZGV2ZWxvcG1lbnQtb25seS1rZXktMzItYnl0ZXMhISE=
 run:
 	@if [ -z "$${ELASTICSEARCH_URL:-}" ]; then scripts/deps.sh run && scripts/elasticsearch.sh start; fi
-	ESAUTH_COOKIE_SECURE=false ESAUTH_DATA_KEYS=$${ESAUTH_DATA_KEYS:-$(DEV_DATA_KEYS)} go run . serve
+	ESAUTH_COOKIE_SECURE=false ESAUTH_PUBLIC_URL=$${ESAUTH_PUBLIC_URL:-http://localhost:8000} ESAUTH_DATA_KEYS=$${ESAUTH_DATA_KEYS:-$(DEV_DATA_KEYS)} go run . serve
 
 $(STATICCHECK):
 	GOBIN=$(BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,8 +24,10 @@ import (
 	"esauth/lib/mail/outbox"
 	"esauth/lib/metrics"
 	"esauth/lib/oauth"
+	"esauth/lib/passkey"
 	"esauth/lib/password"
 	"esauth/lib/session"
+	"esauth/lib/token"
 	v1 "esauth/v1"
 )
 
@@ -124,6 +128,29 @@ func (a *app) oauthProviders(keys session.Keys) v1.OAuth {
 		}
 	}
 	return out
+}
+
+// passkeys builds the passkeys' relying party from the ESAUTH_WEBAUTHN_*
+// settings (or ESAUTH_PUBLIC_URL); a wrong combination stops the start
+// naming the setting. Their ceremony cookie is signed and encrypted with
+// the session cookie's keys under its own name, and the decoys of an
+// email without passkeys are keyed by a key derived from the hash key,
+// so every instance gives the same ones.
+func (a *app) passkeys(keys session.Keys) (v1.Passkeys, error) {
+	rpID, origins, name, on := a.cfg.WebAuthn()
+	if !on {
+		a.log.Info("passkeys are off: set ESAUTH_PUBLIC_URL (or ESAUTH_WEBAUTHN_RP_ID) to turn them on")
+		return v1.Passkeys{}, nil
+	}
+	rp, err := passkey.New(passkey.Config{RPID: rpID, Origins: origins, DisplayName: name})
+	if err != nil {
+		return v1.Passkeys{}, err
+	}
+	state := securecookie.New(keys.Hash, keys.Block).MaxAge(int(token.PasskeyCeremonyTTL / time.Second))
+	state.SetSerializer(securecookie.JSONEncoder{})
+	m := hmac.New(sha256.New, keys.Hash)
+	m.Write([]byte("esauth passkey decoys"))
+	return v1.Passkeys{RelyingParty: rp, State: state, DecoyKey: m.Sum(nil)}, nil
 }
 
 // mail builds the mail queue: over SMTP, or into the log when no server is

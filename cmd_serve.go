@@ -67,6 +67,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer closeMail()
+	passkeys, err := a.passkeys(keys)
+	if err != nil {
+		return err
+	}
 	hasher := a.hasher()
 	a.metrics.WatchHasher(hasher)
 	limits := limit.NewBoard(a.store, instanceName())
@@ -89,6 +93,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string,
 		Passwords:            screen,
 		Lockout:              user.Lockout{Threshold: a.cfg.LockoutThreshold, Base: a.cfg.LockoutBase, Max: a.cfg.LockoutMax},
 		OAuth:                a.oauthProviders(keys),
+		Passkeys:             passkeys,
 		Pages:                pages,
 		Metrics:              a.metrics,
 		ForwardRules:         rules,

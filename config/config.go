@@ -99,6 +99,28 @@ type Config struct {
 	// OAuthTrustProviderMFA lets a provider login of a user with TOTP on
 	// log in fully, without the code.
 	OAuthTrustProviderMFA bool
+	// WebAuthnRPID, WebAuthnOrigins and WebAuthnRPName are the passkeys'
+	// relying party as set; see WebAuthn for the defaults.
+	WebAuthnRPID    string
+	WebAuthnOrigins []string
+	WebAuthnRPName  string
+}
+
+// WebAuthn is the passkeys' relying party: the RP id (default: the host of
+// ESAUTH_PUBLIC_URL), the origins (default: ESAUTH_PUBLIC_URL's) and the
+// name. on is false when neither the RP id nor the public URL is set:
+// passkeys are off.
+func (c Config) WebAuthn() (rpID string, origins []string, name string, on bool) {
+	rpID, origins, name = c.WebAuthnRPID, c.WebAuthnOrigins, c.WebAuthnRPName
+	if u, err := url.Parse(c.PublicURL); err == nil && c.PublicURL != "" {
+		if rpID == "" {
+			rpID = u.Hostname()
+		}
+		if len(origins) == 0 {
+			origins = []string{u.Scheme + "://" + u.Host}
+		}
+	}
+	return rpID, origins, name, rpID != ""
 }
 
 // setting is one environment variable.
@@ -249,6 +271,12 @@ var settings = []setting{
 		durationSetter(func(c *Config) *time.Duration { return &c.ShutdownGracePeriod })},
 	{"ESAUTH_PUBLIC_URL", "", "esauth's external base URL (`https://auth.example.com`, with a path prefix if it is served under one): a provider sends the browser back to `<ESAUTH_PUBLIC_URL>/v1/auth/oauth/<provider>/callback`. Required with `ESAUTH_OAUTH_PROVIDERS`.", false,
 		func(c *Config, v string) error { c.PublicURL = strings.TrimRight(v, "/"); return checkPublicURL(v) }},
+	{"ESAUTH_WEBAUTHN_RP_ID", "", "The passkeys' relying party id: the domain they belong to, the host of every origin or a parent domain of it (`example.com` serves `https://auth.example.com`). Default: the host of `ESAUTH_PUBLIC_URL`; passkeys are off when neither is set. Changing it later orphans every passkey made under the old one.", false,
+		func(c *Config, v string) error { c.WebAuthnRPID = strings.ToLower(v); return nil }},
+	{"ESAUTH_WEBAUTHN_ORIGINS", "", "Comma-separated origins the passkey ceremonies may run at (`https://auth.example.com`): https, or http on localhost. Default: the origin of `ESAUTH_PUBLIC_URL`.", false,
+		func(c *Config, v string) error { c.WebAuthnOrigins = splitList(v); return nil }},
+	{"ESAUTH_WEBAUTHN_RP_NAME", "esauth", "The name authenticators show next to a passkey.", false,
+		func(c *Config, v string) error { c.WebAuthnRPName = v; return nil }},
 	{"ESAUTH_SMTP_URL", "", "Mail server for verification, recovery and security mails: `smtp://user:pass@host:587` (STARTTLS when offered; required to send credentials to a host that is not loopback; `?tls=required` always requires it) or `smtps://user:pass@host:465`. Unset: no mail is sent and the links are written to the log (development only; the log says so loudly).", true,
 		func(c *Config, v string) error { c.SMTPURL = v; return nil }},
 	{"ESAUTH_MAIL_FROM", "esauth <no-reply@localhost>", "The From address of esauth's mails.", false,

@@ -55,7 +55,7 @@ func buildRouter(d Deps) (*mux.Router, httpkit.Refuse) {
 		Policy:     d.Policy, MaxSessions: d.MaxSessions, Audit: d.Audit, Mail: d.Mail, Metrics: d.Metrics,
 		Now: d.Now, Log: sugared(d.Log), RequireVerifiedEmail: d.RequireVerifiedEmail,
 		RequireTOTPForAdmins: d.RequireTOTPForAdmins, TrustProviderMFA: d.OAuth.TrustProviderMFA,
-		Limits: d.Limits,
+		Limits: d.Limits, Passkeys: d.Passkeys.RelyingParty, DecoyKey: d.Passkeys.DecoyKey,
 	})
 	// One per-IP budget for every way to sign up, and one for every way to
 	// log in (password, provider callback, and the pages' forms).
@@ -144,6 +144,20 @@ func addRoutes(r *mux.Router, d Deps, svc *account.Service, b budgets) {
 	auth.Handle("/oauth/{provider}/link", authed(handleOAuthLink(flow))).Methods(http.MethodPost)
 	auth.Handle("/identities", authed(handleListIdentities(svc))).Methods(http.MethodGet)
 	auth.Handle("/identities/{provider}", authed(handleUnlink(svc))).Methods(http.MethodDelete)
+
+	// Passkeys. Every step of a ceremony takes from the login's per-IP
+	// budget: each begin writes a one-use record, and each finish is a
+	// login attempt (or, registering, a password check).
+	pk := passkeyFlow{cfg: d.Passkeys, secure: d.Cookies.Secure, svc: svc}
+	auth.Handle("/passkeys/register/begin", loginLimit(authed(handlePasskeyRegisterBegin(pk)))).Methods(http.MethodPost)
+	auth.Handle("/passkeys/register/finish", loginLimit(authed(handlePasskeyRegisterFinish(pk)))).Methods(http.MethodPost)
+	auth.Handle("/passkeys/login/begin", loginLimit(handlePasskeyLoginBegin(pk))).Methods(http.MethodPost)
+	auth.Handle("/passkeys/login/finish", loginLimit(handlePasskeyLoginFinish(pk, cookies))).Methods(http.MethodPost)
+	auth.Handle("/passkeys/verify/begin", loginLimit(load(handlePasskeyVerifyBegin(pk)))).Methods(http.MethodPost)
+	auth.Handle("/passkeys/verify/finish", loginLimit(load(handlePasskeyVerifyFinish(pk, cookies)))).Methods(http.MethodPost)
+	auth.Handle("/passkeys", authed(handleListPasskeys(svc))).Methods(http.MethodGet)
+	auth.Handle("/passkeys/{id}", authed(handleRenamePasskey(svc))).Methods(http.MethodPatch)
+	auth.Handle("/passkeys/{id}", authed(handleRemovePasskey(svc))).Methods(http.MethodDelete)
 
 	r.Handle("/v1/openapi.json", handleOpenAPI()).Methods(http.MethodGet)
 

@@ -69,6 +69,8 @@ type Deps struct {
 	Passwords PasswordScreen
 	// OAuth is login with external providers; its zero value has none.
 	OAuth OAuth
+	// Passkeys is login with passkeys (WebAuthn); its zero value has them off.
+	Passkeys Passkeys
 	// Metrics collects what GET /metrics serves; nil makes a new set.
 	Metrics *metrics.Metrics
 	// Mail sends the verification and recovery links and the security

@@ -61,6 +61,8 @@ type Store interface {
 	DeleteIdentity(ctx context.Context, provider, subject string) error
 
 	ListEvents(ctx context.Context, email string, since time.Time, after *audit.Cursor, size int) ([]audit.Event, *audit.Cursor, error)
+
+	PasskeyStore
 }
 
 // Deps are what the rules are made of, passed in explicitly.
@@ -103,6 +105,12 @@ type Deps struct {
 	Limits *limit.Board
 	// Issuer names esauth in authenticator apps (default "esauth").
 	Issuer string
+	// Passkeys runs the WebAuthn ceremonies; nil turns passkeys off.
+	// DecoyKey makes the decoy passkeys of an email that has none (see
+	// BeginPasskeyLogin): a secret the instances share, so they give the
+	// same decoys.
+	Passkeys RelyingParty
+	DecoyKey []byte
 }
 
 // Service holds every rule. One Service serves every surface of a
@@ -124,6 +132,9 @@ type Service struct {
 	requireTOTPForAdmins bool
 	trustProviderMFA     bool
 	issuer               string
+
+	passkeys RelyingParty
+	decoyKey []byte
 
 	// recoveryPerEmail bounds the recovery mails one address gets, and
 	// recoveryWork the lookups running in the background at once.
@@ -152,7 +163,7 @@ func New(d Deps) *Service {
 		store: d.Store, hasher: d.Hasher, screen: d.Screen, policy: d.Policy, maxSessions: d.MaxSessions,
 		rec: d.Audit, metrics: d.Metrics, now: d.Now, log: d.Log,
 		requireVerified: d.RequireVerifiedEmail, requireTOTPForAdmins: d.RequireTOTPForAdmins,
-		trustProviderMFA: d.TrustProviderMFA, issuer: d.Issuer,
+		trustProviderMFA: d.TrustProviderMFA, issuer: d.Issuer, passkeys: d.Passkeys, decoyKey: d.DecoyKey,
 		recoveryPerEmail: d.Limits.Keyed("recovery", recoveryPerEmail, limit.MaxTracked),
 		recoveryWork:     make(chan struct{}, recoveryWorkers),
 	}

@@ -254,10 +254,11 @@ func (s *Service) Identities(ctx context.Context, a Actor) ([]user.Identity, err
 }
 
 // Unlink removes the logged-in user's link to provider. It is refused
-// (409) when it would leave the user no way to log in: no password and no
-// other linked account. Two unlinks racing could each see the other's
-// identity still there, so the check runs again after the delete, and an
-// unlink that left no way in is undone.
+// (409) when it would leave the user no way to log in: no password, no
+// other linked account and no passkey. Two unlinks racing (or an unlink
+// and a passkey's removal) could each see the other's way in still
+// there, so the count runs again after the delete, and an unlink that
+// left no way in is undone.
 func (s *Service) Unlink(ctx context.Context, a Actor, provider string) (user.Identity, error) {
 	if !a.LoggedIn {
 		return user.Identity{}, errs.E(errs.Unauthenticated, "Log in first.")
@@ -279,24 +280,16 @@ func (s *Service) Unlink(ctx context.Context, a Actor, provider string) (user.Id
 	if err != nil {
 		return user.Identity{}, err
 	}
-	lastWayIn := errs.E(errs.Conflict, "This is your only way to log in: set a password or link another provider first.")
-	if u.PasswordHash == "" && len(mine) == 1 {
-		return user.Identity{}, lastWayIn
+	if n, err := s.waysIn(ctx, u); err != nil {
+		return user.Identity{}, err
+	} else if n <= 1 {
+		return user.Identity{}, errLastWayIn
 	}
 	if err := s.store.DeleteIdentity(ctx, target.Provider, target.Subject); err != nil {
 		return user.Identity{}, err
 	}
-	if u.PasswordHash == "" {
-		left, err := s.ownIdentities(ctx, a.User)
-		if err == nil && len(left) == 0 {
-			if rerr := s.store.CreateIdentity(ctx, *target); rerr != nil {
-				reqlog.From(ctx).Errorw("an unlink left a user without a password no linked account, and could not be undone", "error", rerr)
-			}
-			return user.Identity{}, lastWayIn
-		}
-		if err != nil {
-			reqlog.From(ctx).Warnw("could not check the ways in left after an unlink", "error", err)
-		}
+	if err := s.undoIfNoWayIn(ctx, u, func() error { return s.store.CreateIdentity(ctx, *target) }); err != nil {
+		return user.Identity{}, err
 	}
 	s.record(a, audit.IdentityUnlinked, a.User.Email, audit.Success)
 	return *target, nil

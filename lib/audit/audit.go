@@ -55,6 +55,13 @@ const (
 	TOTPEnrolled         = "totp_enrolled"
 	TOTPEnabled          = "totp_enabled"
 	TOTPDisabled         = "totp_disabled"
+
+	// Passkeys: a refusal's outcome says why ("refused: origin").
+	PasskeyRegistered = "passkey_registered"
+	PasskeyLogin      = "passkey_login"
+	PasskeyRefused    = "passkey_refused"
+	PasskeyRenamed    = "passkey_renamed"
+	PasskeyRemoved    = "passkey_removed"
 )
 
 // Outcomes.

@@ -120,7 +120,9 @@ const (
 	Lockout         NoticeKind = "lockout"
 	// CodeLockout: wrong second-factor codes after a right password, so
 	// the owner learns that someone has the password.
-	CodeLockout NoticeKind = "second_factor_lockout"
+	CodeLockout    NoticeKind = "second_factor_lockout"
+	PasskeyAdded   NoticeKind = "passkey_added"
+	PasskeyRemoved NoticeKind = "passkey_removed"
 )
 
 // notices holds each notice's subject and what it says happened.
@@ -133,6 +135,10 @@ var notices = map[NoticeKind]struct{ subject, what string }{
 		"Two-factor authentication was turned on for your account: logging in now also asks for a code from your authenticator app."},
 	TOTPDisabled: {"Two-factor authentication was turned off",
 		"Two-factor authentication was turned off for your account: logging in now asks only for your password."},
+	PasskeyAdded: {"A passkey was added to your account",
+		"A passkey was added to your account: it can now log in with no password, from the device or the password manager that holds it."},
+	PasskeyRemoved: {"A passkey was removed from your account",
+		"A passkey was removed from your account: it no longer logs in."},
 	Lockout: {"Your account was locked after failed logins",
 		"Your account was locked after too many failed login attempts."},
 	CodeLockout: {"Your account was locked after wrong two-factor codes",

@@ -104,14 +104,6 @@ func Check(cfg Config) error {
 	return nil
 }
 
-// Challenge is a ceremony's beginning: Options go to the browser (the
-// argument of navigator.credentials.create or get, as JSON); State stays
-// with the server until the finish, unchanged.
-type Challenge struct {
-	Options json.RawMessage
-	State   []byte
-}
-
 // Error is a ceremony that failed, and why, in a word for the audit trail
 // (Reason) and the library's account of it (Err, for the log).
 type Error struct {
@@ -121,6 +113,10 @@ type Error struct {
 
 func (e *Error) Error() string { return "passkey refused (" + e.Reason + "): " + e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
+
+// RefusalReason is Reason, for callers that cannot name this type
+// (lib/account, which must not import this package).
+func (e *Error) RefusalReason() string { return e.Reason }
 
 // The reasons.
 const (
@@ -196,9 +192,9 @@ func descriptors(keys []user.Passkey) []protocol.CredentialDescriptor {
 // says so instead of making a second). The passkey must be discoverable
 // (a resident key: it logs in with no email typed); user verification is
 // preferred.
-func (rp *RelyingParty) BeginRegistration(u user.User, have []user.Passkey) (Challenge, error) {
+func (rp *RelyingParty) BeginRegistration(u user.User, have []user.Passkey) (user.PasskeyChallenge, error) {
 	if len(u.WebAuthnID) == 0 {
-		return Challenge{}, errors.New("passkey: the user has no user handle")
+		return user.PasskeyChallenge{}, errors.New("passkey: the user has no user handle")
 	}
 	creation, session, err := rp.w.BeginRegistration(account{u: u, keys: have},
 		webauthn.WithExclusions(descriptors(have)),
@@ -209,21 +205,21 @@ func (rp *RelyingParty) BeginRegistration(u user.User, have []user.Passkey) (Cha
 		}),
 	)
 	if err != nil {
-		return Challenge{}, err
+		return user.PasskeyChallenge{}, err
 	}
 	return challengeOf(creation, session)
 }
 
-func challengeOf(options any, session *webauthn.SessionData) (Challenge, error) {
+func challengeOf(options any, session *webauthn.SessionData) (user.PasskeyChallenge, error) {
 	opts, err := json.Marshal(options)
 	if err != nil {
-		return Challenge{}, err
+		return user.PasskeyChallenge{}, err
 	}
 	state, err := json.Marshal(session)
 	if err != nil {
-		return Challenge{}, err
+		return user.PasskeyChallenge{}, err
 	}
-	return Challenge{Options: opts, State: state}, nil
+	return user.PasskeyChallenge{Options: opts, State: state}, nil
 }
 
 func sessionOf(state []byte) (webauthn.SessionData, error) {
@@ -301,57 +297,37 @@ func (rp *RelyingParty) originAllowed(origin string) bool {
 // BeginLogin starts a login. With allow empty the browser offers any
 // passkey it has for this RP (discoverable: no email typed); with allow,
 // only those (an email typed, or the second factor of a known user).
-func (rp *RelyingParty) BeginLogin(allow []user.Passkey) (Challenge, error) {
+func (rp *RelyingParty) BeginLogin(allow []user.Passkey) (user.PasskeyChallenge, error) {
 	opts := []webauthn.LoginOption{webauthn.WithUserVerification(protocol.VerificationPreferred)}
 	if len(allow) > 0 {
 		opts = append(opts, webauthn.WithAllowedCredentials(descriptors(allow)))
 	}
 	assertion, session, err := rp.w.BeginDiscoverableLogin(opts...)
 	if err != nil {
-		return Challenge{}, err
+		return user.PasskeyChallenge{}, err
 	}
 	return challengeOf(assertion, session)
 }
 
-// Finder looks up the user a login's passkey belongs to: the credential
-// id and user handle the browser sent. It returns the user and their
-// passkeys, or an error (an unknown credential is errs.NotFound).
-type Finder func(credentialID, userHandle []byte) (user.User, []user.Passkey, error)
-
-// Assertion is a login a passkey proved: whose, which passkey (as stored
-// before this login), and what the authenticator said this time.
-type Assertion struct {
-	User    user.User
-	Passkey user.Passkey
-	// SignCount is the authenticator's counter now; CloneWarning that it
-	// is not above the stored one (the rules refuse the login).
-	SignCount    uint32
-	CloneWarning bool
-	// UserVerified: the authenticator verified its user this time (a
-	// second factor: something the user knows or is).
-	UserVerified bool
-	BackupState  bool
-}
-
 // FinishLogin checks the browser's answer to the ceremony BeginLogin
 // began (state), finding the passkey's user with find.
-func (rp *RelyingParty) FinishLogin(state, response []byte, find Finder) (Assertion, error) {
+func (rp *RelyingParty) FinishLogin(state, response []byte, find user.PasskeyFinder) (user.PasskeyAssertion, error) {
 	session, err := sessionOf(state)
 	if err != nil {
-		return Assertion{}, err
+		return user.PasskeyAssertion{}, err
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(response)
 	if err != nil {
-		return Assertion{}, refused(ReasonMalformed, err)
+		return user.PasskeyAssertion{}, refused(ReasonMalformed, err)
 	}
 	ad := parsed.Response.AuthenticatorData
 	if err := rp.precheck(parsed.Response.CollectedClientData, protocol.AssertCeremony, session, ad.RPIDHash); err != nil {
-		return Assertion{}, err
+		return user.PasskeyAssertion{}, err
 	}
 	if len(session.AllowedCredentialIDs) > 0 && !allowed(parsed.RawID, session.AllowedCredentialIDs) {
-		return Assertion{}, refused(ReasonUnknown, errors.New("a passkey the login did not ask for"))
+		return user.PasskeyAssertion{}, refused(ReasonUnknown, errors.New("a passkey the login did not ask for"))
 	}
-	var found Assertion
+	var found user.PasskeyAssertion
 	var findErr error
 	handler := func(rawID, userHandle []byte) (webauthn.User, error) {
 		u, keys, err := find(rawID, userHandle)
@@ -380,10 +356,10 @@ func (rp *RelyingParty) FinishLogin(state, response []byte, find Finder) (Assert
 	session.AllowedCredentialIDs = nil // checked above, against the decoys too
 	_, cred, err := rp.w.ValidatePasskeyLogin(handler, session, parsed)
 	if findErr != nil {
-		return Assertion{}, findErr
+		return user.PasskeyAssertion{}, findErr
 	}
 	if err != nil {
-		return Assertion{}, refused(ReasonVerify, err)
+		return user.PasskeyAssertion{}, refused(ReasonVerify, err)
 	}
 	found.SignCount = ad.Counter
 	found.CloneWarning = cred.Authenticator.CloneWarning

@@ -46,7 +46,7 @@ func register(t *testing.T, rp *passkey.RelyingParty, auth *passkeytest.Authenti
 	return p
 }
 
-func finder(u user.User, keys ...user.Passkey) passkey.Finder {
+func finder(u user.User, keys ...user.Passkey) user.PasskeyFinder {
 	return func(id, handle []byte) (user.User, []user.Passkey, error) { return u, keys, nil }
 }
 

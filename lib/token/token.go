@@ -27,6 +27,11 @@ const (
 	// of the state cookie sent again is refused. Its Email is the user
 	// who asked to link, or empty for a login.
 	OAuthState Purpose = "oauth_state"
+	// PasskeyCeremony is one start of a passkey registration or login:
+	// its finish spends it first, so an answer to the challenge (or a
+	// copy of the ceremony's cookie) works once. Its Email is the user
+	// registering, the email typed for a login, or empty.
+	PasskeyCeremony Purpose = "passkey_ceremony"
 )
 
 // Lifetimes.
@@ -36,6 +41,9 @@ const (
 	// OAuthStateTTL is how long a browser has to come back from the
 	// provider (the state cookie lives as long).
 	OAuthStateTTL = 10 * time.Minute
+	// PasskeyCeremonyTTL is how long a passkey ceremony waits for the
+	// authenticator's answer (its cookie lives as long).
+	PasskeyCeremonyTTL = 5 * time.Minute
 )
 
 // Token is a token as stored: ID is the hex SHA-256 of the secret.

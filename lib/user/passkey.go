@@ -91,3 +91,31 @@ func ValidatePasskeyName(name string) string {
 	}
 	return ""
 }
+
+// PasskeyChallenge is a ceremony's beginning: Options go to the browser
+// (the argument of navigator.credentials.create or get, as JSON); State
+// stays with the server until the finish, unchanged.
+type PasskeyChallenge struct {
+	Options []byte
+	State   []byte
+}
+
+// PasskeyFinder looks up the user a login's passkey belongs to, from the
+// credential id and user handle the browser sent: the user and the
+// passkeys that may answer, or an error.
+type PasskeyFinder func(credentialID, userHandle []byte) (User, []Passkey, error)
+
+// PasskeyAssertion is a login a passkey proved: whose, which passkey (as
+// stored before this login), and what the authenticator said this time.
+type PasskeyAssertion struct {
+	User    User
+	Passkey Passkey
+	// SignCount is the authenticator's counter now; CloneWarning that it
+	// is not above the stored one (the rules refuse the login).
+	SignCount    uint32
+	CloneWarning bool
+	// UserVerified: the authenticator verified its user this time (a
+	// second factor: something the user knows or is).
+	UserVerified bool
+	BackupState  bool
+}
