@@ -134,6 +134,9 @@ func TestLoadReadsEverySetting(t *testing.T) {
 		"ESAUTH_LOG_LEVEL":                 "debug",
 		"ESAUTH_SHUTDOWN_TIMEOUT":          "1m",
 		"ESAUTH_LIMITS_SYNC":               "250ms",
+		"ESAUTH_WEBAUTHN_RP_ID":            "Example.COM",
+		"ESAUTH_WEBAUTHN_ORIGINS":          "https://auth.example.com, https://example.com",
+		"ESAUTH_WEBAUTHN_RP_NAME":          "Example accounts",
 		"GOGC":                             "150",
 	})
 	want := config.Config{
@@ -152,6 +155,7 @@ func TestLoadReadsEverySetting(t *testing.T) {
 		LoginPerMinute: 2.5, LoginBurst: 4,
 		LockoutThreshold: 3, LockoutBase: 2 * time.Second, LockoutMax: time.Hour,
 		PwnedURL: "https://pwned.example", GCPercent: 150,
+		WebAuthnRPID: "example.com", WebAuthnOrigins: []string{"https://auth.example.com", "https://example.com"}, WebAuthnRPName: "Example accounts",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load = %+v;\nwant %+v", c, want)
@@ -405,5 +409,29 @@ func TestCookieKeysOfTheWrongSizeAreRefusedNamingTheVariable(t *testing.T) {
 func TestGOGCOffTurnsCollectionOff(t *testing.T) {
 	if c := load(t, map[string]string{"GOGC": "off"}); c.GCPercent != -1 {
 		t.Errorf("GOGC=off gave GCPercent %d; want -1 (debug.SetGCPercent's off)", c.GCPercent)
+	}
+}
+
+func TestThePasskeysRelyingPartyDefaultsToThePublicURL(t *testing.T) {
+	cases := []struct {
+		env     map[string]string
+		rpID    string
+		origins []string
+		on      bool
+	}{
+		{map[string]string{}, "", nil, false},
+		{map[string]string{"ESAUTH_PUBLIC_URL": "https://auth.example.com:8443/esauth"}, "auth.example.com", []string{"https://auth.example.com:8443"}, true},
+		{map[string]string{"ESAUTH_PUBLIC_URL": "https://auth.example.com", "ESAUTH_WEBAUTHN_RP_ID": "example.com"}, "example.com", []string{"https://auth.example.com"}, true},
+		{map[string]string{"ESAUTH_WEBAUTHN_RP_ID": "localhost", "ESAUTH_WEBAUTHN_ORIGINS": "http://localhost:8000"}, "localhost", []string{"http://localhost:8000"}, true},
+	}
+	for _, tc := range cases {
+		c, err := config.Load(func(k string) string { return tc.env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		rpID, origins, name, on := c.WebAuthn()
+		if rpID != tc.rpID || !reflect.DeepEqual(origins, tc.origins) || on != tc.on || name != "esauth" {
+			t.Errorf("%v: %q %q %q %v", tc.env, rpID, origins, name, on)
+		}
 	}
 }

@@ -117,6 +117,7 @@ func fullUser(t *testing.T) user.User {
 		TOTPEnabledAt:     time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC),
 		TOTPLastStep:      59123456,
 		RecoveryCodes:     []string{"recovery-code-hash-one", "recovery-code-hash-two"},
+		WebAuthnID:        []byte("a user handle of sixty-four bytes, random in the real thing......"),
 	}
 	v := reflect.ValueOf(u)
 	for i := range v.NumField() {
