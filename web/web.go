@@ -38,7 +38,7 @@ var staticFiles embed.FS
 // contentSecurityPolicy allows only this site's stylesheet and forms: no
 // script at all, no inline style, no framing.
 // img-src allows data: for the TOTP enrolment's QR code, a PNG made here.
-const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; " +
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; " +
 	"frame-ancestors 'none'; base-uri 'none'"
 
 // pages holds the parsed templates, one set per page (each with the layout).
@@ -67,10 +67,14 @@ type page struct {
 	Form      map[string]string // what the user typed (never a password)
 	Fields    map[string]string // a message per invalid field
 	Providers []string
+	// PasskeysOn: the page offers passkeys, and loads /static/passkeys.js
+	// (the pages' only script) for their ceremonies.
+	PasskeysOn bool
 
 	// The dashboard's.
 	Sessions   []account.SessionView
 	Identities []account.IdentityView
+	Passkeys   []account.PasskeyView
 	Events     []audit.Event
 
 	// The dashboard's second factor: a new enrolment to confirm, or the
@@ -196,6 +200,8 @@ func (s *Server) routes() *mux.Router {
 	r.Handle("/dashboard/verification/resend", s.svc.SignupLimit(s.dashboardAction(s.resendVerification))).Methods(http.MethodPost)
 	r.HandleFunc("/dashboard/sessions/revoke", s.dashboardAction(s.revokeSession)).Methods(http.MethodPost)
 	r.HandleFunc("/dashboard/identities/unlink", s.dashboardAction(s.unlink)).Methods(http.MethodPost)
+	r.HandleFunc("/dashboard/passkeys/rename", s.dashboardAction(s.renamePasskey)).Methods(http.MethodPost)
+	r.HandleFunc("/dashboard/passkeys/remove", s.dashboardAction(s.removePasskey)).Methods(http.MethodPost)
 	r.HandleFunc("/admin", s.admin).Methods(http.MethodGet)
 	r.HandleFunc("/admin/users", s.adminAction).Methods(http.MethodPost)
 	r.HandleFunc("/logout", s.logout).Methods(http.MethodPost)
@@ -247,6 +253,9 @@ var flashes = map[string]string{
 	"password_changed":      "Your password is changed; your other sessions were logged out.",
 	"session_revoked":       "That session is logged out.",
 	"unlinked":              "That account is unlinked.",
+	"passkey_added":         "Your passkey is added: it logs you in with no password.",
+	"passkey_renamed":       "The passkey is renamed.",
+	"passkey_removed":       "The passkey is removed.",
 	"user_updated":          "The user is updated.",
 	"user_deleted":          "The user is deleted.",
 }
@@ -284,7 +293,7 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, to, http.StatusSeeOther)
 		return
 	}
-	s.render(w, r, http.StatusOK, "login", page{Title: "Log in", Providers: s.svc.OAuthProviders, Form: map[string]string{"return_to": to}})
+	s.render(w, r, http.StatusOK, "login", page{Title: "Log in", Providers: s.svc.OAuthProviders, PasskeysOn: s.svc.Accounts.PasskeysOn(), Form: map[string]string{"return_to": to}})
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
@@ -384,7 +393,7 @@ func (s *Server) codeForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	s.render(w, r, http.StatusOK, "code", page{Title: "Enter your code", Form: map[string]string{"return_to": returnTo(r.URL.Query().Get("return_to"))}})
+	s.render(w, r, http.StatusOK, "code", page{Title: "Enter your code", PasskeysOn: s.svc.Accounts.PasskeysOn(), Form: map[string]string{"return_to": returnTo(r.URL.Query().Get("return_to"))}})
 }
 
 // code finishes a login that owes its second factor.
@@ -497,7 +506,33 @@ func (s *Server) unavailable(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
-	s.showDashboard(w, r, http.StatusOK, page{})
+	p := page{}
+	if r.URL.Query().Get("passkey") == "added" { // where passkeys.js sends the browser
+		p.Flash = flashes["passkey_added"]
+	}
+	s.showDashboard(w, r, http.StatusOK, p)
+}
+
+// loadDashboard reads what the dashboard lists into p.
+func (s *Server) loadDashboard(r *http.Request, a account.Actor, p *page) error {
+	var err error
+	if p.Sessions, _, err = s.svc.Accounts.Sessions(r.Context(), a, "", nil, 50); err != nil {
+		return err
+	}
+	if p.Events, _, err = s.svc.Accounts.Events(r.Context(), a, a.User.Email, nil, 10); err != nil {
+		return err
+	}
+	if len(p.Providers) > 0 {
+		ids, err := s.svc.Accounts.Identities(r.Context(), a)
+		if err != nil {
+			return err
+		}
+		p.Identities = account.IdentityViews(ids)
+	}
+	if p.PasskeysOn {
+		p.Passkeys, err = s.svc.Accounts.Passkeys(r.Context(), a)
+	}
+	return err
 }
 
 // showDashboard renders the dashboard with p's messages.
@@ -506,16 +541,9 @@ func (s *Server) showDashboard(w http.ResponseWriter, r *http.Request, status in
 	if !ok {
 		return
 	}
-	p.Title, p.User, p.Providers = "Dashboard", &u, s.svc.OAuthProviders
+	p.Title, p.User, p.Providers, p.PasskeysOn = "Dashboard", &u, s.svc.OAuthProviders, s.svc.Accounts.PasskeysOn()
 	a := httpkit.ActorOf(r)
-	var err error
-	if p.Sessions, _, err = s.svc.Accounts.Sessions(r.Context(), a, "", nil, 50); err == nil {
-		if p.Events, _, err = s.svc.Accounts.Events(r.Context(), a, u.Email, nil, 10); err == nil && len(p.Providers) > 0 {
-			var ids []user.Identity
-			ids, err = s.svc.Accounts.Identities(r.Context(), a)
-			p.Identities = account.IdentityViews(ids)
-		}
-	}
+	err := s.loadDashboard(r, a, &p)
 	if errs.Is(err, errs.Unavailable) {
 		s.unavailable(w, r)
 		return
@@ -637,6 +665,16 @@ func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request, form form
 func (s *Server) unlink(w http.ResponseWriter, r *http.Request, form formValues) (string, string, error) {
 	_, err := s.svc.Accounts.Unlink(r.Context(), httpkit.ActorOf(r), form.Get("provider"))
 	return "/dashboard", "unlinked", err
+}
+
+func (s *Server) renamePasskey(w http.ResponseWriter, r *http.Request, form formValues) (string, string, error) {
+	_, err := s.svc.Accounts.RenamePasskey(r.Context(), httpkit.ActorOf(r), form.Get("id"), form.Get("name"))
+	return "/dashboard", "passkey_renamed", err
+}
+
+func (s *Server) removePasskey(w http.ResponseWriter, r *http.Request, form formValues) (string, string, error) {
+	err := s.svc.Accounts.RemovePasskey(r.Context(), httpkit.ActorOf(r), form.Get("id"))
+	return "/dashboard", "passkey_removed", err
 }
 
 func (s *Server) logoutEverywhere(w http.ResponseWriter, r *http.Request, _ formValues) (string, string, error) {

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -40,6 +41,13 @@ func newServer(t *testing.T) *httptest.Server {
 // newServerOn runs the whole handler on store, and returns its cookie codec.
 func newServerOn(t *testing.T, store *elastic.Store, opts ...func(*v1.Deps)) (*httptest.Server, *session.Codec) {
 	t.Helper()
+	return newServerListening(t, store, nil, opts...)
+}
+
+// newServerListening is newServerOn on ln (nil: a new one), for a test
+// that must know the server's address before it is made.
+func newServerListening(t *testing.T, store *elastic.Store, ln net.Listener, opts ...func(*v1.Deps)) (*httptest.Server, *session.Codec) {
+	t.Helper()
 	codec, err := session.NewCodec("session", 24*time.Hour, session.RandomKeys())
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +80,12 @@ func newServerOn(t *testing.T, store *elastic.Store, opts ...func(*v1.Deps)) (*h
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewUnstartedServer(h)
+	if ln != nil {
+		_ = srv.Listener.Close()
+		srv.Listener = ln
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv, codec
 }
