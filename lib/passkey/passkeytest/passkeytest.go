@@ -37,6 +37,9 @@ type Authenticator struct {
 	UserVerified, BackupEligible, BackupState bool
 	// AAGUID names the model (16 bytes; zero when nil).
 	AAGUID []byte
+	// NoCounter: every assertion says counter 0, as synced passkeys do
+	// (so a replay is caught by the ceremony alone, not by the counter).
+	NoCounter bool
 
 	mu    sync.Mutex
 	creds map[string]*Credential
@@ -62,7 +65,7 @@ func New(origin string) *Authenticator {
 func (a *Authenticator) Clone() *Authenticator {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	b := &Authenticator{Origin: a.Origin, RPID: a.RPID, UserVerified: a.UserVerified, BackupEligible: a.BackupEligible, BackupState: a.BackupState, AAGUID: a.AAGUID, creds: map[string]*Credential{}}
+	b := &Authenticator{Origin: a.Origin, RPID: a.RPID, UserVerified: a.UserVerified, BackupEligible: a.BackupEligible, BackupState: a.BackupState, AAGUID: a.AAGUID, NoCounter: a.NoCounter, creds: map[string]*Credential{}}
 	for k, c := range maps.All(a.creds) {
 		cp := *c
 		b.creds[k] = &cp
@@ -245,7 +248,9 @@ func (a *Authenticator) Get(options []byte) ([]byte, error) {
 		a.mu.Unlock()
 		return nil, ErrNoCredential
 	}
-	c.SignCount++
+	if !a.NoCounter {
+		c.SignCount++
+	}
 	cred := *c
 	a.mu.Unlock()
 	return a.Sign(cred, o.PublicKey.Challenge)
