@@ -24,6 +24,9 @@ fi
 # turn most answers into 429s.
 export ESAUTH_LOGIN_RATE=1000000 ESAUTH_LOGIN_BURST=1000000 ESAUTH_SIGNUP_RATE=1000000 ESAUTH_SIGNUP_BURST=1000000
 export ESAUTH_LOCKOUT_THRESHOLD=0 ESAUTH_LOG_LEVEL=warn ESAUTH_COOKIE_SECURE=false
+# Passkeys on, so their routes answer as in production (no generated
+# credential verifies; the origin only matters to a real one).
+export ESAUTH_WEBAUTHN_RP_ID=localhost ESAUTH_WEBAUTHN_ORIGINS=http://localhost:8000
 serve_start
 export ELASTICSEARCH_URL="$ES_URL" ESAUTH_INDEX_PREFIX="$PREFIX" # for "esauth user create"
 

@@ -1,8 +1,10 @@
 package v1
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -128,12 +130,48 @@ func handlePasskeyRegisterFinish(f passkeyFlow) http.Handler {
 	})
 }
 
+// loginBegin's fields are optional but never null: every body is a
+// ceremony begun (200), so a null would otherwise pass for "absent".
 type loginBegin struct {
-	Email      string `json:"email_address"`
-	RememberMe bool   `json:"remember_me"`
+	Email      *string `json:"email_address"`
+	RememberMe *bool   `json:"remember_me"`
+	nulls      []string
 }
 
-func (loginBegin) Valid() map[string]string { return nil }
+func (l *loginBegin) UnmarshalJSON(b []byte) error {
+	type plain struct {
+		Email      *string `json:"email_address"`
+		RememberMe *bool   `json:"remember_me"`
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil || raw == nil {
+		return &json.UnmarshalTypeError{Value: "null", Type: reflect.TypeFor[loginBegin]()}
+	}
+	for _, k := range []string{"email_address", "remember_me"} {
+		if v, ok := raw[k]; ok && string(v) == "null" {
+			l.nulls = append(l.nulls, k)
+		}
+	}
+	var p plain
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return err
+	}
+	l.Email, l.RememberMe = p.Email, p.RememberMe
+	return nil
+}
+
+func (l loginBegin) Valid() map[string]string {
+	if len(l.nulls) == 0 {
+		return nil
+	}
+	f := map[string]string{}
+	for _, k := range l.nulls {
+		f[k] = "Leave it out rather than null."
+	}
+	return f
+}
 
 // handlePasskeyLoginBegin: POST /v1/auth/passkeys/login/begin.
 func handlePasskeyLoginBegin(f passkeyFlow) http.Handler {
@@ -142,7 +180,14 @@ func handlePasskeyLoginBegin(f passkeyFlow) http.Handler {
 		if err != nil {
 			return err
 		}
-		start, err := f.svc.BeginPasskeyLogin(r.Context(), httpkit.ActorOf(r), req.Email, req.RememberMe)
+		email, remember := "", false
+		if req.Email != nil {
+			email = *req.Email
+		}
+		if req.RememberMe != nil {
+			remember = *req.RememberMe
+		}
+		start, err := f.svc.BeginPasskeyLogin(r.Context(), httpkit.ActorOf(r), email, remember)
 		if err != nil {
 			return err
 		}
