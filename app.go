@@ -131,8 +131,9 @@ func (a *app) oauthProviders(keys session.Keys) v1.OAuth {
 }
 
 // passkeys builds the passkeys' relying party from the ESAUTH_WEBAUTHN_*
-// settings (or ESAUTH_PUBLIC_URL); a wrong combination stops the start
-// naming the setting. Their ceremony cookie is signed and encrypted with
+// settings (or ESAUTH_PUBLIC_URL); a wrong combination of them stops the
+// start naming the setting, and a public URL passkeys cannot use alone
+// turns them off with a warning. Their ceremony cookie is signed and encrypted with
 // the session cookie's keys under its own name, and the decoys of an
 // email without passkeys are keyed by a key derived from the hash key,
 // so every instance gives the same ones.
@@ -143,6 +144,12 @@ func (a *app) passkeys(keys session.Keys) (v1.Passkeys, error) {
 		return v1.Passkeys{}, nil
 	}
 	rp, err := passkey.New(passkey.Config{RPID: rpID, Origins: origins, DisplayName: name})
+	if err != nil && a.cfg.WebAuthnRPID == "" && len(a.cfg.WebAuthnOrigins) == 0 {
+		// Only ESAUTH_PUBLIC_URL is set, and passkeys cannot work there
+		// (an IP address, plain http off localhost): the rest of esauth can.
+		a.log.Warn("passkeys are off: ESAUTH_PUBLIC_URL cannot serve them; set ESAUTH_WEBAUTHN_RP_ID and ESAUTH_WEBAUTHN_ORIGINS", zap.Error(err))
+		return v1.Passkeys{}, nil
+	}
 	if err != nil {
 		return v1.Passkeys{}, err
 	}

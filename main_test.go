@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -1095,5 +1096,61 @@ func TestServeMailsThroughSMTPAndAuditsAFailure(t *testing.T) {
 		`{"query":{"bool":{"filter":[{"term":{"event":"mail_failed"}},{"term":{"email":"bounced@example.com"}}]}}}`)
 	if !strings.Contains(body, `"mail_failed"`) {
 		t.Errorf("no mail_failed event: %s", body)
+	}
+}
+
+// The passkeys' settings: on from ESAUTH_PUBLIC_URL alone, off with a
+// warning when that URL cannot serve them (an IP address), and a wrong
+// explicit setting stops the start naming it.
+func TestServeWiresPasskeysFromTheirSettings(t *testing.T) {
+	begin := func(base string) int {
+		t.Helper()
+		res, err := http.Post(base+"/v1/auth/passkeys/login/begin", "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		want int
+		warn bool
+	}{
+		{"the public URL's host", map[string]string{"ESAUTH_PUBLIC_URL": "https://auth.example.com"}, http.StatusOK, false},
+		{"an IP address as public URL", map[string]string{"ESAUTH_PUBLIC_URL": "http://127.0.0.1:8000"}, http.StatusNotFound, true},
+		{"nothing set", map[string]string{}, http.StatusNotFound, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vars := testEnv(t)
+			maps.Copy(vars, tc.vars)
+			vars["ESAUTH_LOG_LEVEL"] = "info"
+			var logs syncBuffer
+			base, _, stop := startServeTo(t, vars, &logs)
+			if got := begin(base); got != tc.want {
+				t.Errorf("login/begin: %d, want %d", got, tc.want)
+			}
+			_ = stop()
+			if warned := strings.Contains(logs.String(), "ESAUTH_PUBLIC_URL cannot serve them"); warned != tc.warn {
+				t.Errorf("the log warns the public URL cannot serve passkeys: %v, want %v: %s", warned, tc.warn, logs.String())
+			}
+		})
+	}
+	for _, tc := range []struct {
+		vars map[string]string
+		want string
+	}{
+		{map[string]string{"ESAUTH_WEBAUTHN_RP_ID": "127.0.0.1", "ESAUTH_WEBAUTHN_ORIGINS": "http://127.0.0.1:8000"}, "ESAUTH_WEBAUTHN_RP_ID"},
+		{map[string]string{"ESAUTH_PUBLIC_URL": "https://auth.example.com", "ESAUTH_WEBAUTHN_RP_ID": "example.org"}, "ESAUTH_WEBAUTHN_RP_ID"},
+		{map[string]string{"ESAUTH_WEBAUTHN_RP_ID": "example.com", "ESAUTH_WEBAUTHN_ORIGINS": "http://auth.example.com"}, "ESAUTH_WEBAUTHN_ORIGINS"},
+		{map[string]string{"ESAUTH_WEBAUTHN_RP_ID": "example.com"}, "ESAUTH_WEBAUTHN_ORIGINS"},
+	} {
+		vars := testEnv(t)
+		maps.Copy(vars, tc.vars)
+		err := run(context.Background(), []string{"esauth", "serve"}, env(vars), strings.NewReader(""), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v; want an error naming %s", tc.vars, err, tc.want)
+		}
 	}
 }
