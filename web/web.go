@@ -393,7 +393,7 @@ func (s *Server) codeForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	s.render(w, r, http.StatusOK, "code", page{Title: "Enter your code", PasskeysOn: s.svc.Accounts.PasskeysOn(), Form: map[string]string{"return_to": returnTo(r.URL.Query().Get("return_to"))}})
+	s.render(w, r, http.StatusOK, "code", page{Title: "Enter your code", PasskeysOn: s.svc.Accounts.PendingHasPasskey(r.Context(), httpkit.ActorOf(r)), Form: map[string]string{"return_to": returnTo(r.URL.Query().Get("return_to"))}})
 }
 
 // code finishes a login that owes its second factor.
@@ -418,6 +418,7 @@ func (s *Server) code(w http.ResponseWriter, r *http.Request) {
 			field = "recovery_code"
 		}
 		s.render(w, r, httpkit.StatusOf(err), "code", page{Title: "Enter your code", Form: map[string]string{"return_to": to},
+			PasskeysOn: s.svc.Accounts.PendingHasPasskey(r.Context(), httpkit.ActorOf(r)),
 			Fields: map[string]string{field: messageOf(err)}})
 		return
 	}

@@ -105,6 +105,12 @@ func newBrowser(t *testing.T, srv *httptest.Server) *browser {
 	}}}
 }
 
+// another is a new browser, with no cookies, on b's server.
+func (b *browser) another() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: b.t, base: b.base, c: &http.Client{Jar: jar, CheckRedirect: b.c.CheckRedirect}}
+}
+
 type answer struct {
 	status   int
 	location string

@@ -458,6 +458,18 @@ func (s *Service) BeginPasskeySecondFactor(ctx context.Context, a Actor) (Passke
 	return s.startCeremony(ctx, PasskeyCeremony{Kind: ceremonySecondFactor, Email: u.Email, Epoch: a.User.SessionEpoch, Session: a.Session.ID}, ch, u.CreatedAt)
 }
 
+// PendingHasPasskey tells whether a's half-authenticated login may be
+// finished with a passkey: passkeys are on and the user has one. The code
+// page offers the passkey only then; a failed lookup answers no, and the
+// code stays the way on.
+func (s *Service) PendingHasPasskey(ctx context.Context, a Actor) bool {
+	if s.passkeys == nil || !a.Pending {
+		return false
+	}
+	have, err := s.ownPasskeys(ctx, a.User)
+	return err == nil && len(have) > 0
+}
+
 // FinishPasskeySecondFactor finishes the login of a's half-authenticated
 // session with the passkey's answer, as VerifySecondFactor does with a
 // code: the pending session ends and a new one, with a new token, begins.
