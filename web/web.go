@@ -419,7 +419,7 @@ func (s *Server) code(w http.ResponseWriter, r *http.Request) {
 		}
 		s.render(w, r, httpkit.StatusOf(err), "code", page{Title: "Enter your code", Form: map[string]string{"return_to": to},
 			PasskeysOn: s.svc.Accounts.PendingHasPasskey(r.Context(), httpkit.ActorOf(r)),
-			Fields: map[string]string{field: messageOf(err)}})
+			Fields:     map[string]string{field: messageOf(err)}})
 		return
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
