@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -307,7 +308,7 @@ func initRefusesAndMigrateFixes(t *testing.T, command []string) {
 	if err := run(context.Background(), append([]string{"esauth"}, command...), env(vars), nil, &out, io.Discard); err != nil {
 		t.Fatalf("%v: %v (output %q)", command, err, out.String())
 	}
-	want := []string{index + ": moved from " + index + " (mapping version 0", "to " + index + "-000001 (version 1), 1 documents copied",
+	want := []string{index + ": moved from " + index + " (mapping version 0", "to " + index + "-000001 (version " + strconv.Itoa(elastic.MappingVersion) + "), 1 documents copied",
 		"dropped field password from 1 documents", vars["ESAUTH_INDEX_PREFIX"] + "sessions: up to date"}
 	if command[0] == "init" {
 		want = append(want, "are ready")

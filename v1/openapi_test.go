@@ -3,12 +3,14 @@ package v1
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/gorilla/mux"
 
+	"esauth/lib/audit"
 	"esauth/lib/httpkit"
 	"esauth/lib/session"
 )
@@ -79,5 +81,26 @@ func TestOpenAPIIsServed(t *testing.T) {
 	}
 	if doc["paths"] == nil || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
 		t.Errorf("not the description: %v", res.Header)
+	}
+}
+
+// The event types the description lists are those esauth records (and
+// the console's filter takes).
+func TestOpenAPIListsEveryEventType(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]struct {
+					Enum []string `json:"enum"`
+				} `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	got := doc.Components.Schemas["AuditEvent"].Properties["event"].Enum
+	if !slices.Equal(got, audit.Types) {
+		t.Errorf("AuditEvent.event lists %v; esauth records %v", got, audit.Types)
 	}
 }

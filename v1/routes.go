@@ -159,6 +159,13 @@ func addRoutes(r *mux.Router, d Deps, svc *account.Service, b budgets) {
 	auth.Handle("/passkeys/{id}", authed(handleRenamePasskey(svc))).Methods(http.MethodPatch)
 	auth.Handle("/passkeys/{id}", authed(handleRemovePasskey(svc))).Methods(http.MethodDelete)
 
+	// The security console: admins only (the service refuses others).
+	admin := r.PathPrefix("/v1/admin").Subrouter()
+	admin.Handle("/events", authed(handleSearchEvents(svc))).Methods(http.MethodGet)
+	admin.Handle("/events/stats", authed(handleEventStats(svc))).Methods(http.MethodGet)
+	admin.Handle("/sessions", authed(handleSearchSessions(svc))).Methods(http.MethodGet)
+	admin.Handle("/sessions/revoke", authed(handleRevokeSessions(svc))).Methods(http.MethodPost)
+
 	r.Handle("/v1/openapi.json", handleOpenAPI()).Methods(http.MethodGet)
 
 	test := r.PathPrefix("/v1/test").Subrouter()

@@ -63,6 +63,7 @@ type Store interface {
 	ListEvents(ctx context.Context, email string, since time.Time, after *audit.Cursor, size int) ([]audit.Event, *audit.Cursor, error)
 
 	PasskeyStore
+	ConsoleStore
 }
 
 // Deps are what the rules are made of, passed in explicitly.
@@ -233,6 +234,12 @@ func (a Actor) admin() bool { return a.Operator || a.LoggedIn && a.User.IsAdmin(
 // email itself (a login attempt, a signup). Recording never blocks or
 // fails the rule.
 func (s *Service) record(a Actor, event, email, outcome string) {
+	s.recordDetail(a, event, email, outcome, "")
+}
+
+// recordDetail is record with the event's detail (clipped to what the
+// index keeps searchable).
+func (s *Service) recordDetail(a Actor, event, email, outcome, detail string) {
 	// A login attempt's email is whatever the client sent; cap it so a
 	// hostile one cannot make the event unstorable.
 	email = session.Clip(email, 320)
@@ -243,7 +250,8 @@ func (s *Service) record(a Actor, event, email, outcome string) {
 	case a.LoggedIn:
 		name = a.User.Email
 	}
-	s.rec.Record(audit.Event{Event: event, Email: email, Actor: name, IP: a.IP, UserAgent: session.Clip(a.UserAgent, 512), Outcome: outcome})
+	s.rec.Record(audit.Event{Event: event, Email: email, Actor: name, IP: a.IP, UserAgent: session.Clip(a.UserAgent, 512), Outcome: outcome,
+		Detail: session.Clip(detail, 2000)})
 }
 
 // busy turns a hasher's failure to get a slot (or a request that ended

@@ -14,19 +14,23 @@ import (
 	"sync/atomic"
 	"time"
 
+	"esauth/lib/device"
 	"esauth/lib/page"
 	"esauth/lib/reqlog"
 )
 
 // The events.
 const (
-	Signup          = "signup"
-	LoginSuccess    = "login_success"
-	LoginFailure    = "login_failure"
-	Lockout         = "lockout"
-	Logout          = "logout"
-	LogoutAll       = "logout_all"
-	SessionRevoked  = "session_revoked"
+	Signup         = "signup"
+	LoginSuccess   = "login_success"
+	LoginFailure   = "login_failure"
+	Lockout        = "lockout"
+	Logout         = "logout"
+	LogoutAll      = "logout_all"
+	SessionRevoked = "session_revoked"
+	// SessionsRevoked is an admin's revocation by query: its detail is
+	// the filter and the count.
+	SessionsRevoked = "sessions_revoked"
 	PasswordChanged = "password_changed"
 	UserUpdated     = "user_updated"
 	UserDisabled    = "user_disabled"
@@ -62,6 +66,9 @@ const (
 	PasskeyRefused    = "passkey_refused"
 	PasskeyRenamed    = "passkey_renamed"
 	PasskeyRemoved    = "passkey_removed"
+
+	// LockoutCleared: an admin lifted an email's lockout.
+	LockoutCleared = "lockout_cleared"
 )
 
 // Outcomes.
@@ -82,6 +89,16 @@ type Event struct {
 	UserAgent string    `json:"user_agent"`
 	At        time.Time `json:"at"`
 	Outcome   string    `json:"outcome"`
+	// Device and Network are the client's family ("Firefox on Linux")
+	// and network (the /24 or /64 of IP), written with every event so a
+	// login is compared with earlier ones in one query (lib/device).
+	Device  string `json:"device,omitempty"`
+	Network string `json:"network,omitempty"`
+	// NewDevice marks a login from a device and network the user had not
+	// signed in from recently (a notice was mailed).
+	NewDevice bool `json:"new_device,omitempty"`
+	// Detail says more where the event needs it (a revocation's filter).
+	Detail string `json:"detail,omitempty"`
 }
 
 // NewID returns a random event id; it is also the tie-breaker that makes
@@ -150,6 +167,12 @@ func (w *Writer) Record(e Event) {
 	}
 	if e.At.IsZero() {
 		e.At = time.Now().UTC()
+	}
+	if e.Device == "" && e.UserAgent != "" {
+		e.Device = device.Family(e.UserAgent)
+	}
+	if e.Network == "" {
+		e.Network = device.Network(e.IP)
 	}
 	w.log.Infow("audit",
 		"event", e.Event, "outcome", e.Outcome, "email", e.Email,

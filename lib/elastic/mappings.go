@@ -18,10 +18,20 @@ type indexDef struct {
 
 // MappingVersion is the version of the mappings this esauth writes into
 // each index's _meta (esauth_mapping_version). It goes up when a mapping
-// changes in a way put mapping cannot make (a field's type), and esauth
-// migrate then copies the documents into a new index. Indices made before
-// aliases have no version: 0.
-const MappingVersion = 1
+// changes in a way put mapping cannot make (a field's type), or when the
+// documents stored before must be indexed again for a new subfield, and
+// esauth migrate then copies the documents into a new index. Indices made
+// before aliases have no version: 0.
+//
+// Version 2 (the security console) adds subfields: ip.addr (type ip, for
+// CIDR filters) and user_agent.text (full text) to audit events and
+// sessions, the events' device, network, new_device and detail, and prefix
+// fields of users' email and names for search as you type. A server of
+// version 2 runs on version-1 indices (put mapping adds the fields; events
+// written from then on have them) and logs that esauth migrate should run:
+// until it does, older events lack ip.addr and user_agent.text, and older
+// users the prefix fields.
+const MappingVersion = 2
 
 // indices lists the store's indices, in the order set-up and migrate visit them.
 func (s *Store) indices() []indexDef { return s.defs }
@@ -98,9 +108,9 @@ const usersMapping = `{
   "mappings": {
     "dynamic": "strict",
     "properties": {
-      "email_address":       {"type": "keyword"},
-      "first_name":          {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 256}}},
-      "last_name":           {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 256}}},
+      "email_address":       {"type": "keyword", "fields": {"words": {"type": "text", "analyzer": "simple", "index_prefixes": {"min_chars": 1, "max_chars": 10}}}},
+      "first_name":          {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 256}, "prefix": {"type": "text", "index_prefixes": {"min_chars": 1, "max_chars": 10}}}},
+      "last_name":           {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 256}, "prefix": {"type": "text", "index_prefixes": {"min_chars": 1, "max_chars": 10}}}},
       "password_hash":       {"type": "keyword", "index": false, "doc_values": false},
       "role":                {"type": "keyword"},
       "is_active":           {"type": "boolean"},
@@ -130,8 +140,8 @@ const sessionsMapping = `{
       "expires_at":    {"type": "date"},
       "last_seen_at":  {"type": "date"},
       "remember":      {"type": "boolean"},
-      "user_agent":    {"type": "keyword", "ignore_above": 512},
-      "ip":            {"type": "keyword"},
+      "user_agent":    {"type": "keyword", "ignore_above": 512, "fields": {"text": {"type": "text"}}},
+      "ip":            {"type": "keyword", "fields": {"addr": {"type": "ip", "ignore_malformed": true}}},
       "user_epoch":    {"type": "keyword"},
       "second_factor": {"type": "boolean"},
       "pending":       {"type": "boolean"}
@@ -149,10 +159,14 @@ const auditMapping = `{
       "event":      {"type": "keyword"},
       "email":      {"type": "keyword"},
       "actor":      {"type": "keyword"},
-      "ip":         {"type": "keyword"},
-      "user_agent": {"type": "keyword", "ignore_above": 512},
+      "ip":         {"type": "keyword", "fields": {"addr": {"type": "ip", "ignore_malformed": true}}},
+      "user_agent": {"type": "keyword", "ignore_above": 512, "fields": {"text": {"type": "text"}}},
       "at":         {"type": "date"},
-      "outcome":    {"type": "keyword"}
+      "outcome":    {"type": "keyword"},
+      "device":     {"type": "keyword", "ignore_above": 128},
+      "network":    {"type": "keyword"},
+      "new_device": {"type": "boolean"},
+      "detail":     {"type": "keyword", "ignore_above": 2048}
     }
   }
 }`
