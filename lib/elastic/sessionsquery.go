@@ -147,4 +147,3 @@ func (s *Store) RevokeSessionsWhere(ctx context.Context, f session.Filter, now t
 	s.obs.Sessions(SessionsRevoked, n)
 	return n, err
 }
-
