@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gorilla/mux"
+
 	"esauth/lib/account"
 	"esauth/lib/audit"
 	"esauth/lib/errs"
@@ -192,6 +194,45 @@ func handleRevokeSessions(svc *account.Service) http.Handler {
 			msg = "Dry run: nothing was ended."
 		}
 		writeOK(w, http.StatusOK, msg, rev)
+		return nil
+	})
+}
+
+type lockoutsView struct {
+	Total    int                `json:"total"`
+	Lockouts []account.LockView `json:"lockouts"`
+}
+
+// handleListLockouts: GET /v1/admin/lockouts, admins only.
+func handleListLockouts(svc *account.Service) http.Handler {
+	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		a := httpkit.ActorOf(r)
+		if err := svc.MayUseConsole(a); err != nil {
+			return err
+		}
+		if err := onlyParams(r.URL.Query(), []string{"limit"}); err != nil {
+			return err
+		}
+		limit, _, err := pageParams(r)
+		if err != nil {
+			return err
+		}
+		list, total, err := svc.Lockouts(r.Context(), a, limit)
+		if err != nil {
+			return err
+		}
+		writeOK(w, http.StatusOK, "Emails locked now, the longest lock first.", lockoutsView{Total: total, Lockouts: list})
+		return nil
+	})
+}
+
+// handleClearLockout: DELETE /v1/admin/lockouts/{email}, admins only.
+func handleClearLockout(svc *account.Service) http.Handler {
+	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if err := svc.ClearLockout(r.Context(), httpkit.ActorOf(r), mux.Vars(r)["email"]); err != nil {
+			return err
+		}
+		writeOK(w, http.StatusOK, "The lockout is lifted.", nil)
 		return nil
 	})
 }

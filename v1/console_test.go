@@ -470,3 +470,64 @@ func TestRevocationsThatMustBeRefused(t *testing.T) {
 	}
 	expectStatus(t, plain.do("GET", "/v1/test", nil), http.StatusOK)
 }
+
+func TestAdminsListAndLiftLockouts(t *testing.T) {
+	h := newHarness(t, withLockout(2))
+	admin := adminClient(t, h)
+	h.addUser("locked@example.com", pw, false)
+	anon := h.client().in(t)
+	for _, email := range []string{"locked@example.com", "nobody-here@example.com"} {
+		for range 2 {
+			anon.login(email, "wrong password 1")
+		}
+	}
+	expectStatus(t, anon.login("locked@example.com", pw), http.StatusTooManyRequests)
+
+	a := admin.do("GET", "/v1/admin/lockouts", nil)
+	expectStatus(t, a, http.StatusOK)
+	var v struct {
+		Total    int `json:"total"`
+		Lockouts []struct {
+			Email       string    `json:"email_address"`
+			Key         string    `json:"key"`
+			Counter     string    `json:"counter"`
+			Failures    int       `json:"failures"`
+			LockedUntil time.Time `json:"locked_until"`
+		} `json:"lockouts"`
+	}
+	a.data(t, &v)
+	emails := map[string]bool{}
+	for _, l := range v.Lockouts {
+		emails[l.Email] = true
+		if l.Counter != "password" || l.Failures < 2 || !l.LockedUntil.After(time.Now()) || len(l.Key) != 16 {
+			t.Errorf("a lock reads %+v", l)
+		}
+	}
+	// The account is named; the unknown email is listed, but as typed nowhere.
+	if v.Total != 2 || !emails["locked@example.com"] || !emails[""] || strings.Contains(a.Raw, "nobody-here") {
+		t.Fatalf("the lockouts read %s", a.Raw)
+	}
+
+	expectStatus(t, admin.do("DELETE", "/v1/admin/lockouts/Locked@Example.com", nil), http.StatusOK)
+	expectStatus(t, anon.login("locked@example.com", pw), http.StatusOK)
+	expectStatus(t, admin.do("DELETE", "/v1/admin/lockouts/locked@example.com", nil), http.StatusNotFound)
+	// An unknown email is lifted the same way, by its address.
+	expectStatus(t, admin.do("DELETE", "/v1/admin/lockouts/nobody-here@example.com", nil), http.StatusOK)
+	a = admin.do("GET", "/v1/admin/lockouts", nil)
+	a.data(t, &v)
+	if v.Total != 0 {
+		t.Errorf("after lifting both: %s", a.Raw)
+	}
+	h.flushAudit()
+	evs, _ := eventsOf(t, admin, "event=lockout_cleared")
+	if len(evs) != 2 || evs[1].Email != "locked@example.com" || evs[0].Actor != "root@example.com" {
+		t.Errorf("the audit trail: %+v", evs)
+	}
+
+	h.addUser("plain@example.com", pw, false)
+	plain := h.client().in(t)
+	plain.mustLogin("plain@example.com", pw)
+	expectStatus(t, plain.do("GET", "/v1/admin/lockouts", nil), http.StatusForbidden)
+	expectStatus(t, plain.do("DELETE", "/v1/admin/lockouts/plain@example.com", nil), http.StatusForbidden)
+	expectStatus(t, admin.do("GET", "/v1/admin/lockouts?limit=500", nil), http.StatusUnprocessableEntity)
+}

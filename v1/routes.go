@@ -165,6 +165,8 @@ func addRoutes(r *mux.Router, d Deps, svc *account.Service, b budgets) {
 	admin.Handle("/events/stats", authed(handleEventStats(svc))).Methods(http.MethodGet)
 	admin.Handle("/sessions", authed(handleSearchSessions(svc))).Methods(http.MethodGet)
 	admin.Handle("/sessions/revoke", authed(handleRevokeSessions(svc))).Methods(http.MethodPost)
+	admin.Handle("/lockouts", authed(handleListLockouts(svc))).Methods(http.MethodGet)
+	admin.Handle("/lockouts"+email, authed(handleClearLockout(svc))).Methods(http.MethodDelete)
 
 	r.Handle("/v1/openapi.json", handleOpenAPI()).Methods(http.MethodGet)
 

@@ -21,6 +21,9 @@ type ConsoleStore interface {
 	SearchSessions(ctx context.Context, f session.Filter, now time.Time, after *page.Cursor, size int) ([]session.Session, *page.Cursor, error)
 	CountSessions(ctx context.Context, f session.Filter, now time.Time, except string) (sessions, users int, err error)
 	RevokeSessionsWhere(ctx context.Context, f session.Filter, now time.Time, except string) (int, error)
+
+	ListLockouts(ctx context.Context, now time.Time, size int) ([]user.Lock, int, error)
+	ClearLockout(ctx context.Context, email string) (int, error)
 }
 
 // Bounds of the console's aggregations.
@@ -156,4 +159,64 @@ func (s *Service) RevokeSessionsWhere(ctx context.Context, a Actor, f session.Fi
 	s.recordDetail(a, audit.SessionsRevoked, f.Email, audit.Success,
 		fmt.Sprintf("%s; sessions=%d users=%d", f.Values().Encode(), rev.Sessions, rev.Users))
 	return rev, nil
+}
+
+// LockView is a locked email as the console shows it.
+type LockView struct {
+	// Email is empty for an email no account has: its record keeps none.
+	Email string `json:"email_address"`
+	// Key is the start of the record's id, the email's SHA-256.
+	Key string `json:"key"`
+	// Counter is "password" or "second_factor".
+	Counter     string    `json:"counter"`
+	Failures    int       `json:"failures"`
+	LockedUntil time.Time `json:"locked_until"`
+}
+
+// Lockouts lists up to limit emails locked now, the longest lock first,
+// and how many are locked in all, for an admin or the operator. Addresses
+// are never locked: the per-IP limits are token buckets that refill
+// within a minute, so there is nothing to lift (the stats' top addresses
+// show who is hammering).
+func (s *Service) Lockouts(ctx context.Context, a Actor, limit int) ([]LockView, int, error) {
+	if err := s.MayUseConsole(a); err != nil {
+		return nil, 0, err
+	}
+	locks, total, err := s.store.ListLockouts(ctx, s.now(), limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]LockView, 0, len(locks))
+	for _, l := range locks {
+		c := "password"
+		if l.Counter == user.SecondFactorCounter {
+			c = "second_factor"
+		}
+		out = append(out, LockView{Email: l.Email, Key: l.Key, Counter: c, Failures: l.Failures, LockedUntil: l.LockedUntil})
+	}
+	return out, total, nil
+}
+
+// ClearLockout lifts the lockout of email (its password and second-factor
+// failure counts both start again from zero), for an admin or the
+// operator, and records lockout_cleared. Any email may be cleared, with an
+// account or not: an unknown email's record is locked like a real one.
+// Nothing to clear is 404.
+func (s *Service) ClearLockout(ctx context.Context, a Actor, email string) error {
+	if err := s.MayUseConsole(a); err != nil {
+		return err
+	}
+	email = user.NormalizeEmail(email)
+	if email == "" || len(email) > 320 {
+		return errs.InvalidFields(map[string]string{"email": "Give the email whose lockout to lift."})
+	}
+	n, err := s.store.ClearLockout(ctx, email)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return errs.E(errs.NotFound, "This email has no failed attempts on record.")
+	}
+	s.record(a, audit.LockoutCleared, email, audit.Success)
+	return nil
 }

@@ -75,7 +75,7 @@ func (g guard) checkPassword(ctx context.Context, email, pw string) (checked, er
 		return checked{}, err
 	}
 	res := checked{User: u, Found: found}
-	if res.Locked, err = g.countAttempt(ctx, user.PasswordCounter, email, seen); err != nil {
+	if res.Locked, err = g.countAttempt(ctx, user.PasswordCounter, email, found, seen); err != nil {
 		return checked{}, err
 	}
 	if found && u.PasswordHash != "" {
@@ -141,7 +141,7 @@ func (g guard) sessionBudget(a Actor, msg string) error {
 // checked (so racing guesses cannot outrun the lockout), refusing it while
 // that counter is locked, and reports whether this attempt, if wrong,
 // locks it.
-func (g guard) countAttempt(ctx context.Context, c user.Counter, email string, seen user.Attempts) (bool, error) {
+func (g guard) countAttempt(ctx context.Context, c user.Counter, email string, known bool, seen user.Attempts) (bool, error) {
 	if !g.lockout.On() {
 		return false, nil
 	}
@@ -155,6 +155,9 @@ func (g guard) countAttempt(ctx context.Context, c user.Counter, email string, s
 			return lockedOut(wait)
 		}
 		locked = g.lockout.Fail(at, now)
+		if known {
+			at.Email = user.NormalizeEmail(email)
+		}
 		return nil
 	})
 	return locked, err
@@ -176,7 +179,7 @@ func (g guard) code(ctx context.Context, a Actor, email, event string, ok func(u
 		return user.User{}, checked{}, errs.E(errs.Unauthenticated, "Log in with your password first.")
 	}
 	res := checked{User: u, Found: true}
-	if res.Locked, err = g.countAttempt(ctx, user.SecondFactorCounter, email, seen); err != nil {
+	if res.Locked, err = g.countAttempt(ctx, user.SecondFactorCounter, email, true, seen); err != nil {
 		g.consequences(ctx, a, res, err, email, event, mail.CodeLockout)
 		return user.User{}, checked{}, err
 	}

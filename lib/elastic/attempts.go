@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
@@ -22,6 +23,7 @@ type attemptsDoc struct {
 	LockedUntil time.Time    `json:"locked_until"`
 	UpdatedAt   time.Time    `json:"updated_at"`
 	ExpiresAt   time.Time    `json:"expires_at"`
+	Email       string       `json:"email_address,omitempty"`
 	Version     user.Version `json:"-"`
 }
 
@@ -176,4 +178,61 @@ func (s *Store) ClearFailures(ctx context.Context, c user.Counter, email string)
 		return unexpected("clear failures", r)
 	}
 	return nil
+}
+
+// ListLockouts returns up to size records locked at now, the longest lock
+// first, and how many there are in all. A record's Email is empty when no
+// account has its email (see user.Attempts).
+func (s *Store) ListLockouts(ctx context.Context, now time.Time, size int) ([]user.Lock, int, error) {
+	if err := s.ensure(ctx); err != nil {
+		return nil, 0, err
+	}
+	if err := s.refresh(ctx, s.attempts); err != nil {
+		return nil, 0, err
+	}
+	q := map[string]any{
+		"size": size, "track_total_hits": true, "timeout": searchTimeout,
+		"query": map[string]any{"range": map[string]any{"locked_until": map[string]any{"gt": now.UnixMilli(), "format": "epoch_millis"}}},
+		"sort":  []any{map[string]any{"locked_until": "desc"}, map[string]any{"updated_at": "desc"}},
+	}
+	const op = "list lockouts"
+	r, err := s.call(ctx, op, esapi.SearchRequest{Index: []string{s.attempts}, Body: jsonBody(q)})
+	if err != nil {
+		return nil, 0, err
+	}
+	if r.status != http.StatusOK {
+		return nil, 0, unexpected(op, r)
+	}
+	var a struct {
+		Hits struct {
+			Total struct {
+				Value int `json:"value"`
+			} `json:"total"`
+			Hits []struct {
+				ID     string      `json:"_id"`
+				Source attemptsDoc `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := decode(op, r, &a); err != nil {
+		return nil, 0, err
+	}
+	out := make([]user.Lock, 0, len(a.Hits.Hits))
+	for _, h := range a.Hits.Hits {
+		c := user.PasswordCounter
+		if strings.HasSuffix(h.ID, ":second_factor") {
+			c = user.SecondFactorCounter
+		}
+		out = append(out, user.Lock{Key: strings.TrimSuffix(h.ID, ":second_factor")[:16], Counter: c, Attempts: user.Attempts(h.Source)})
+	}
+	return out, a.Hits.Total.Value, nil
+}
+
+// ClearLockout forgets both failure records of email (password and
+// second factor), locked or not, and returns how many there were.
+func (s *Store) ClearLockout(ctx context.Context, email string) (int, error) {
+	if err := s.ensure(ctx); err != nil {
+		return 0, err
+	}
+	return s.deleteIDs(ctx, "clear lockout", s.attempts, []string{attemptsID(user.PasswordCounter, email), attemptsID(user.SecondFactorCounter, email)})
 }

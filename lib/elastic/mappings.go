@@ -183,7 +183,8 @@ const attemptsMapping = `{
       "failures":     {"type": "integer"},
       "locked_until": {"type": "date"},
       "updated_at":   {"type": "date"},
-      "expires_at":   {"type": "date"}
+      "expires_at":   {"type": "date"},
+      "email_address": {"type": "keyword"}
     }
   }
 }`

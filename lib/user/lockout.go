@@ -14,6 +14,11 @@ type Attempts struct {
 	// ExpiresAt is when the record may be forgotten (purged): Retention
 	// after the last failure.
 	ExpiresAt time.Time
+	// Email is the account's address when an account has it, so the
+	// security console lists locked accounts by name; the record of an
+	// email no account has holds none, so the index never keeps what was
+	// typed in the email box.
+	Email string
 	// Version is the stored revision the record was read at (zero when it
 	// is not stored), so a write can refuse to overwrite a newer count.
 	Version Version
@@ -93,4 +98,13 @@ func (l Lockout) duration(n int) time.Duration {
 		d *= 2
 	}
 	return min(d, l.Max)
+}
+
+// Lock is one locked failure record, as the security console lists it.
+type Lock struct {
+	// Key is the start of the record's id (the email's SHA-256), which
+	// tells records apart when no account has the email.
+	Key     string
+	Counter Counter
+	Attempts
 }
