@@ -24,6 +24,8 @@ type ConsoleStore interface {
 
 	ListLockouts(ctx context.Context, now time.Time, size int) ([]user.Lock, int, error)
 	ClearLockout(ctx context.Context, email string) (int, error)
+
+	SeenClient(ctx context.Context, email, device, network string, since time.Time) (anyLogin, same bool, err error)
 }
 
 // Bounds of the console's aggregations.

@@ -99,7 +99,11 @@ func (s *Service) startLogin(ctx context.Context, a Actor, u user.User, remember
 	if err != nil {
 		return Started{}, err
 	}
-	s.record(a, event, u.Email, audit.Success)
+	if stage == stagePending {
+		s.record(a, event, u.Email, audit.Success)
+	} else {
+		s.loggedIn(ctx, a, u, event)
+	}
 	return started, nil
 }
 

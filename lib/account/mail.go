@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"esauth/lib/audit"
+	"esauth/lib/device"
 	"esauth/lib/errs"
 	"esauth/lib/mail"
 	"esauth/lib/reqlog"
@@ -84,7 +85,7 @@ func (ml mailings) notify(ctx context.Context, a Actor, u user.User, kind mail.N
 	if !ml.mail.on() {
 		return
 	}
-	if !ml.mail.Queue.Enqueue(ml.mail.Compose.Notice(u.Email, u.FirstName, kind, ml.now(), a.IP)) {
+	if !ml.mail.Queue.Enqueue(ml.mail.Compose.Notice(u.Email, u.FirstName, kind, ml.now(), a.IP, device.Family(a.UserAgent))) {
 		reqlog.From(ctx).Warnw("the mail queue is full; a notice was not sent", "kind", string(kind))
 	}
 }

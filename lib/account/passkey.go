@@ -425,7 +425,7 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, a Actor, c PasskeyCere
 		return out, nil
 	}
 	s.record(a, audit.PasskeyLogin, u.Email, audit.Success)
-	s.record(a, audit.LoginSuccess, u.Email, audit.Success)
+	s.loggedIn(ctx, a, u, audit.LoginSuccess)
 	s.metrics.Login(loginSuccess)
 	return out, nil
 }
@@ -503,7 +503,7 @@ func (s *Service) FinishPasskeySecondFactor(ctx context.Context, a Actor, c Pass
 		return Verified{}, err
 	}
 	s.record(a, audit.SecondFactorPassed, u.Email, audit.Success+": passkey")
-	s.record(a, audit.LoginSuccess, u.Email, audit.Success)
+	s.loggedIn(ctx, a, u, audit.LoginSuccess)
 	s.metrics.Login(loginSuccess)
 	return Verified{User: u, Session: started, RecoveryCodesLeft: len(u.RecoveryCodes)}, nil
 }

@@ -193,7 +193,7 @@ func (s *Service) VerifySecondFactor(ctx context.Context, a Actor, code, recover
 		return Verified{}, err
 	}
 	s.record(a, audit.SecondFactorPassed, u.Email, audit.Success)
-	s.record(a, audit.LoginSuccess, u.Email, audit.Success)
+	s.loggedIn(ctx, a, u, audit.LoginSuccess)
 	s.metrics.Login(loginSuccess)
 	return Verified{User: u, Session: started, RecoveryCodesLeft: len(u.RecoveryCodes)}, nil
 }

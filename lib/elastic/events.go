@@ -264,3 +264,53 @@ func (s *Store) EventStats(ctx context.Context, f audit.Filter, interval time.Du
 	}
 	return st, nil
 }
+
+// knownLogins are the events that tell a client has signed in to the
+// account: what a new login is compared with.
+var knownLogins = []string{audit.Signup, audit.LoginSuccess, audit.OAuthLogin, audit.OAuthSignup}
+
+// SeenClient tells whether email signed up or logged in since since at all
+// (any) and from the client's device family and network (same), in one
+// size-0 search: a filter aggregation over the account's own recent
+// logins, which the term on email keeps to a few documents.
+func (s *Store) SeenClient(ctx context.Context, email, device, network string, since time.Time) (anyLogin, same bool, err error) {
+	if err := s.ensure(ctx); err != nil {
+		return false, false, err
+	}
+	q := map[string]any{
+		"size": 0, "track_total_hits": 1, "timeout": searchTimeout,
+		"query": map[string]any{"bool": map[string]any{"filter": []any{
+			map[string]any{"term": map[string]any{"email": email}},
+			map[string]any{"terms": map[string]any{"event": knownLogins}},
+			map[string]any{"range": map[string]any{"at": map[string]any{"gte": since.UnixMilli(), "format": "epoch_millis"}}},
+		}}},
+		"aggs": map[string]any{"same": map[string]any{"filter": map[string]any{"bool": map[string]any{"filter": []any{
+			map[string]any{"term": map[string]any{"device": device}},
+			map[string]any{"term": map[string]any{"network": network}},
+		}}}}},
+	}
+	const op = "compare the client with recent logins"
+	r, err := s.call(ctx, op, esapi.SearchRequest{Index: []string{s.audit}, Body: jsonBody(q)})
+	if err != nil {
+		return false, false, err
+	}
+	if r.status != http.StatusOK {
+		return false, false, unexpected(op, r)
+	}
+	var a struct {
+		Hits struct {
+			Total struct {
+				Value int `json:"value"`
+			} `json:"total"`
+		} `json:"hits"`
+		Aggs struct {
+			Same struct {
+				Count int `json:"doc_count"`
+			} `json:"same"`
+		} `json:"aggregations"`
+	}
+	if err := decode(op, r, &a); err != nil {
+		return false, false, err
+	}
+	return a.Hits.Total.Value > 0, a.Aggs.Same.Count > 0, nil
+}

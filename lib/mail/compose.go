@@ -123,6 +123,9 @@ const (
 	CodeLockout    NoticeKind = "second_factor_lockout"
 	PasskeyAdded   NoticeKind = "passkey_added"
 	PasskeyRemoved NoticeKind = "passkey_removed"
+	// NewDevice: a login from a device and network the account had not
+	// signed in from recently.
+	NewDevice NoticeKind = "new_device"
 )
 
 // notices holds each notice's subject and what it says happened.
@@ -139,6 +142,8 @@ var notices = map[NoticeKind]struct{ subject, what string }{
 		"A passkey was added to your account: it can now log in with no password, from the device or the password manager that holds it."},
 	PasskeyRemoved: {"A passkey was removed from your account",
 		"A passkey was removed from your account: it no longer logs in."},
+	NewDevice: {"A new sign-in to your account",
+		"Someone signed in to your account from a device or network it has not signed in from recently. If this was you, there is nothing to do."},
 	Lockout: {"Your account was locked after failed logins",
 		"Your account was locked after too many failed login attempts."},
 	CodeLockout: {"Your account was locked after wrong two-factor codes",
@@ -146,10 +151,12 @@ var notices = map[NoticeKind]struct{ subject, what string }{
 }
 
 // Notice tells the owner of to that kind happened at at (omitted when
-// zero) from ip (omitted when empty or not an IP address), and where to
-// reset the password if it was not them. An unknown kind is a programming
-// error and panics.
-func (c *Composer) Notice(to, firstName string, kind NoticeKind, at time.Time, ip string) Message {
+// zero) from ip (omitted when empty or not an IP address) with the device
+// family dev ("Firefox on Linux"; omitted when empty or when it looks like
+// a link: it comes from the client's User-Agent), and where to reset the
+// password if it was not them. An unknown kind is a programming error and
+// panics.
+func (c *Composer) Notice(to, firstName string, kind NoticeKind, at time.Time, ip, dev string) Message {
 	n, ok := notices[kind]
 	if !ok {
 		panic(fmt.Sprintf("mail: unknown notice kind %q", kind))
@@ -161,6 +168,9 @@ func (c *Composer) Notice(to, firstName string, kind NoticeKind, at time.Time, i
 	if net.ParseIP(ip) != nil {
 		d.IP = ip
 	}
+	if utf8.RuneCountInString(dev) <= 80 && !linkish.MatchString(dev) && greetingName(dev) == dev {
+		d.Device = dev
+	}
 	return c.render("notice", to, d)
 }
 
@@ -168,7 +178,7 @@ func (c *Composer) Notice(to, firstName string, kind NoticeKind, at time.Time, i
 type content struct {
 	Product, Subject, Name string
 	Link, Expires          string
-	What, When, IP         string
+	What, When, IP, Device string
 	ForgotURL              string
 }
 

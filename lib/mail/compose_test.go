@@ -31,18 +31,20 @@ func TestComposerRendersEveryMail(t *testing.T) {
 			"Confirm your email address", []string{"Hello Ada,", "valid for 24 hours"}, link},
 		{"recovery", c.Recovery("ada@example.com", "Ada", link, 30*time.Minute),
 			"Reset your password", []string{"valid for 30 minutes", "If you did not ask for this, ignore this mail: your password is unchanged."}, link},
-		{"password changed", c.Notice("ada@example.com", "Ada", PasswordChanged, at, "203.0.113.7"),
+		{"password changed", c.Notice("ada@example.com", "Ada", PasswordChanged, at, "203.0.113.7", ""),
 			"Your password was changed", []string{"password of your account was changed", "Wednesday 4 March 2026, 04:06 UTC", "203.0.113.7", "If this wasn't you"}, forgot},
-		{"recovered", c.Notice("ada@example.com", "Ada", Recovered, at, "2001:db8::1"),
+		{"recovered", c.Notice("ada@example.com", "Ada", Recovered, at, "2001:db8::1", ""),
 			"Your account was recovered", []string{"was recovered", "2001:db8::1"}, forgot},
-		{"TOTP enabled", c.Notice("ada@example.com", "Ada", TOTPEnabled, at, ""),
+		{"TOTP enabled", c.Notice("ada@example.com", "Ada", TOTPEnabled, at, "", ""),
 			"Two-factor authentication was turned on", []string{"turned on"}, forgot},
-		{"TOTP disabled", c.Notice("ada@example.com", "Ada", TOTPDisabled, at, ""),
+		{"TOTP disabled", c.Notice("ada@example.com", "Ada", TOTPDisabled, at, "", ""),
 			"Two-factor authentication was turned off", []string{"turned off"}, forgot},
-		{"lockout", c.Notice("ada@example.com", "Ada", Lockout, at, "203.0.113.7"),
+		{"lockout", c.Notice("ada@example.com", "Ada", Lockout, at, "203.0.113.7", ""),
 			"Your account was locked after failed logins", []string{"failed login attempts", "203.0.113.7"}, forgot},
-		{"second-factor lockout", c.Notice("ada@example.com", "Ada", CodeLockout, at, "203.0.113.7"),
+		{"second-factor lockout", c.Notice("ada@example.com", "Ada", CodeLockout, at, "203.0.113.7", ""),
 			"Your account was locked after wrong two-factor codes", []string{"wrong two-factor codes", "may know your password", "203.0.113.7"}, forgot},
+		{"new device", c.Notice("ada@example.com", "Ada", NewDevice, at, "198.51.100.1", "Firefox on Linux"),
+			"A new sign-in to your account", []string{"has not signed in from recently", "198.51.100.1", "With: Firefox on Linux", "If this wasn't you"}, forgot},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,7 +101,7 @@ func TestComposerEscapesWhatUsersWrite(t *testing.T) {
 }
 
 func TestNoticeLeavesOutWhatIsUnknown(t *testing.T) {
-	m := newComposer(t).Notice("ada@example.com", "", PasswordChanged, time.Time{}, "not-an-ip")
+	m := newComposer(t).Notice("ada@example.com", "", PasswordChanged, time.Time{}, "not-an-ip", "")
 	for _, s := range []string{"When:", "IP address", "not-an-ip", "<ul>"} {
 		if strings.Contains(m.Text, s) || strings.Contains(m.HTML, s) {
 			t.Errorf("notice says %q with no time and no valid IP:\n%s\n%s", s, m.Text, m.HTML)
@@ -110,13 +112,24 @@ func TestNoticeLeavesOutWhatIsUnknown(t *testing.T) {
 	}
 }
 
+// The device family comes from the client's User-Agent: a logged-in
+// stranger's text must not reach the owner's mailbox as a link.
+func TestNoticeLeavesOutADeviceThatLooksLikeALink(t *testing.T) {
+	for _, dev := range []string{"Visit evil.example", "http://x", "a@b", "bidi\u202eevil", strings.Repeat("A", 81)} {
+		m := newComposer(t).Notice("ada@example.com", "", NewDevice, time.Now(), "", dev)
+		if strings.Contains(m.Text, "With:") || strings.Contains(m.HTML, "With:") {
+			t.Errorf("device %q shown:\n%s", dev, m.Text)
+		}
+	}
+}
+
 func TestNoticeWithAnUnknownKindPanics(t *testing.T) {
 	defer func() {
 		if recover() == nil {
 			t.Error("no panic")
 		}
 	}()
-	newComposer(t).Notice("ada@example.com", "Ada", NoticeKind("nope"), time.Now(), "")
+	newComposer(t).Notice("ada@example.com", "Ada", NoticeKind("nope"), time.Now(), "", "")
 }
 
 func TestGreetingName(t *testing.T) {
@@ -183,7 +196,7 @@ func TestNewComposerChecksItsConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := c.Notice("a@example.com", "", Lockout, time.Now(), ""); !strings.Contains(m.Text, "https://example.com/auth/account/forgot ") {
+	if m := c.Notice("a@example.com", "", Lockout, time.Now(), "", ""); !strings.Contains(m.Text, "https://example.com/auth/account/forgot ") {
 		t.Errorf("the forgot-password link ignores the path prefix or the path:\n%s", m.Text)
 	}
 }
