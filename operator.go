@@ -71,6 +71,7 @@ func (o operator) Events(ctx context.Context, email string, limit int) ([]audit.
 
 func (o operator) Users(ctx context.Context, q string, limit int) ([]user.User, error) {
 	return page.Collect(limit, func(after *page.Cursor, size int) ([]user.User, *page.Cursor, error) {
-		return o.svc.SearchUsers(ctx, op, q, after, size)
+		users, next, _, err := o.svc.SearchUsers(ctx, op, user.Search{Q: q}, after, size)
+		return users, next, err
 	})
 }

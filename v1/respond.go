@@ -15,6 +15,7 @@ import (
 
 	"esauth/lib/errs"
 	"esauth/lib/httpkit"
+	"esauth/lib/user"
 )
 
 // envelope is every answer's shape, kept from the Flask app esauth replaces:
@@ -28,6 +29,8 @@ type envelope struct {
 	Fields  map[string]string `json:"fields,omitempty"`
 	// NextCursor, on a paged answer, fetches the next page (absent on the last).
 	NextCursor string `json:"next_cursor,omitempty"`
+	// Facets, on the user search, counts each facet's values.
+	Facets *user.Facets `json:"facets,omitempty"`
 }
 
 // MaxBodyBytes bounds every request body.

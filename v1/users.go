@@ -6,6 +6,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"esauth/lib/account"
+	"esauth/lib/errs"
 	"esauth/lib/httpkit"
 	"esauth/lib/page"
 	"esauth/lib/user"
@@ -27,20 +28,28 @@ func handleCreateUser(svc *account.Service) http.Handler {
 	})
 }
 
-// handleSearchUsers (admins): GET /v1/users?q=&cursor=&limit=, the users
-// whose email contains q or whose first or last name has words starting
-// with it, newest first; no q lists everyone.
+// handleSearchUsers (admins): GET /v1/users?q=&role=&…&cursor=&limit=, the
+// users the search selects (user.SearchParams), newest first, with the
+// facets' counts; no parameter lists everyone.
 func handleSearchUsers(svc *account.Service) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		a := httpkit.ActorOf(r)
 		if err := svc.MayListUsers(a); err != nil { // before the parameters
 			return err
 		}
+		q := r.URL.Query()
+		if err := onlyParams(q, user.SearchParams, pageParamNames); err != nil {
+			return err
+		}
+		f, problems := user.ParseSearch(q)
+		if problems != nil {
+			return errs.InvalidFields(problems)
+		}
 		limit, after, err := pageParams(r)
 		if err != nil {
 			return err
 		}
-		list, next, err := svc.SearchUsers(r.Context(), a, r.URL.Query().Get("q"), after, limit)
+		list, next, facets, err := svc.SearchUsers(r.Context(), a, f, after, limit)
 		if err != nil {
 			return err
 		}
@@ -48,7 +57,7 @@ func handleSearchUsers(svc *account.Service) http.Handler {
 		for _, u := range list {
 			out = append(out, u.Public())
 		}
-		writeJSON(w, http.StatusOK, envelope{Success: true, Message: "Users, newest first.", Data: out, NextCursor: page.Encode(next)})
+		writeJSON(w, http.StatusOK, envelope{Success: true, Message: "Users, newest first.", Data: out, NextCursor: page.Encode(next), Facets: &facets})
 		return nil
 	})
 }

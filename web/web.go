@@ -752,8 +752,12 @@ func (s *Server) showAdmin(w http.ResponseWriter, r *http.Request, status int, p
 	after, err := pageCursor(q.Get("cursor"))
 	var users []user.User
 	var next *pagepkg.Cursor
+	f, problems := user.ParseSearch(q)
+	if err == nil && problems != nil {
+		err = errs.InvalidFields(problems)
+	}
 	if err == nil {
-		users, next, err = s.svc.Accounts.SearchUsers(r.Context(), httpkit.ActorOf(r), q.Get("q"), after, 50)
+		users, next, _, err = s.svc.Accounts.SearchUsers(r.Context(), httpkit.ActorOf(r), f, after, 50)
 	}
 	if errs.Is(err, errs.Unavailable) {
 		s.unavailable(w, r)

@@ -36,7 +36,8 @@ type Store interface {
 	GetUser(ctx context.Context, email string) (user.User, error)
 	UpdateUser(ctx context.Context, email string, change func(*user.User) error) (user.User, error)
 	DeleteUser(ctx context.Context, email string) error
-	SearchUsers(ctx context.Context, q string, after *page.Cursor, size int) ([]user.User, *page.Cursor, error)
+	SearchUsers(ctx context.Context, f user.Search, after *page.Cursor, size int) ([]user.User, *page.Cursor, user.Facets, error)
+	NoteLogin(ctx context.Context, email string, at time.Time) error
 
 	CreateSession(ctx context.Context, s session.Session) error
 	DeleteSession(ctx context.Context, id string) error

@@ -130,6 +130,7 @@ func (s *Service) ProviderLogIn(ctx context.Context, a Actor, prof user.Profile,
 		CreatedAt: t, UpdatedAt: t, PasswordChangedAt: t, SessionEpoch: user.NewEpoch(),
 		// Only a verified email makes an account (above): it is proven.
 		EmailVerifiedAt: t,
+		Providers:       []string{prof.Provider},
 	}
 	ident := user.Identity{Provider: prof.Provider, Subject: prof.Subject, Email: email, UserCreatedAt: t, ProviderEmail: prof.Email, CreatedAt: t}
 	// The identity first: if the user cannot be made, or esauth stops in
@@ -226,6 +227,7 @@ func (s *Service) Link(ctx context.Context, a Actor, linkTo, linkEpoch string, p
 		return Linked{}, err
 	}
 	s.record(a, audit.IdentityLinked, a.User.Email, audit.Success)
+	s.noteWaysIn(ctx, a.User.Email)
 	return Linked{Identity: ident}, nil
 }
 
@@ -292,6 +294,7 @@ func (s *Service) Unlink(ctx context.Context, a Actor, provider string) (user.Id
 		return user.Identity{}, err
 	}
 	s.record(a, audit.IdentityUnlinked, a.User.Email, audit.Success)
+	s.noteWaysIn(ctx, a.User.Email)
 	return *target, nil
 }
 

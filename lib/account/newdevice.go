@@ -6,6 +6,7 @@ import (
 
 	"esauth/lib/audit"
 	"esauth/lib/device"
+	"esauth/lib/errs"
 	"esauth/lib/mail"
 	"esauth/lib/reqlog"
 	"esauth/lib/session"
@@ -26,7 +27,9 @@ const newDeviceCheck = 500 * time.Millisecond
 // marks the event new_device and mails the owner a notice. An account
 // with no such event in the window (imported, or dormant) is not compared:
 // there is nothing to compare with. A failed comparison is logged and the
-// login goes on unmarked. One search per login.
+// login goes on unmarked. One search per login; and, when the last login
+// recorded is older than user.LastLoginEvery, one partial update of the
+// user's last_login_at (for the admin's search).
 func (s *Service) loggedIn(ctx context.Context, a Actor, u user.User, event string) {
 	e := audit.Event{Event: event, Email: u.Email, Actor: u.Email, IP: a.IP, UserAgent: session.Clip(a.UserAgent, 512), Outcome: audit.Success,
 		Device: device.Family(a.UserAgent), Network: device.Network(a.IP)}
@@ -43,4 +46,9 @@ func (s *Service) loggedIn(ctx context.Context, a Actor, u user.User, event stri
 		}
 	}
 	s.rec.Record(e)
+	if now := s.now(); now.Sub(u.LastLoginAt) >= user.LastLoginEvery {
+		if err := s.store.NoteLogin(ctx, u.Email, now); err != nil && !errs.Is(err, errs.NotFound) {
+			reqlog.From(ctx).Warnw("could not record the last login", "error", err)
+		}
+	}
 }

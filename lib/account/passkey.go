@@ -247,6 +247,7 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, a Actor, c Pass
 		return PasskeyView{}, err
 	}
 	s.record(a, audit.PasskeyRegistered, u.Email, audit.Success)
+	s.noteWaysIn(ctx, u.Email)
 	s.mail.notify(ctx, a, u, mail.PasskeyAdded)
 	return PasskeyViewOf(p), nil
 }
@@ -650,6 +651,7 @@ func (s *Service) RemovePasskey(ctx context.Context, a Actor, id string) error {
 		return err
 	}
 	s.record(a, audit.PasskeyRemoved, u.Email, audit.Success)
+	s.noteWaysIn(ctx, u.Email)
 	s.mail.notify(ctx, a, u, mail.PasskeyRemoved)
 	return nil
 }

@@ -44,14 +44,40 @@ func (s *Service) GetUser(ctx context.Context, a Actor, email string) (user.User
 	return s.store.GetUser(ctx, target)
 }
 
-// SearchUsers is a page of the users whose email contains q or whose
-// first or last name has words starting with it, newest first (no q lists
-// everyone), for an admin or the operator.
-func (s *Service) SearchUsers(ctx context.Context, a Actor, q string, after *page.Cursor, limit int) ([]user.User, *page.Cursor, error) {
+// SearchUsers is a page of the users f selects (its text: the whole email,
+// or word beginnings of the email and the names; its filters: role,
+// active, verified, second factor, passkeys, provider, creation and last
+// login), newest first, with the counts of each facet, for an admin or the
+// operator.
+func (s *Service) SearchUsers(ctx context.Context, a Actor, f user.Search, after *page.Cursor, limit int) ([]user.User, *page.Cursor, user.Facets, error) {
 	if err := s.MayListUsers(a); err != nil {
-		return nil, nil, err
+		return nil, nil, user.Facets{}, err
 	}
-	return s.store.SearchUsers(ctx, q, after, limit)
+	return s.store.SearchUsers(ctx, f, after, limit)
+}
+
+// noteWaysIn copies into u's document how many passkeys it has and which
+// providers are linked, for the admin's search and its facets; the
+// credentials and identities indices stay what every login reads. The
+// lists are read inside the conditional update, so of two changes racing
+// the one written last counted both. A failure is logged: the copy is
+// then stale until the next change, or esauth migrate.
+func (s *Service) noteWaysIn(ctx context.Context, email string) {
+	_, err := s.store.UpdateUser(ctx, email, func(u *user.User) error {
+		keys, err := s.store.ListPasskeys(ctx, u.Email)
+		if err != nil {
+			return err
+		}
+		ids, err := s.store.ListIdentities(ctx, u.Email)
+		if err != nil {
+			return err
+		}
+		u.Passkeys, u.Providers = user.WaysIn(*u, keys, ids)
+		return nil
+	})
+	if err != nil && !errs.Is(err, errs.NotFound) {
+		reqlog.From(ctx).Warnw("could not count the account's passkeys and providers for the user search", "error", err)
+	}
 }
 
 // MayListUsers refuses (403) an actor who may not list users: anyone but

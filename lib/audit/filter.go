@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"esauth/lib/params"
 	"esauth/lib/user"
 )
 
@@ -98,7 +99,7 @@ func ParseFilter(v url.Values) (Filter, map[string]string) {
 		f.Actor = a
 	}
 	if ip := strings.TrimSpace(v.Get("ip")); ip != "" {
-		p, ok := ParseNetwork(ip)
+		p, ok := params.Network(ip)
 		if !ok {
 			problems["ip"] = "ip is an address (203.0.113.7, 2001:db8::1) or a network in CIDR notation (203.0.113.0/24)."
 		}
@@ -110,18 +111,14 @@ func ParseFilter(v url.Values) (Filter, map[string]string) {
 		}
 		f.UserAgent = ua
 	}
-	if nd := strings.TrimSpace(v.Get("new_device")); nd != "" {
-		b, ok := map[string]bool{"true": true, "false": false}[nd]
-		if !ok {
-			problems["new_device"] = "new_device is true or false."
-		}
-		f.NewDevice = &b
-	}
 	var ok bool
-	if f.From, ok = ParseTime(v.Get("from"), false); !ok {
+	if f.NewDevice, ok = params.Bool(v.Get("new_device")); !ok {
+		problems["new_device"] = "new_device is true or false."
+	}
+	if f.From, ok = params.Time(v.Get("from"), false); !ok {
 		problems["from"] = "from is a time in RFC 3339 (2026-12-01T08:00:00Z) or a date (2026-12-01)."
 	}
-	if f.To, ok = ParseTime(v.Get("to"), true); !ok {
+	if f.To, ok = params.Time(v.Get("to"), true); !ok {
 		problems["to"] = "to is a time in RFC 3339 (2026-12-01T08:00:00Z) or a date (2026-12-01)."
 	}
 	if problems["from"] == "" && problems["to"] == "" && !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
@@ -162,57 +159,6 @@ func (f Filter) Values() url.Values {
 		v.Set("to", f.To.UTC().Format(time.RFC3339Nano))
 	}
 	return v
-}
-
-// ParseNetwork reads an address (as its own /32 or /128) or a CIDR
-// network, masked to its prefix.
-func ParseNetwork(s string) (netip.Prefix, bool) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, false
-		}
-		return p.Masked(), true
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || a.Zone() != "" {
-		return netip.Prefix{}, false
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), true
-}
-
-// maxTime is the last instant a filter names: RFC 3339 writes no year
-// after 9999.
-var maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC)
-
-// ParseTime reads RFC 3339 or a date; a date that ends a range (end)
-// means the end of its day. "" is the zero time. Years outside 1970–9999
-// are refused: no event is older than Unix time, and the store's dates
-// end at 9999.
-func ParseTime(s string, end bool) (time.Time, bool) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return time.Time{}, true
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		d, derr := time.Parse(time.DateOnly, s)
-		if derr != nil {
-			return time.Time{}, false
-		}
-		t = d
-		if end {
-			if t = t.AddDate(0, 0, 1); t.After(maxTime) {
-				t = maxTime
-			}
-		}
-	}
-	t = t.UTC()
-	if t.Year() < 1970 || t.After(maxTime) {
-		return time.Time{}, false
-	}
-	return t, true
 }
 
 func clip(s string, n int) string {

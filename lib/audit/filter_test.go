@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"esauth/lib/params"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -58,7 +59,7 @@ func TestParseFilter(t *testing.T) {
 		{query: "ip=203.0.113.9/24", check: func(f Filter) bool { return f.Network.String() == "203.0.113.0/24" }},
 		{query: "from=2026-12-01&to=2026-12-01", check: func(f Filter) bool { return f.From.Equal(day) && f.To.Equal(day.AddDate(0, 0, 1)) }},
 		{query: "from=2026-12-01T01:00:00%2B01:00", check: func(f Filter) bool { return f.From.Equal(day) }},
-		{query: "to=9999-12-31", check: func(f Filter) bool { return f.To.Equal(maxTime) }},
+		{query: "to=9999-12-31", check: func(f Filter) bool { return f.To.Equal(params.MaxTime) }},
 		{query: "new_device=false", check: func(f Filter) bool { return f.NewDevice != nil && !*f.NewDevice }},
 		{query: "event=nope", bad: "event"},
 		{query: "outcome=refused:%20origin", bad: "outcome"},

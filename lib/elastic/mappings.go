@@ -31,7 +31,12 @@ type indexDef struct {
 // written from then on have them) and logs that esauth migrate should run:
 // until it does, older events lack ip.addr and user_agent.text, and older
 // users the prefix fields.
-const MappingVersion = 2
+//
+// Version 3 (the user search's facets) adds to users email_address.std
+// (the standard analyzer's words, which keep digits: "user-123"), and
+// last_login_at, passkeys and providers; migrate also counts each user's
+// passkeys and linked providers into the copy (see BackfillUserFacets).
+const MappingVersion = 3
 
 // indices lists the store's indices, in the order set-up and migrate visit them.
 func (s *Store) indices() []indexDef { return s.defs }
@@ -108,7 +113,7 @@ const usersMapping = `{
   "mappings": {
     "dynamic": "strict",
     "properties": {
-      "email_address":       {"type": "keyword", "fields": {"words": {"type": "text", "analyzer": "simple", "index_prefixes": {"min_chars": 1, "max_chars": 10}}}},
+      "email_address":       {"type": "keyword", "fields": {"words": {"type": "text", "analyzer": "simple", "index_prefixes": {"min_chars": 1, "max_chars": 10}}, "std": {"type": "text", "analyzer": "standard", "index_prefixes": {"min_chars": 1, "max_chars": 10}}}},
       "first_name":          {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 256}, "prefix": {"type": "text", "index_prefixes": {"min_chars": 1, "max_chars": 10}}}},
       "last_name":           {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 256}, "prefix": {"type": "text", "index_prefixes": {"min_chars": 1, "max_chars": 10}}}},
       "password_hash":       {"type": "keyword", "index": false, "doc_values": false},
@@ -125,7 +130,10 @@ const usersMapping = `{
       "totp_enabled_at":     {"type": "date"},
       "totp_last_step":      {"type": "long"},
       "recovery_codes":      {"type": "keyword", "index": false, "doc_values": false},
-      "webauthn_user_handle": {"type": "keyword"}
+      "webauthn_user_handle": {"type": "keyword"},
+      "last_login_at":       {"type": "date"},
+      "passkeys":            {"type": "integer"},
+      "providers":           {"type": "keyword"}
     }
   }
 }`

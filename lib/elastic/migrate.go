@@ -88,6 +88,13 @@ func (s *Store) Migrate(ctx context.Context) ([]MigrateReport, error) {
 			return reports, fmt.Errorf("migrating %s: %w", idx.name, err)
 		}
 	}
+	n, err := s.BackfillUserFacets(ctx)
+	if err != nil {
+		return reports, fmt.Errorf("counting the users' passkeys and providers: %w", err)
+	}
+	if n > 0 {
+		s.log.Info("counted the passkeys and providers of users", zap.Int("users", n))
+	}
 	s.ready.Store(false) // EnsureIndices checks everything again
 	return reports, nil
 }

@@ -64,7 +64,7 @@ func TestSearchUsersByEmailOrNameNewestFirst(t *testing.T) {
 		{"nobody", nil},
 	}
 	for _, tt := range tests {
-		got, next, err := s.SearchUsers(ctx, tt.q, nil, 10)
+		got, next, _, err := s.SearchUsers(ctx, user.Search{Q: tt.q}, nil, 10)
 		if err != nil {
 			t.Fatalf("q=%q: %v", tt.q, err)
 		}
@@ -76,7 +76,7 @@ func TestSearchUsersByEmailOrNameNewestFirst(t *testing.T) {
 	var all []string
 	var after *page.Cursor
 	for range 5 {
-		got, next, err := s.SearchUsers(ctx, "", after, 2)
+		got, next, _, err := s.SearchUsers(ctx, user.Search{}, after, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +106,7 @@ func TestAUserSearchCutShortIsNotShownAsTheWholeAnswer(t *testing.T) {
 		answer(http.StatusOK, `{"took":1001,"timed_out":true,"hits":{"total":{"value":1,"relation":"eq"},
 			"hits":[{"_id":"a@example.com","_source":{"email_address":"a@example.com","created_at":"2026-01-01T00:00:00Z"}}]}}`)(w, r)
 	})
-	users, _, err := f.store(t, time.Second).SearchUsers(context.Background(), "ample", nil, 25)
+	users, _, _, err := f.store(t, time.Second).SearchUsers(context.Background(), user.Search{Q: "*"}, nil, 25)
 	if !errs.Is(err, errs.Invalid) || users != nil {
 		t.Fatalf("a search cut short gave %v, %v; want an invalid-q error and no users", users, err)
 	}
@@ -151,7 +151,7 @@ func BenchmarkUserSearchOverManyUsers(b *testing.B) {
 		cut := 0
 		for i := 0; i < b.N; i++ {
 			start := time.Now()
-			_, _, err := s.SearchUsers(ctx, fmt.Sprintf("ser-%d", (i*7919+13)%n), nil, 25)
+			_, _, _, err := s.SearchUsers(ctx, user.Search{Q: fmt.Sprintf("user-%d", (i*7919+13)%n)}, nil, 25)
 			search = append(search, float64(time.Since(start))/float64(time.Millisecond))
 			if errs.Is(err, errs.Invalid) {
 				cut++
@@ -179,4 +179,161 @@ func medianOf(xs []float64) float64 {
 		return 0
 	}
 	return s[len(s)/2]
+}
+
+func TestSearchUsersByFacetsCountsEachFacetUnderTheOthers(t *testing.T) {
+	s := estest.New(t)
+	ctx := context.Background()
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	day := func(d int) time.Time { return base.AddDate(0, 0, d) }
+	people := []struct {
+		email    string
+		admin    bool
+		active   bool
+		verified bool
+		totp     bool
+		passkeys int
+		provs    []string
+		lastDay  int // 0: never seen logging in
+	}{
+		{"root@example.com", true, true, true, true, 2, nil, 20},
+		{"ops@example.com", true, true, true, false, 0, []string{"github"}, 10},
+		{"user-12@example.com", false, true, false, false, 1, []string{"github", "google"}, 15},
+		{"user-123@example.com", false, false, true, false, 0, nil, 0},
+		{"grace@navy.example", false, true, true, true, 0, []string{"google"}, 25},
+	}
+	for i, p := range people {
+		u := newUser(p.email)
+		u.CreatedAt = day(i)
+		if p.admin {
+			u.Role = user.RoleAdmin
+		}
+		u.IsActive = p.active
+		if p.verified {
+			u.EmailVerifiedAt = day(i)
+		}
+		if p.totp {
+			u.TOTPSecret, u.TOTPEnabledAt = "JBSWY3DPEHPK3PXP", day(i)
+		}
+		u.Passkeys, u.Providers = p.passkeys, p.provs
+		if p.lastDay > 0 {
+			u.LastLoginAt = day(p.lastDay)
+		}
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	estest.MustDo(t, "POST", "/"+s.UsersIndex()+"/_refresh", "")
+	yes, no := true, false
+	counts := func(f user.Facets, name string) string {
+		var out []string
+		for _, c := range f.Counts[name] {
+			out = append(out, fmt.Sprintf("%s=%d", c.Value, c.Count))
+		}
+		return strings.Join(out, " ")
+	}
+	tests := []struct {
+		name   string
+		search user.Search
+		want   []string          // emails, newest first
+		facets map[string]string // facet: counts
+	}{
+		{"everyone", user.Search{}, []string{"grace@navy.example", "user-123@example.com", "user-12@example.com", "ops@example.com", "root@example.com"},
+			map[string]string{"role": "user=3 admin=2", "active": "true=4 false=1", "verified": "true=4 false=1", "totp": "true=2 false=3", "passkey": "true=2 false=3", "provider": "github=2 google=2"}},
+		// A facet's own filter leaves its counts whole; the others narrow.
+		{"admins", user.Search{Role: user.RoleAdmin}, []string{"ops@example.com", "root@example.com"},
+			map[string]string{"role": "user=3 admin=2", "totp": "true=1 false=1", "provider": "github=1"}},
+		{"with a passkey and github", user.Search{Passkey: &yes, Provider: "github"}, []string{"user-12@example.com"},
+			map[string]string{"passkey": "true=1 false=1", "provider": "github=1 google=1", "role": "user=1"}},
+		{"without a second factor, active", user.Search{TOTP: &no, Active: &yes}, []string{"user-12@example.com", "ops@example.com"}, nil},
+		{"unverified", user.Search{Verified: &no}, []string{"user-12@example.com"}, nil},
+		{"created in a range", user.Search{CreatedFrom: day(1), CreatedTo: day(3)}, []string{"user-12@example.com", "ops@example.com"}, nil},
+		{"logged in since", user.Search{LastLoginFrom: day(15)}, []string{"grace@navy.example", "user-12@example.com", "root@example.com"}, nil},
+		{"logged in before: never-seen left out", user.Search{LastLoginTo: day(16)}, []string{"user-12@example.com", "ops@example.com"}, nil},
+		// Text: digits are words too, and the whole email is exact.
+		{"digits", user.Search{Q: "user-12"}, []string{"user-123@example.com", "user-12@example.com"}, map[string]string{"role": "user=2"}},
+		{"the whole email", user.Search{Q: "User-12@Example.com"}, []string{"user-12@example.com"}, nil},
+		{"text and a facet", user.Search{Q: "example", Role: user.RoleUser}, []string{"grace@navy.example", "user-123@example.com", "user-12@example.com"}, nil},
+		{"two words in two fields", user.Search{Q: "ada navy"}, []string{"grace@navy.example"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _, facets, err := s.SearchUsers(ctx, tt.search, nil, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var emails []string
+			for _, u := range got {
+				emails = append(emails, u.Email)
+			}
+			if !slices.Equal(emails, tt.want) {
+				t.Errorf("found %v; want %v", emails, tt.want)
+			}
+			if facets.Total != len(tt.want) {
+				t.Errorf("total %d; want %d", facets.Total, len(tt.want))
+			}
+			for name, want := range tt.facets {
+				if got := counts(facets, name); got != want {
+					t.Errorf("facet %s: %s; want %s", name, got, want)
+				}
+			}
+		})
+	}
+	if _, _, _, err := s.SearchUsers(ctx, user.Search{Q: "a b c d e f g h i"}, nil, 10); !errs.Is(err, errs.Invalid) {
+		t.Errorf("nine words: %v; want invalid", err)
+	}
+}
+
+// Migrate's backfill sets the copies from the credentials and identities
+// indices: users made before the copies existed get them, stale copies are
+// put right, a deleted account's records count for nobody, and a second
+// run writes nothing.
+func TestBackfillCountsEachUsersPasskeysAndProviders(t *testing.T) {
+	s := estest.New(t)
+	ctx := context.Background()
+	mk := func(email string, passkeys int) user.User {
+		u := newUser(email)
+		u.CreatedAt = u.CreatedAt.Truncate(time.Millisecond)
+		u.Passkeys = passkeys
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	old, stale, plain := mk("old@example.com", 0), mk("stale@example.com", 3), mk("plain@example.com", 0)
+	for _, p := range []user.Passkey{passkeyOf(old, "k1"), passkeyOf(old, "k2")} {
+		if err := s.CreatePasskey(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	earlier := passkeyOf(plain, "k3")
+	earlier.UserCreatedAt = plain.CreatedAt.Add(-time.Hour) // an earlier account's
+	if err := s.CreatePasskey(ctx, earlier); err != nil {
+		t.Fatal(err)
+	}
+	for _, prov := range []string{"google", "github"} {
+		if err := s.CreateIdentity(ctx, user.Identity{Provider: prov, Subject: "s-" + prov, Email: old.Email, UserCreatedAt: old.CreatedAt, CreatedAt: old.CreatedAt}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.BackfillUserFacets(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("backfill wrote %d users (%v); want 2 (old and stale)", n, err)
+	}
+	for _, tt := range []struct {
+		email     string
+		passkeys  int
+		providers string
+	}{{old.Email, 2, "github,google"}, {stale.Email, 0, ""}, {plain.Email, 0, ""}} {
+		u, err := s.GetUser(ctx, tt.email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Passkeys != tt.passkeys || strings.Join(u.Providers, ",") != tt.providers {
+			t.Errorf("%s: %d passkeys, providers %v; want %d, %q", tt.email, u.Passkeys, u.Providers, tt.passkeys, tt.providers)
+		}
+	}
+	if n, err := s.BackfillUserFacets(ctx); err != nil || n != 0 {
+		t.Errorf("a second run wrote %d (%v); want 0", n, err)
+	}
 }

@@ -37,7 +37,7 @@ func (s *Store) ResealSecrets(ctx context.Context) (int, error) {
 	n := 0
 	var after *page.Cursor
 	for {
-		batch, next, err := s.SearchUsers(ctx, "", after, page.MaxSize)
+		batch, next, _, err := s.SearchUsers(ctx, user.Search{}, after, page.MaxSize)
 		if err != nil {
 			return n, err
 		}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
@@ -36,6 +37,9 @@ type userDoc struct {
 	TOTPLastStep      int64     `json:"totp_last_step,omitempty"`
 	RecoveryCodes     []string  `json:"recovery_codes,omitempty"`
 	WebAuthnID        []byte    `json:"webauthn_user_handle,omitempty"`
+	LastLoginAt       time.Time `json:"last_login_at,omitzero"`
+	Passkeys          int       `json:"passkeys,omitempty"`
+	Providers         []string  `json:"providers,omitempty"`
 }
 
 func toUserDoc(u user.User) userDoc { return userDoc(u) }
@@ -240,13 +244,16 @@ func docMissing(r result) bool {
 	return r.status == http.StatusNotFound && r.errorType() == ""
 }
 
-// maxUserQuery bounds the text of a user search, in bytes.
-const maxUserQuery = 256
+// maxUserQueryWords bounds the words of a user search's text: each is a
+// clause over four fields.
+const maxUserQueryWords = 8
 
 // userSearchTimeout bounds the work of one user search inside
-// Elasticsearch. The email is matched anywhere (*q*), which walks the
-// whole term dictionary of email_address: measured on the 2-core machine,
-// 70-230 ms over 1,000,000 users (one shard), growing with the users. A
+// Elasticsearch. Words are found through the prefix fields (index_prefixes:
+// a word's beginnings are indexed terms, so no term dictionary is walked);
+// only a word with a symbol ("*", "b?b", "a/b") matches the email
+// anywhere (*w*), which walks the whole term dictionary of
+// email_address: 70-230 ms over 1,000,000 users on the 2-core machine. A
 // search that runs out of it answers that it was cut short, and the admin
 // is asked for more of the address instead of being shown part of the
 // answer as if it were all of it.
@@ -259,68 +266,246 @@ var newestUsersFirst = []any{
 	map[string]any{"email_address": "asc"},
 }
 
-// userQuery matches q anywhere in the email (normalized, so
-// case-insensitive), or as words or word beginnings of the first or last
-// name; an empty q matches every user.
-func userQuery(q string) map[string]any {
-	q = strings.TrimSpace(q)
-	if q == "" {
-		return map[string]any{"match_all": map[string]any{}}
+// wordFields are where a word of the search's text is looked for, as a
+// word or a word's beginning: the email split at every non-letter
+// ("ada.lovelace@example.com": ada, lovelace, example, com), the email as
+// the standard analyzer splits it (which keeps digits: "user-123": user,
+// 123), and the names.
+var wordFields = []string{"email_address.words", "email_address.std", "first_name.prefix", "last_name.prefix"}
+
+// textQuery matches q: the whole email exactly, or every word of q as a
+// word or a word's beginning in any of wordFields ("ada love" finds Ada
+// Lovelace). A word with a character that is neither a letter, a digit,
+// nor what addresses are written with (. @ - _ + ') is looked for as it is
+// typed anywhere in the email, escaped so that * ? and \ are characters:
+// a wildcard, a regular expression or query syntax is text to find, never
+// syntax, and not the words left once the analyzer dropped its symbols.
+// q is never query syntax.
+func textQuery(q string) (map[string]any, error) {
+	words := strings.Fields(q)
+	if len(words) > maxUserQueryWords {
+		return nil, errs.InvalidFields(map[string]string{"q": "Search with at most 8 words."})
 	}
-	email := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`).Replace(user.NormalizeEmail(q))
-	should := []any{
-		map[string]any{"wildcard": map[string]any{"email_address": map[string]any{"value": "*" + email + "*"}}},
+	must := make([]any, 0, len(words))
+	for _, w := range words {
+		if strings.ContainsFunc(w, literalOnly) {
+			must = append(must, anywhereInEmail(w))
+			continue
+		}
+		fields := wordFields
+		if strings.ContainsFunc(w, unicode.IsDigit) {
+			fields = fields[1:] // the letters-only words would drop the digits and match more
+		}
+		var anyOf []any
+		for _, f := range fields {
+			anyOf = append(anyOf, map[string]any{"match_bool_prefix": map[string]any{f: map[string]any{"query": w, "operator": "and"}}})
+		}
+		must = append(must, map[string]any{"bool": map[string]any{"should": anyOf, "minimum_should_match": 1}})
 	}
-	for _, f := range []string{"first_name", "last_name"} {
-		should = append(should,
-			map[string]any{"match": map[string]any{f: map[string]any{"query": q, "operator": "and"}}},
-			map[string]any{"match_phrase_prefix": map[string]any{f: map[string]any{"query": q}}},
-		)
-	}
-	return map[string]any{"bool": map[string]any{"should": should, "minimum_should_match": 1}}
+	return map[string]any{"bool": map[string]any{"minimum_should_match": 1, "should": []any{
+		map[string]any{"term": map[string]any{"email_address": user.NormalizeEmail(q)}},
+		map[string]any{"bool": map[string]any{"must": must}},
+	}}}, nil
 }
 
-// SearchUsers pages through the users matching q (see userQuery), newest
-// first. Search is near-real-time: a user made in the last second (the
-// refresh interval) may not be found yet.
-func (s *Store) SearchUsers(ctx context.Context, q string, after *page.Cursor, size int) ([]user.User, *page.Cursor, error) {
-	if len(q) > maxUserQuery {
-		return nil, nil, errs.InvalidFields(map[string]string{"q": "The search is too long."})
+// literalOnly is a character the analyzers drop that is not part of how
+// addresses are written: a word holding one is matched as typed.
+func literalOnly(r rune) bool {
+	return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune(".@-_+'", r)
+}
+
+// anywhereInEmail matches w anywhere in the normalized email (*w*, its
+// wildcard characters escaped): the term dictionary walked, which the
+// search's timeout bounds.
+func anywhereInEmail(w string) map[string]any {
+	email := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`).Replace(user.NormalizeEmail(w))
+	return map[string]any{"wildcard": map[string]any{"email_address": map[string]any{"value": "*" + email + "*"}}}
+}
+
+// has is a clause that holds when want is true and its negation when false.
+func has(clause map[string]any, want bool) map[string]any {
+	if want {
+		return clause
+	}
+	return map[string]any{"bool": map[string]any{"must_not": []any{clause}}}
+}
+
+var (
+	verifiedClause = map[string]any{"exists": map[string]any{"field": "email_verified_at"}}
+	totpClause     = map[string]any{"exists": map[string]any{"field": "totp_enabled_at"}}
+	passkeyClause  = map[string]any{"range": map[string]any{"passkeys": map[string]any{"gte": 1}}}
+)
+
+// facetFilters are the clauses of f's facets, by facet name.
+func facetFilters(f user.Search) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	if f.Role != "" {
+		out["role"] = map[string]any{"term": map[string]any{"role": f.Role}}
+	}
+	if f.Active != nil {
+		out["active"] = map[string]any{"term": map[string]any{"is_active": *f.Active}}
+	}
+	if f.Verified != nil {
+		out["verified"] = has(verifiedClause, *f.Verified)
+	}
+	if f.TOTP != nil {
+		out["totp"] = has(totpClause, *f.TOTP)
+	}
+	if f.Passkey != nil {
+		out["passkey"] = has(passkeyClause, *f.Passkey)
+	}
+	if f.Provider != "" {
+		out["provider"] = map[string]any{"term": map[string]any{"providers": f.Provider}}
+	}
+	return out
+}
+
+// facetAggs counts each facet's values under every facet filter but its
+// own (and under the query, which holds the text and the ranges).
+func facetAggs(filters map[string]map[string]any) map[string]any {
+	yesNo := func(clause map[string]any) map[string]any {
+		return map[string]any{"filters": map[string]any{"filters": map[string]any{"true": has(clause, true), "false": has(clause, false)}}}
+	}
+	counts := map[string]map[string]any{
+		"role":     {"terms": map[string]any{"field": "role", "size": 10}},
+		"active":   yesNo(map[string]any{"term": map[string]any{"is_active": true}}),
+		"verified": yesNo(verifiedClause),
+		"totp":     yesNo(totpClause),
+		"passkey":  yesNo(passkeyClause),
+		"provider": {"terms": map[string]any{"field": "providers", "size": 50}},
+	}
+	aggs := map[string]any{}
+	for _, name := range user.FacetNames {
+		others := []any{}
+		for other, clause := range filters {
+			if other != name {
+				others = append(others, clause)
+			}
+		}
+		aggs[name] = map[string]any{
+			"filter": map[string]any{"bool": map[string]any{"filter": others}},
+			"aggs":   map[string]any{"values": counts[name]},
+		}
+	}
+	return aggs
+}
+
+// userSearchBody is the search of f: the text and the ranges in the query,
+// the facets in a post_filter, so that each facet's counts can leave its
+// own filter out.
+func userSearchBody(f user.Search) (map[string]any, error) {
+	query := []any{}
+	if f.Q != "" {
+		tq, err := textQuery(f.Q)
+		if err != nil {
+			return nil, err
+		}
+		query = append(query, tq)
+	}
+	ranges := []struct {
+		field    string
+		from, to time.Time
+	}{{"created_at", f.CreatedFrom, f.CreatedTo}, {"last_login_at", f.LastLoginFrom, f.LastLoginTo}}
+	var filter []any
+	for _, r := range ranges {
+		if rg := timeRange(r.from, r.to); rg != nil {
+			filter = append(filter, map[string]any{"range": map[string]any{r.field: rg}})
+		}
+	}
+	filters := facetFilters(f)
+	post := []any{}
+	for _, name := range user.FacetNames {
+		if c, ok := filters[name]; ok {
+			post = append(post, c)
+		}
+	}
+	return map[string]any{
+		"query":            map[string]any{"bool": map[string]any{"must": query, "filter": filter}},
+		"post_filter":      map[string]any{"bool": map[string]any{"filter": post}},
+		"aggs":             facetAggs(filters),
+		"track_total_hits": true,
+		"sort":             newestUsersFirst,
+		"_source":          map[string]any{"excludes": []string{"password_hash"}}, // the hash never travels
+		"timeout":          fmt.Sprintf("%dms", userSearchTimeout.Milliseconds()),
+	}, nil
+}
+
+// SearchUsers pages through the users f selects, newest first, with the
+// facets' counts (user.Facets). Search is near-real-time: a user made in
+// the last second (the refresh interval) may not be found yet.
+func (s *Store) SearchUsers(ctx context.Context, f user.Search, after *page.Cursor, size int) ([]user.User, *page.Cursor, user.Facets, error) {
+	if len(f.Q) > user.MaxQuery {
+		return nil, nil, user.Facets{}, errs.InvalidFields(map[string]string{"q": "The search is too long."})
+	}
+	body, err := userSearchBody(f)
+	if err != nil {
+		return nil, nil, user.Facets{}, err
 	}
 	if err := s.ensure(ctx); err != nil {
-		return nil, nil, err
+		return nil, nil, user.Facets{}, err
 	}
-	body := map[string]any{
-		"size": size + 1, "sort": newestUsersFirst, "query": userQuery(q),
-		"_source": map[string]any{"excludes": []string{"password_hash"}}, // the hash never travels
-		"timeout": fmt.Sprintf("%dms", userSearchTimeout.Milliseconds()),
-	}
+	body["size"] = size + 1
 	if after != nil {
 		body["search_after"] = []any{after.AtMillis, after.ID}
 	}
-	r, err := s.call(ctx, "search users", esapi.SearchRequest{Index: []string{s.users}, Body: jsonBody(body)})
+	const op = "search users"
+	r, err := s.call(ctx, op, esapi.SearchRequest{Index: []string{s.users}, Body: jsonBody(body)})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, user.Facets{}, err
 	}
 	if r.status == http.StatusBadRequest && after != nil {
-		return nil, nil, errs.E(errs.BadRequest, "The cursor is not valid.")
+		return nil, nil, user.Facets{}, errs.E(errs.BadRequest, "The cursor is not valid.")
 	}
 	if r.status != http.StatusOK {
-		return nil, nil, unexpected("search users", r)
+		return nil, nil, user.Facets{}, unexpected(op, r)
+	}
+	type bucket struct {
+		Key         any    `json:"key"`
+		KeyAsString string `json:"key_as_string"`
+		Count       int    `json:"doc_count"`
 	}
 	var a struct {
 		TimedOut bool `json:"timed_out"`
 		Hits     struct {
+			Total struct {
+				Value int `json:"value"`
+			} `json:"total"`
 			Hits []struct {
 				Source userDoc `json:"_source"`
 			} `json:"hits"`
 		} `json:"hits"`
+		Aggs map[string]struct {
+			Values struct {
+				// terms answer a list, filters an object by key
+				Buckets json.RawMessage `json:"buckets"`
+			} `json:"values"`
+		} `json:"aggregations"`
 	}
-	if err := decode("search users", r, &a); err != nil {
-		return nil, nil, err
+	if err := decode(op, r, &a); err != nil {
+		return nil, nil, user.Facets{}, err
 	}
 	if a.TimedOut {
-		return nil, nil, errs.InvalidFields(map[string]string{"q": "This search took too long over this many users; type more of the address or name."})
+		return nil, nil, user.Facets{}, errs.InvalidFields(map[string]string{"q": "This search took too long over this many users; type more of the address or name."})
+	}
+	facets := user.Facets{Total: a.Hits.Total.Value, Counts: map[string][]user.FacetCount{}}
+	for _, name := range user.FacetNames {
+		raw := a.Aggs[name].Values.Buckets
+		counts := []user.FacetCount{}
+		var list []bucket
+		var byKey map[string]bucket
+		switch {
+		case json.Unmarshal(raw, &list) == nil:
+			for _, b := range list {
+				counts = append(counts, user.FacetCount{Value: fmt.Sprint(b.Key), Count: b.Count})
+			}
+		case json.Unmarshal(raw, &byKey) == nil:
+			for _, k := range []string{"true", "false"} {
+				counts = append(counts, user.FacetCount{Value: k, Count: byKey[k].Count})
+			}
+		default:
+			return nil, nil, user.Facets{}, unexpected(op, r)
+		}
+		facets.Counts[name] = counts
 	}
 	hits := a.Hits.Hits
 	var next *page.Cursor
@@ -333,5 +518,28 @@ func (s *Store) SearchUsers(ctx context.Context, q string, after *page.Cursor, s
 	for _, h := range hits {
 		out = append(out, h.Source.toUser())
 	}
-	return out, next, nil
+	return out, next, facets, nil
+}
+
+// NoteLogin records at as the user's last login: a partial update of that
+// one field (no read first, one request), which a concurrent UpdateUser
+// sees as a newer version and reapplies its change over. A user deleted
+// meanwhile is errs.NotFound; nothing is created.
+func (s *Store) NoteLogin(ctx context.Context, email string, at time.Time) error {
+	if err := s.ensure(ctx); err != nil {
+		return err
+	}
+	const op = "note the last login"
+	r, err := s.call(ctx, op, esapi.UpdateRequest{Index: s.users, DocumentID: userPath(email),
+		Body: jsonBody(map[string]any{"doc": map[string]any{"last_login_at": at.UTC()}})})
+	if err != nil {
+		return err
+	}
+	switch {
+	case r.status == http.StatusOK:
+		return nil
+	case docMissing(r) || r.errorType() == "document_missing_exception":
+		return errs.E(errs.NotFound, "No user has this email address.")
+	}
+	return unexpected(op, r)
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"esauth/lib/audit"
+	"esauth/lib/params"
 	"esauth/lib/user"
 )
 
@@ -47,7 +47,7 @@ func ParseFilter(v url.Values) (Filter, map[string]string) {
 		f.Email = user.NormalizeEmail(e)
 	}
 	if ip := strings.TrimSpace(v.Get("ip")); ip != "" {
-		p, ok := audit.ParseNetwork(ip)
+		p, ok := params.Network(ip)
 		if !ok {
 			problems["ip"] = "ip is an address (203.0.113.7, 2001:db8::1) or a network in CIDR notation (203.0.113.0/24)."
 		}
@@ -65,7 +65,7 @@ func ParseFilter(v url.Values) (Filter, map[string]string) {
 		to   *time.Time
 	}{{"created_from", false, &f.CreatedFrom}, {"created_to", true, &f.CreatedTo}, {"seen_from", false, &f.SeenFrom}, {"seen_to", true, &f.SeenTo}} {
 		var ok bool
-		if *t.to, ok = audit.ParseTime(v.Get(t.name), t.end); !ok {
+		if *t.to, ok = params.Time(v.Get(t.name), t.end); !ok {
 			problems[t.name] = t.name + " is a time in RFC 3339 (2026-12-01T08:00:00Z) or a date (2026-12-01)."
 		}
 	}

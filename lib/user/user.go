@@ -61,7 +61,21 @@ type User struct {
 	// WebAuthnID is the user handle the user's passkeys carry: random
 	// (NewWebAuthnID), made at the first passkey, never the email.
 	WebAuthnID []byte `json:"-"`
+	// LastLoginAt is when the user last completed a login, written at most
+	// once an hour (LastLoginEvery); zero: not since it was recorded.
+	LastLoginAt time.Time `json:"last_login_at"`
+	// Passkeys and Providers are copies, for the admin's search, of what
+	// the credentials and identities indices hold for the account: how
+	// many passkeys it has and which providers are linked. Those indices
+	// decide every login; these only find and count users.
+	Passkeys  int      `json:"-"`
+	Providers []string `json:"-"`
 }
+
+// LastLoginEvery is how often a user's LastLoginAt is written: a login
+// within it of the last one recorded writes nothing, so a user logging in
+// all day costs the store no write per login.
+const LastLoginEvery = time.Hour
 
 // TOTPEnabled reports whether the user logs in with a second factor (the
 // loader reads when it was turned on, never the secret).
@@ -91,6 +105,11 @@ type Public struct {
 	// whether the second factor is on.
 	EmailVerified bool `json:"email_verified"`
 	TOTPEnabled   bool `json:"totp_enabled"`
+	// LastLoginAt (within LastLoginEvery; absent when unknown), the number
+	// of passkeys and the linked providers' names.
+	LastLoginAt time.Time `json:"last_login_at,omitzero"`
+	Passkeys    int       `json:"passkeys"`
+	Providers   []string  `json:"providers"`
 }
 
 // Public returns the public view of u.
@@ -106,6 +125,9 @@ func (u User) Public() Public {
 
 		EmailVerified: !u.EmailVerifiedAt.IsZero(),
 		TOTPEnabled:   u.TOTPEnabled(),
+		LastLoginAt:   u.LastLoginAt,
+		Passkeys:      u.Passkeys,
+		Providers:     append([]string{}, u.Providers...), // [] rather than null
 	}
 }
 
