@@ -6,15 +6,17 @@
 //	                            create (or repair) the indices (and a demo user)
 //	esauth migrate              move the indices to this version's mappings
 //	esauth user create|list|show|disable|enable|set-role|delete|set-password …
-//	esauth sessions list|revoke --email E …
+//	esauth sessions list|revoke --email E … | revoke [filters] [--dry-run]
 //	esauth audit --email E
+//	esauth events search|stats [filters]
+//	esauth lockouts list|clear
 //	esauth import --from-url URL --from-index INDEX
 //	esauth version
 //	esauth settings             print the settings table (Markdown)
 //
 // Each command has its own flags and its own --help. The files follow the
 // commands: cmd_serve.go, cmd_indices.go (init, migrate), cmd_user.go,
-// cmd_sessions.go, cmd_audit.go, cmd_import.go, cmd_version.go and
+// cmd_sessions.go, cmd_audit.go, cmd_events.go, cmd_lockouts.go, cmd_import.go, cmd_version.go and
 // cmd_settings.go; app.go builds what they share from the configuration and
 // cli.go holds the flag sets, usage errors and printing.
 package main
@@ -76,8 +78,19 @@ const usage = `usage:
                                   password from standard input, as for create)
   esauth sessions list --email E [--limit N]
   esauth sessions revoke --email E (--id ID | --all)
+  esauth sessions revoke [--email E] [--ip IP|CIDR] [--user-agent WORDS]
+         [--created-from T] [--created-to T] [--seen-from T] [--seen-to T] [--dry-run]
+                                  end every live session the filters select,
+                                  across accounts (--dry-run counts them)
   esauth audit --email E [--limit N]
                                   a user's security events, newest first
+  esauth events search [filters] [--limit N]
+  esauth events stats [filters]   the security console: every account's events
+                                  (--event --outcome --email --actor --ip
+                                  --user-agent --new-device --from --to), and
+                                  their histogram, leaders and locked accounts
+  esauth lockouts list [--limit N]
+  esauth lockouts clear --email E the emails locked now; lift one's lock
   esauth import --from-url URL --from-index INDEX [--dry-run] [--json]
                                   copy the users of the Flask + Elasticsearch
                                   tutorial app (their werkzeug hashes keep working)
@@ -86,7 +99,7 @@ const usage = `usage:
                                   older key)
   esauth version                  the version and commit
   esauth settings                 print every setting as a Markdown table
-The user (but create), sessions, audit, keys, import and version commands take
+The user (but create), sessions, audit, events, lockouts, keys, import and version commands take
 --json for scripts. Every command takes --help for its own usage and flags.
 Settings come from the environment; see README.md or "esauth settings".
 `
@@ -121,6 +134,8 @@ func dispatch(ctx context.Context, name string, args []string, getenv func(strin
 		"user":     group("user", userUsage, userCommands()),
 		"sessions": group("sessions", sessionsUsage, sessionsCommands()),
 		"audit":    auditList,
+		"events":   group("events", eventsUsage, eventsCommands()),
+		"lockouts": group("lockouts", lockoutsUsage, lockoutsCommands()),
 		"keys":     group("keys", keysUsage, keysCommands()),
 		"import":   importFlask,
 		"version":  version,

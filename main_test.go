@@ -826,7 +826,9 @@ func TestEachCommandsHelpListsOnlyItsFlags(t *testing.T) {
 		{[]string{"user", "set-password", "--help"}, []string{"email", "json"}},
 		{[]string{"user", "create", "--help"}, []string{"admin", "email", "first-name", "last-name"}},
 		{[]string{"sessions", "list", "--help"}, []string{"email", "json", "limit"}},
-		{[]string{"sessions", "revoke", "-help"}, []string{"all", "email", "id", "json"}},
+		{[]string{"sessions", "revoke", "-help"}, []string{"all", "created-from", "created-to", "dry-run", "email", "id", "ip", "json", "seen-from", "seen-to", "user-agent"}},
+		{[]string{"events", "search", "-help"}, []string{"actor", "email", "event", "from", "ip", "json", "limit", "new-device", "outcome", "to", "user-agent"}},
+		{[]string{"lockouts", "clear", "-help"}, []string{"email", "json"}},
 		{[]string{"audit", "--help"}, []string{"email", "json", "limit"}},
 		{[]string{"init", "--help"}, []string{"repair", "sample-user"}},
 		{[]string{"import", "--help"}, []string{"dry-run", "from-index", "from-url", "json"}},
@@ -863,6 +865,8 @@ func TestAGroupsHelpListsEachSubcommandsUsage(t *testing.T) {
 	for group, subs := range map[string][]string{
 		"user":     {"create", "list", "show", "disable", "enable", "set-role", "delete", "set-password"},
 		"sessions": {"list", "revoke"},
+		"events":   {"search", "stats"},
+		"lockouts": {"list", "clear"},
 	} {
 		usage, errOut, code := cliStatus(t, vars, group, "--help")
 		if code != 0 || errOut != "" {

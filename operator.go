@@ -6,6 +6,7 @@ import (
 	"esauth/lib/account"
 	"esauth/lib/audit"
 	"esauth/lib/page"
+	"esauth/lib/session"
 	"esauth/lib/user"
 )
 
@@ -74,4 +75,27 @@ func (o operator) Users(ctx context.Context, q string, limit int) ([]user.User, 
 		users, next, _, err := o.svc.SearchUsers(ctx, op, user.Search{Q: q}, after, size)
 		return users, next, err
 	})
+}
+
+// SearchEvents reads up to limit events f selects, newest first.
+func (o operator) SearchEvents(ctx context.Context, f audit.Filter, limit int) ([]audit.Event, error) {
+	return page.Collect(limit, func(after *page.Cursor, size int) ([]audit.Event, *page.Cursor, error) {
+		return o.svc.SearchEvents(ctx, op, f, after, size)
+	})
+}
+
+func (o operator) EventStats(ctx context.Context, f audit.Filter) (audit.Stats, error) {
+	return o.svc.EventStats(ctx, op, f)
+}
+
+func (o operator) RevokeSessionsWhere(ctx context.Context, f session.Filter, dry bool) (account.Revocation, error) {
+	return o.svc.RevokeSessionsWhere(ctx, op, f, dry)
+}
+
+func (o operator) Lockouts(ctx context.Context, limit int) ([]account.LockView, int, error) {
+	return o.svc.Lockouts(ctx, op, limit)
+}
+
+func (o operator) ClearLockout(ctx context.Context, email string) error {
+	return o.svc.ClearLockout(ctx, op, email)
 }

@@ -78,12 +78,6 @@ func handleSearchEvents(svc *account.Service) http.Handler {
 	})
 }
 
-// statsView is the stats with their interval as Elasticsearch writes it.
-type statsView struct {
-	audit.Stats
-	Interval string `json:"interval"`
-}
-
 // handleEventStats: GET /v1/admin/events/stats, admins only.
 func handleEventStats(svc *account.Service) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
@@ -103,7 +97,7 @@ func handleEventStats(svc *account.Service) http.Handler {
 		if err != nil {
 			return err
 		}
-		writeOK(w, http.StatusOK, "Security event statistics.", statsView{Stats: st, Interval: audit.IntervalName(st.Interval)})
+		writeOK(w, http.StatusOK, "Security event statistics.", st)
 		return nil
 	})
 }

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 )
@@ -28,6 +29,16 @@ type Stats struct {
 	LockedEmails int `json:"locked_emails"`
 	// Partial says the store ran out of time and counted only part.
 	Partial bool `json:"partial"`
+}
+
+// MarshalJSON writes the stats with their interval as Elasticsearch
+// writes it ("1h", "30d"), for the API and the command line alike.
+func (s Stats) MarshalJSON() ([]byte, error) {
+	type plain Stats
+	return json.Marshal(struct {
+		plain
+		Interval string `json:"interval"`
+	}{plain(s), IntervalName(s.Interval)})
 }
 
 // Bucket is one interval of the histogram.

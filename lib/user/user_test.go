@@ -118,6 +118,9 @@ func fullUser(t *testing.T) user.User {
 		TOTPLastStep:      59123456,
 		RecoveryCodes:     []string{"recovery-code-hash-one", "recovery-code-hash-two"},
 		WebAuthnID:        []byte("a user handle of sixty-four bytes, random in the real thing......"),
+		LastLoginAt:       time.Date(2024, 2, 3, 4, 5, 6, 0, time.UTC),
+		Passkeys:          2,
+		Providers:         []string{"github", "google"},
 	}
 	v := reflect.ValueOf(u)
 	for i := range v.NumField() {
@@ -202,7 +205,7 @@ func TestPublicJSONHasExactlyThePublicKeys(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	want := []string{"created_at", "email_address", "email_verified", "first_name", "is_active", "last_name", "role", "totp_enabled", "updated_at"}
+	want := []string{"created_at", "email_address", "email_verified", "first_name", "is_active", "last_login_at", "last_name", "passkeys", "providers", "role", "totp_enabled", "updated_at"}
 	if !reflect.DeepEqual(keys, want) {
 		t.Errorf("public JSON keys = %v; want %v", keys, want)
 	}
