@@ -333,7 +333,47 @@ func (r *formRig) attacks() []formAttack {
 				}
 			}})
 	}
+	attacks = append(attacks,
+		formAttack{name: "admin: end sessions by filter", action: "/admin/sessions/revoke", arm: func(t *testing.T) (*browser, url.Values, func() bool) {
+			admin := r.logIn(t, r.newUser(t, user.RoleAdmin))
+			victim := r.logIn(t, r.newUser(t, user.RoleUser))
+			copyOf := r.cookieCopy(t, victim)
+			// Every session from here: the other user's (the admin's own is kept).
+			return admin, url.Values{"ip": {"127.0.0.1"}, "action": {"revoke"}}, func() bool { return !r.alive(copyOf) }
+		}},
+		formAttack{name: "admin: lift a lockout", action: "/admin/lockouts/clear", arm: func(t *testing.T) (*browser, url.Values, func() bool) {
+			admin := r.logIn(t, r.newUser(t, user.RoleAdmin))
+			locked := r.newUser(t, user.RoleUser)
+			r.lock(t, locked)
+			return admin, url.Values{"email": {locked}}, func() bool {
+				estest.MustDo(t, "POST", "/"+r.store.AttemptsIndex()+"/_refresh", "")
+				list, _, err := r.store.ListLockouts(context.Background(), r.clock.Now(), 1000)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, l := range list {
+					if l.Email == locked {
+						return false
+					}
+				}
+				return true
+			}
+		}},
+	)
 	return attacks
+}
+
+// lock locks email's password logins for an hour, as failed logins do.
+func (r *formRig) lock(t *testing.T, email string) {
+	t.Helper()
+	now := r.clock.Now()
+	if _, err := r.store.RecordFailure(context.Background(), user.PasswordCounter, email, user.Attempts{}, func(a *user.Attempts) error {
+		a.Failures, a.LockedUntil, a.UpdatedAt, a.ExpiresAt, a.Email = 10, now.Add(time.Hour), now, now.Add(24*time.Hour), email
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	estest.MustDo(t, "POST", "/"+r.store.AttemptsIndex()+"/_refresh", "")
 }
 
 // formRig is the whole handler (API and pages) on the test cluster, with a
@@ -425,6 +465,12 @@ func (r *formRig) crawl(t *testing.T) map[string]servedForm {
 			t.Errorf("the admin's list has no %s button", button)
 		}
 	}
+	// The security console's forms: the sessions' revocation, and the
+	// lockouts' lifts (one locked account listed, so its row's form shows).
+	r.lock(t, r.newUser(t, user.RoleUser))
+	visit("the admin's sessions", b, "/admin/sessions?ip=127.0.0.1")
+	visit("the admin's lockouts", b, "/admin/lockouts")
+	visit("the admin's events", b, "/admin/events")
 
 	served := map[string]servedForm{}
 	for _, p := range pages {

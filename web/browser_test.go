@@ -14,8 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"esauth/lib/audit"
+	"esauth/lib/elastic/estest"
+	"esauth/lib/user"
+	"esauth/v1"
+
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"go.uber.org/zap"
 )
 
 // chromium finds Debian's headless Chromium. Without it the browser tests
@@ -323,6 +329,90 @@ func TestInABrowserAnAdminDisablesAUserAndPagesFit320Pixels(t *testing.T) {
 	}
 	admin.do(t, chromedp.Navigate(srv.URL+"/nowhere"), chromedp.WaitVisible(css("main h1")))
 	admin.screenshot(t, "notfound")
+	admin.noProblems(t)
+	bob.noProblems(t)
+}
+
+// The security console in a browser: the events page draws its chart with
+// no script and no inline style the policy would refuse; the sessions page
+// counts, then ends, bob's sessions from the keyboard; every console page
+// fits 320 pixels.
+func TestInABrowserTheSecurityConsoleChartsCountsAndEndsSessions(t *testing.T) {
+	store := estest.New(t)
+	auditLog := audit.NewWriter(store, zap.NewNop().Sugar(), 1024, 100, time.Hour)
+	t.Cleanup(func() { _ = auditLog.Close(context.Background()) })
+	srv, _ := newServerOn(t, store, func(d *v1.Deps) {
+		d.Audit = auditLog
+		d.Lockout = user.Lockout{Threshold: 2, Base: time.Minute, Max: time.Hour}
+	})
+	addUser(t, store, "boss@example.com", "Boss", user.RoleAdmin)
+	addUser(t, store, "bob@example.com", "Bob", user.RoleUser)
+	addUser(t, store, "carol@example.com", "Carol", user.RoleUser)
+	admin := newTab(t)
+	bob := admin.inContext(t)
+	admin.logIn(t, srv.URL, "boss@example.com", pw)
+	bob.logIn(t, srv.URL, "bob@example.com", pw)
+	http := newBrowser(t, srv)
+	for range 2 {
+		http.post("/login", url.Values{"email_address": {"carol@example.com"}, "password": {"wrong password 12"}})
+	}
+	if err := auditLog.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	estest.MustDo(t, "POST", "/"+store.AuditIndex()+"/_refresh", "")
+	estest.MustDo(t, "POST", "/"+store.AttemptsIndex()+"/_refresh", "")
+
+	admin.do(t, chromedp.Navigate(srv.URL+"/admin/events"), chromedp.WaitVisible(css("svg.chart")))
+	if n := get(t, admin, chromedp.Evaluate[int](`document.querySelectorAll("svg.chart rect.bar-failure").length`)); n == 0 {
+		t.Error("the chart draws no failed login")
+	}
+	// The stylesheet colours the bars: a bar with no fill would be black.
+	if fill := get(t, admin, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("svg.chart rect.bar-failure")).fill`)); fill == "rgb(0, 0, 0)" || fill == "" {
+		t.Errorf("a failure's bar is filled %q: the stylesheet does not reach the chart", fill)
+	}
+	admin.screenshot(t, "events")
+
+	// The keyboard alone: type the email, Tab to nothing else, Enter
+	// searches; then the count button and the revoke button by focus.
+	admin.do(t,
+		chromedp.Navigate(srv.URL+"/admin/sessions"),
+		chromedp.WaitVisible(css("#email")),
+		chromedp.Focus(css("#email")),
+		chromedp.KeyEvent("bob@example.com"+kb.Enter),
+		chromedp.WaitReady(css(`form.revoke input[name="email"]`)),
+		chromedp.Focus(css(`form.revoke button[value="count"]`)),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(css(".flash")),
+	)
+	if msg := get(t, admin, chromedp.Text(css(".flash"))); !strings.Contains(msg, "select 1 session of 1 account") {
+		t.Errorf("the dry run says %q", msg)
+	}
+	admin.screenshot(t, "sessions")
+	admin.do(t,
+		chromedp.Focus(css(`form.revoke button[value="revoke"]`)),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(css(".flash")),
+	)
+	if msg := get(t, admin, chromedp.Text(css(".flash"))); !strings.Contains(msg, "Ended 1 session of 1 account") {
+		t.Errorf("the revocation says %q", msg)
+	}
+	bob.do(t, chromedp.Navigate(srv.URL+"/dashboard"), chromedp.WaitVisible(css("#email_address")))
+
+	admin.do(t, chromedp.Navigate(srv.URL+"/admin/lockouts"), chromedp.WaitVisible(css(`button[aria-label="Lift the lock of carol@example.com"]`)))
+	admin.screenshot(t, "lockouts")
+	admin.do(t,
+		chromedp.Click(css(`button[aria-label="Lift the lock of carol@example.com"]`)),
+		chromedp.WaitVisible(css(".flash")),
+	)
+
+	admin.do(t, chromedp.EmulateViewport(320, 640))
+	for _, path := range []string{"/admin/events", "/admin/sessions?email=bob@example.com", "/admin/lockouts", "/admin?role=user"} {
+		admin.do(t, chromedp.Navigate(srv.URL+path), chromedp.WaitVisible(css("main")))
+		if w := get(t, admin, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); w > 320 {
+			t.Errorf("%s is %d pixels wide on a 320-pixel screen", path, w)
+		}
+	}
+	admin.screenshot(t, "events-narrow")
 	admin.noProblems(t)
 	bob.noProblems(t)
 }

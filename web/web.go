@@ -8,9 +8,11 @@
 package web
 
 import (
+	"bytes"
 	"embed"
 	"errors"
 	"html/template"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -47,8 +49,8 @@ type pages map[string]*template.Template
 func parsePages() (pages, error) {
 	out := pages{}
 	for _, name := range []string{"index", "login", "signup", "dashboard", "notfound", "unavailable", "admin",
-		"forgot", "reset", "verify", "code", "refused"} {
-		t, err := template.New(name).Funcs(template.FuncMap{"field": newField}).
+		"forgot", "reset", "verify", "code", "refused", "events", "sessions", "lockouts"} {
+		t, err := template.New(name).Funcs(template.FuncMap{"field": newField, "filterField": newFilterField, "yesno": newYesNo, "facet": facetCount, "has": slices.Contains[[]string]}).
 			ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, err
@@ -85,6 +87,9 @@ type page struct {
 	// The admin page's: a page of users and the cursor of the next.
 	Users []user.Public
 	Next  string
+
+	// The security console's pages (the users' facets too).
+	Console *consoleView
 }
 
 // totpEnrol is an enrolment waiting for its first code.
@@ -204,6 +209,11 @@ func (s *Server) routes() *mux.Router {
 	r.HandleFunc("/dashboard/passkeys/remove", s.dashboardAction(s.removePasskey)).Methods(http.MethodPost)
 	r.HandleFunc("/admin", s.admin).Methods(http.MethodGet)
 	r.HandleFunc("/admin/users", s.adminAction).Methods(http.MethodPost)
+	r.HandleFunc("/admin/events", s.events).Methods(http.MethodGet)
+	r.HandleFunc("/admin/sessions", s.sessions).Methods(http.MethodGet)
+	r.HandleFunc("/admin/sessions/revoke", s.revokeSessions).Methods(http.MethodPost)
+	r.HandleFunc("/admin/lockouts", s.lockouts).Methods(http.MethodGet)
+	r.HandleFunc("/admin/lockouts/clear", s.clearLockout).Methods(http.MethodPost)
 	r.HandleFunc("/logout", s.logout).Methods(http.MethodPost)
 	r.HandleFunc("/logout/all", s.dashboardAction(s.logoutEverywhere)).Methods(http.MethodPost)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -232,10 +242,17 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	h.Set("Content-Security-Policy", contentSecurityPolicy)
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	if err := s.pages[name].ExecuteTemplate(w, "layout", p); err != nil {
+	// Rendered whole before anything is sent: a template that fails half
+	// way is a 500 saying so, not a 200 with half a page.
+	var buf bytes.Buffer
+	if err := s.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
 		s.log.Error("rendering a page", zap.String("page", name), zap.Error(err))
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = io.WriteString(w, "<!doctype html><title>esauth</title><p>This page could not be shown. Try again later.</p>\n")
+		return
 	}
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
 }
 
 // Flash messages survive one redirect in a cookie holding only a code
@@ -258,6 +275,7 @@ var flashes = map[string]string{
 	"passkey_removed":       "The passkey is removed.",
 	"user_updated":          "The user is updated.",
 	"user_deleted":          "The user is deleted.",
+	"lockout_cleared":       "The lockout is lifted: that email's failed attempts start again from zero.",
 }
 
 func setFlash(w http.ResponseWriter, code string) {
@@ -756,14 +774,19 @@ func (s *Server) showAdmin(w http.ResponseWriter, r *http.Request, status int, p
 	if err == nil && problems != nil {
 		err = errs.InvalidFields(problems)
 	}
+	var facets user.Facets
 	if err == nil {
-		users, next, _, err = s.svc.Accounts.SearchUsers(r.Context(), httpkit.ActorOf(r), f, after, 50)
+		users, next, facets, err = s.svc.Accounts.SearchUsers(r.Context(), httpkit.ActorOf(r), f, after, 50)
 	}
 	if errs.Is(err, errs.Unavailable) {
 		s.unavailable(w, r)
 		return
 	}
 	p.Title, p.Form = "Users", map[string]string{"q": q.Get("q")}
+	p.Console = &consoleView{Query: typed(q, user.SearchParams), Facets: &facets, Providers: facetProviders(facets, f.Provider), Filter: f.Values().Encode()}
+	if problems != nil {
+		p.Fields = problems
+	}
 	if err != nil {
 		status, p.Error = httpkit.StatusOf(err), messageOf(err)
 	}

@@ -94,7 +94,7 @@ func (c *Composer) Verification(to, firstName, link string, expires time.Duratio
 		Subject: "Confirm your email address",
 		Name:    greetingName(firstName),
 		Link:    link,
-		Expires: humanDuration(expires),
+		Expires: HumanDuration(expires),
 	})
 }
 
@@ -104,7 +104,7 @@ func (c *Composer) Recovery(to, firstName, link string, expires time.Duration) M
 		Subject: "Reset your password",
 		Name:    greetingName(firstName),
 		Link:    link,
-		Expires: humanDuration(expires),
+		Expires: HumanDuration(expires),
 	})
 }
 
@@ -218,9 +218,9 @@ func greetingName(name string) string {
 	return name
 }
 
-// humanDuration says d as a person would: "30 minutes", "1 hour",
+// HumanDuration says d as a person would: "30 minutes", "1 hour",
 // "24 hours", "7 days".
-func humanDuration(d time.Duration) string {
+func HumanDuration(d time.Duration) string {
 	unit := func(n int64, one string) string {
 		if n == 1 {
 			return "1 " + one

@@ -168,8 +168,8 @@ func TestHumanDuration(t *testing.T) {
 		{7 * 24 * time.Hour, "7 days"},
 	}
 	for _, tt := range tests {
-		if got := humanDuration(tt.d); got != tt.want {
-			t.Errorf("humanDuration(%v) = %q, want %q", tt.d, got, tt.want)
+		if got := HumanDuration(tt.d); got != tt.want {
+			t.Errorf("HumanDuration(%v) = %q, want %q", tt.d, got, tt.want)
 		}
 	}
 }
