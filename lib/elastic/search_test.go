@@ -120,12 +120,14 @@ func TestAUserSearchCutShortIsNotShownAsTheWholeAnswer(t *testing.T) {
 }
 
 // BenchmarkUserSearchOverManyUsers measures what the admin's user search
-// costs when it matches the email anywhere (*q*, the whole term
-// dictionary walked) over ESAUTH_BENCH_SEARCH_USERS users (1,000,000 by
-// default), against the exact lookup of one user in the same run, each
-// search with a q never asked before (no cache helps). It reports both
-// medians, their ratio and how many searches Elasticsearch cut short
-// (userSearchTimeout). make bench runs it.
+// costs over ESAUTH_BENCH_SEARCH_USERS users (1,000,000 by default) with
+// a q like "user-123": the words "user" (a prefix every user's email has)
+// and "123" (a number, matched on the email's standard-analyzed words
+// by its index_prefixes), with the facet counts the search always
+// answers beside its page, against the exact lookup of one user in the
+// same run, each search with a q never asked before (no cache helps). It
+// reports both medians, their ratio and how many searches Elasticsearch
+// cut short (userSearchTimeout). make bench runs it.
 func BenchmarkUserSearchOverManyUsers(b *testing.B) {
 	n := 1_000_000
 	if v, err := strconv.Atoi(os.Getenv("ESAUTH_BENCH_SEARCH_USERS")); err == nil && v > 0 {
@@ -146,7 +148,7 @@ func BenchmarkUserSearchOverManyUsers(b *testing.B) {
 	estest.MustDo(b, "POST", "/"+s.UsersIndex()+"/_refresh", "")
 	estest.MustDo(b, "POST", "/"+s.UsersIndex()+"/_forcemerge?max_num_segments=1", "")
 	ctx := context.Background()
-	b.Run("substring-vs-get", func(b *testing.B) {
+	b.Run("words-vs-get", func(b *testing.B) {
 		var search, get []float64
 		cut := 0
 		for i := 0; i < b.N; i++ {
