@@ -174,10 +174,8 @@ func TestServeMovesProbesAndMetricsToTheAdminAddress(t *testing.T) {
 }
 
 func TestServeStartsWhileElasticsearchIsDown(t *testing.T) {
-	dead := httptest.NewServer(http.NotFoundHandler())
-	dead.Close()
 	url, _ := startServe(t, map[string]string{
-		"ELASTICSEARCH_URL": dead.URL, "ESAUTH_ADDR": "127.0.0.1:0", "ESAUTH_ES_TIMEOUT": "500ms", "ESAUTH_LOG_LEVEL": "error",
+		"ELASTICSEARCH_URL": estest.DeadURL(t), "ESAUTH_ADDR": "127.0.0.1:0", "ESAUTH_ES_TIMEOUT": "500ms", "ESAUTH_LOG_LEVEL": "error",
 	})
 	status := post(t, url+"/v1/auth/login", `{"email_address":"m@example.com","password":"long enough pw"}`)
 	if status != http.StatusServiceUnavailable {
@@ -760,13 +758,11 @@ func cliStatus(t *testing.T, vars map[string]string, args ...string) (string, st
 	return out.String(), errOut.String(), exitCode(err)
 }
 
-// deadES is a configuration whose Elasticsearch refuses connections, for
+// deadES is a configuration whose Elasticsearch drops every connection, for
 // command lines that must be refused before anything is asked of it.
 func deadES(t *testing.T) map[string]string {
 	t.Helper()
-	dead := httptest.NewServer(http.NotFoundHandler())
-	dead.Close()
-	return map[string]string{"ELASTICSEARCH_URL": dead.URL, "ESAUTH_ADDR": "127.0.0.1:0", "ESAUTH_ES_TIMEOUT": "500ms", "ESAUTH_LOG_LEVEL": "error"}
+	return map[string]string{"ELASTICSEARCH_URL": estest.DeadURL(t), "ESAUTH_ADDR": "127.0.0.1:0", "ESAUTH_ES_TIMEOUT": "500ms", "ESAUTH_LOG_LEVEL": "error"}
 }
 
 func TestCommandLinesThatDoNotParseExitTwoWithTheirCommandsUsage(t *testing.T) {

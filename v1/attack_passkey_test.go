@@ -3,7 +3,6 @@ package v1
 import (
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -211,7 +210,5 @@ func TestEveryPasskeyCeremonyStepTakesFromTheLoginBudget(t *testing.T) {
 // deadAddress is the address of a server that is gone.
 func deadAddress(t *testing.T) string {
 	t.Helper()
-	dead := httptest.NewServer(http.NotFoundHandler())
-	dead.Close()
-	return dead.URL
+	return estest.DeadURL(t)
 }

@@ -2,7 +2,6 @@ package v1
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -47,9 +46,7 @@ func TestHealthAndReadiness(t *testing.T) {
 }
 
 func TestReadinessWithElasticsearchDown(t *testing.T) {
-	dead := httptest.NewServer(http.NotFoundHandler())
-	dead.Close()
-	store, err := elastic.New(elastic.Config{Addresses: []string{dead.URL}, IndexPrefix: "down-"}, zap.NewNop())
+	store, err := elastic.New(elastic.Config{Addresses: []string{estest.DeadURL(t)}, IndexPrefix: "down-"}, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"esauth/lib/elastic"
+	"esauth/lib/elastic/estest"
 )
 
 func TestBadInputGetsAClearErrorAndWritesNothing(t *testing.T) {
@@ -131,9 +132,7 @@ func storeAt(t *testing.T, url string, timeout time.Duration) *elastic.Store {
 }
 
 func TestElasticsearchDownGives503WithinTheTimeout(t *testing.T) {
-	dead := httptest.NewServer(http.NotFoundHandler())
-	deadURL := dead.URL
-	dead.Close()
+	deadURL := estest.DeadURL(t)
 	release := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -190,9 +189,7 @@ func TestAValidCookieWithTheStoreDownIs503(t *testing.T) {
 	h.addUser("d@example.com", pw, false)
 	c := h.client()
 	c.mustLogin("d@example.com", pw)
-	dead := httptest.NewServer(http.NotFoundHandler())
-	deadURL := dead.URL
-	dead.Close()
+	deadURL := estest.DeadURL(t)
 	// The same cookie keys, but a store that cannot be reached.
 	down := newHarnessOn(t, storeAt(t, deadURL, 500*time.Millisecond), func(d *Deps) { d.Cookies.Codec = h.codec })
 	x := down.client()

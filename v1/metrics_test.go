@@ -189,9 +189,7 @@ func TestMetricsCountSessionsLockoutsStorageCallsAndAudit(t *testing.T) {
 
 func TestMetricsCountStorageCallsThatFail(t *testing.T) {
 	m := metrics.New()
-	dead := httptest.NewServer(http.NotFoundHandler())
-	dead.Close()
-	store, err := elastic.New(elastic.Config{Addresses: []string{dead.URL}, IndexPrefix: "down-", Observer: m}, zap.NewNop())
+	store, err := elastic.New(elastic.Config{Addresses: []string{estest.DeadURL(t)}, IndexPrefix: "down-", Observer: m}, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

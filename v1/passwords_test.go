@@ -16,6 +16,7 @@ import (
 
 	"esauth/lib/account"
 	"esauth/lib/breached"
+	"esauth/lib/elastic/estest"
 	"esauth/lib/password"
 	"esauth/lib/user"
 )
@@ -122,10 +123,8 @@ func TestOnlineBreachCheck(t *testing.T) {
 	}
 
 	t.Run("an unreachable breach API does not block signup", func(t *testing.T) {
-		dead := httptest.NewServer(http.NotFoundHandler())
-		dead.Close()
 		h := newHarness(t, func(d *Deps) {
-			d.Passwords.Pwned = &breached.Pwned{BaseURL: dead.URL, Client: &http.Client{Timeout: time.Second}}
+			d.Passwords.Pwned = &breached.Pwned{BaseURL: estest.DeadURL(t), Client: &http.Client{Timeout: time.Second}}
 		})
 		expectStatus(t, h.client().in(t).signup("b3@example.com", "quiet harbour lantern 7"), 201)
 		if h.logs.FilterMessage("breached-password check unavailable; proceeding without it").Len() != 1 {

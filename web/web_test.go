@@ -336,9 +336,7 @@ func TestTheDashboardChangesThePasswordAndEndsSessions(t *testing.T) {
 // With Elasticsearch down, a page that needs to know who is asking shows
 // the friendly 503 page, not the API's JSON; the others still work.
 func TestElasticsearchDownGivesTheFriendly503Page(t *testing.T) {
-	dead := httptest.NewServer(deadES{})
-	dead.Close()
-	store, err := elastic.New(elastic.Config{Addresses: []string{dead.URL}, IndexPrefix: "down-", Timeout: 2 * time.Second}, zap.NewNop())
+	store, err := elastic.New(elastic.Config{Addresses: []string{estest.DeadURL(t)}, IndexPrefix: "down-", Timeout: 2 * time.Second}, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,12 +357,6 @@ func TestElasticsearchDownGivesTheFriendly503Page(t *testing.T) {
 	// A login attempt says the store is unavailable, on the login page.
 	expect(t, b.post("/login", url.Values{"email_address": {"kim@example.com"}, "password": {pw}}),
 		http.StatusServiceUnavailable, "unavailable", `value="kim@example.com"`)
-}
-
-type deadES struct{}
-
-func (deadES) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	w.WriteHeader(http.StatusNotFound)
 }
 
 // addUser stores a user as "esauth user create" does.

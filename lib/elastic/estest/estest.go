@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -171,3 +172,33 @@ func (c *CountingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // Count is how many requests were sent so far.
 func (c *CountingTransport) Count() int64 { return c.n.Load() }
+
+// DeadURL is the address of a node that is down: a listener, kept open
+// until the test ends, that drops every connection the moment it is made,
+// before a byte of answer. It stands for a node that does not answer.
+//
+// A closed httptest server's address does not: once its port is free, any
+// server of a test running beside it may be given the same port and answer
+// (a 404 is "no such user", not "store down"), and a client may even be
+// connected to itself through it. Both made tests flaky under CI's load.
+func DeadURL(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return // closed at the test's end
+			}
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.SetLinger(0) // a reset, as from a node that is not there
+			}
+			c.Close()
+		}
+	}()
+	return "http://" + l.Addr().String()
+}
