@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -70,15 +71,9 @@ func (e *esClient) bulkUsers(prefix string, n int, hash string) error {
 		if buf.Len() == 0 {
 			return nil
 		}
-		b, err := e.do("POST", "/_bulk", buf.Bytes(), "application/x-ndjson")
+		err := e.bulk(buf.Bytes())
 		buf.Reset()
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(b[:min(len(b), 64)], []byte(`"errors":true`)) {
-			return fmt.Errorf("bulk load: some documents failed: %.300s", b)
-		}
-		return nil
+		return err
 	}
 	for i := 0; i < n; i++ {
 		email := fmt.Sprintf("user-%d@example.com", start+i)
@@ -103,6 +98,75 @@ func (e *esClient) bulkUsers(prefix string, n int, hash string) error {
 	}
 	_, err := e.do("POST", "/"+prefix+"users/_refresh", nil, "")
 	return err
+}
+
+// bulk sends one _bulk request; a document refused fails it. Only the
+// items' errors come back (filter_path), not 5,000 acknowledgements.
+func (e *esClient) bulk(body []byte) error {
+	b, err := e.do("POST", "/_bulk?filter_path=errors,items.*.error", body, "application/x-ndjson")
+	if err != nil {
+		return err
+	}
+	if bytes.Contains(b[:min(len(b), 64)], []byte(`"errors":true`)) {
+		return fmt.Errorf("bulk load: some documents failed: %.300s", b[max(0, bytes.Index(b, []byte(`"error"`))):])
+	}
+	return nil
+}
+
+// bulkLoad writes n documents with _bulk, 5,000 a request, from two
+// goroutines. gen writes the action and source lines of the documents
+// [from, to) into buf; batch is the request's number, for a generator
+// whose randomness must not depend on which goroutine runs it.
+func (e *esClient) bulkLoad(n int, gen func(batch, from, to int, buf *bytes.Buffer)) error {
+	const perRequest, senders = 5000, 2
+	batches := (n + perRequest - 1) / perRequest
+	errc := make(chan error, senders)
+	var failed atomic.Bool
+	for w := range senders {
+		go func() {
+			var buf bytes.Buffer
+			for b := w; b < batches && !failed.Load(); b += senders {
+				buf.Reset()
+				gen(b, b*perRequest, min(n, (b+1)*perRequest), &buf)
+				if err := e.bulk(buf.Bytes()); err != nil {
+					failed.Store(true)
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	var first error
+	for range senders {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// count is the number of documents of index query selects (nil: all),
+// after a refresh.
+func (e *esClient) count(index string, query any) (int, error) {
+	if _, err := e.do("POST", "/"+index+"/_refresh", nil, ""); err != nil {
+		return 0, err
+	}
+	var body []byte
+	if query != nil {
+		body, _ = json.Marshal(map[string]any{"query": query})
+	}
+	b, err := e.do("POST", "/"+index+"/_count", body, "application/json")
+	if err != nil {
+		return 0, err
+	}
+	var a struct {
+		Count int `json:"count"`
+	}
+	if err := json.Unmarshal(b, &a); err != nil {
+		return 0, fmt.Errorf("count of %s: %s", index, b)
+	}
+	return a.Count, nil
 }
 
 // waitForMerges waits (up to 10 minutes) until the node runs no merge,

@@ -5,7 +5,7 @@
 // drives load with vegeta and prints one Markdown table in which every row
 // was measured in the same run:
 //
-//	go run . [-duration 5s] [-concurrency 16,64] [-users 1000] [-scale 1000000]
+//	go run . [-duration 5s] [-concurrency 16,64] [-users 1000] [-scale 1000000] [-console 10000000]
 //
 // It is a separate module (scripts/bench/go.mod) so that the load library
 // never becomes a dependency of esauth itself.
@@ -56,6 +56,10 @@ type options struct {
 	concurrency []int
 	users       int
 	scale       int
+	console     int
+	consoleSess int
+	consoleReqs int
+	consoleConc int
 	root        string
 	esURL       string
 	writes      bool
@@ -72,6 +76,12 @@ func parseFlags() (options, error) {
 	flag.StringVar(&conc, "concurrency", "16,64", "comma-separated numbers of concurrent clients")
 	flag.IntVar(&o.users, "users", 1000, "users in the index for the main table")
 	flag.IntVar(&o.scale, "scale", 0, "also measure the protected route with this many users (e.g. 1000000); 0 skips it")
+	flag.IntVar(&o.console, "console", 0, "after the main table (and -scale), measure the security console over this many bulk-loaded audit events "+
+		"(e.g. 10000000) on indices of their own: event search per filter, stats, session search, a revocation by query, and the new-device "+
+		"comparison's share of a login; 0 skips it (the main table still runs first: -writes=false -duration 1s -rounds 1 -warmup 1s makes it quick)")
+	flag.IntVar(&o.consoleSess, "console-sessions", 1000000, "with -console: live sessions bulk-loaded beside the events")
+	flag.IntVar(&o.consoleReqs, "console-requests", 200, "with -console: requests per measured row")
+	flag.IntVar(&o.consoleConc, "console-clients", 4, "with -console: concurrent clients of the search rows (the logins are one at a time)")
 	flag.StringVar(&o.root, "root", "../..", "the esauth source tree")
 	flag.StringVar(&o.compare, "compare", "", "also measure esauth built from this git revision (e.g. HEAD~1) in the same rounds, on the same indices, and print the two side by side")
 	var compareEnv string
@@ -89,6 +99,9 @@ func parseFlags() (options, error) {
 	}
 	if o.rounds < 1 {
 		return o, errors.New("-rounds: at least 1")
+	}
+	if o.console < 0 || (o.console > 0 && (o.consoleSess < 2 || o.consoleReqs < 1 || o.consoleConc < 1)) {
+		return o, errors.New("-console: 0 or more events, with -console-sessions at least 2 and -console-requests and -console-clients at least 1")
 	}
 	if o.users < 2 {
 		return o, errors.New("-users: at least 2 (the logins go round the seeded users)")
@@ -364,7 +377,12 @@ func run() error {
 	}
 
 	if o.scale > o.users {
-		return measureScale(o, es, bin, env, work, pw, hash, reads[2])
+		if err := measureScale(o, es, bin, env, work, pw, hash, reads[2]); err != nil {
+			return err
+		}
+	}
+	if o.console > 0 {
+		return measureConsole(o, es, bin, env, work, pw, hash)
 	}
 	return nil
 }
@@ -456,6 +474,12 @@ func signUpAndLogIn(base, email, pw string) (cookie, sessionID string, err error
 	}, http.StatusCreated, nil); err != nil {
 		return "", "", err
 	}
+	return logIn(base, email, pw)
+}
+
+// logIn logs email in through esauth's API at base and returns the
+// session cookie ("session=...") and the session's id.
+func logIn(base, email, pw string) (cookie, sessionID string, err error) {
 	loginBody, _ := json.Marshal(map[string]string{"email_address": email, "password": pw})
 	if err := postJSON(base+"/v1/auth/login", json.RawMessage(loginBody), http.StatusOK, func(res *http.Response) {
 		for _, c := range res.Cookies() {
