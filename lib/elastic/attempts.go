@@ -204,7 +204,8 @@ func (s *Store) ListLockouts(ctx context.Context, now time.Time, size int) ([]us
 		return nil, 0, unexpected(op, r)
 	}
 	var a struct {
-		Hits struct {
+		TimedOut bool `json:"timed_out"`
+		Hits     struct {
 			Total struct {
 				Value int `json:"value"`
 			} `json:"total"`
@@ -216,6 +217,10 @@ func (s *Store) ListLockouts(ctx context.Context, now time.Time, size int) ([]us
 	}
 	if err := decode(op, r, &a); err != nil {
 		return nil, 0, err
+	}
+	if a.TimedOut {
+		// Part of the locks, and no filter to narrow: try again later.
+		return nil, 0, unavailable(fmt.Errorf("%s: cut short at %s", op, searchTimeout))
 	}
 	out := make([]user.Lock, 0, len(a.Hits.Hits))
 	for _, h := range a.Hits.Hits {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -18,6 +19,15 @@ import (
 // aggregation before it answers with what it found (timed_out): a filter
 // that matches millions of events costs at most this.
 const searchTimeout = "2s"
+
+// cutShort is the error for a console search that Elasticsearch stopped at
+// searchTimeout. Its hits are only those of the shards and segments it had
+// searched: a page with gaps, or a count too low, that would look whole —
+// and a revocation counted from it would end fewer sessions than its dry
+// run said. The admin narrows the filter (field names where to begin).
+func cutShort(field, what string) error {
+	return errs.InvalidFields(map[string]string{field: "This search took too long over this many " + what + "; narrow the time range or add a filter."})
+}
 
 // eventClauses turns a filter into filter clauses: terms, prefixes, ranges
 // and one full-text match, each on the field its value is meant for. No
@@ -111,7 +121,8 @@ func (s *Store) SearchEvents(ctx context.Context, f audit.Filter, after *page.Cu
 		return nil, nil, unexpected(op, r)
 	}
 	var a struct {
-		Hits struct {
+		TimedOut bool `json:"timed_out"`
+		Hits     struct {
 			Hits []struct {
 				Source audit.Event `json:"_source"`
 			} `json:"hits"`
@@ -119,6 +130,9 @@ func (s *Store) SearchEvents(ctx context.Context, f audit.Filter, after *page.Cu
 	}
 	if err := decode(op, r, &a); err != nil {
 		return nil, nil, err
+	}
+	if a.TimedOut {
+		return nil, nil, cutShort("from", "events")
 	}
 	hits := a.Hits.Hits
 	var next *page.Cursor
@@ -298,7 +312,8 @@ func (s *Store) SeenClient(ctx context.Context, email, device, network string, s
 		return false, false, unexpected(op, r)
 	}
 	var a struct {
-		Hits struct {
+		TimedOut bool `json:"timed_out"`
+		Hits     struct {
 			Total struct {
 				Value int `json:"value"`
 			} `json:"total"`
@@ -311,6 +326,11 @@ func (s *Store) SeenClient(ctx context.Context, email, device, network string, s
 	}
 	if err := decode(op, r, &a); err != nil {
 		return false, false, err
+	}
+	if a.TimedOut {
+		// Counts of part of the index: "not seen" may be wrong, and a
+		// false notice is worse than none (the login goes on unmarked).
+		return false, false, unavailable(fmt.Errorf("%s: cut short at %s", op, searchTimeout))
 	}
 	return a.Hits.Total.Value > 0, a.Aggs.Same.Count > 0, nil
 }

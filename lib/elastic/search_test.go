@@ -3,7 +3,6 @@ package elastic_test
 import (
 	"context"
 	"encoding/json"
-	"esauth/lib/errs"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,8 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"esauth/lib/audit"
+	"esauth/lib/elastic"
 	"esauth/lib/elastic/estest"
+	"esauth/lib/errs"
 	"esauth/lib/page"
+	"esauth/lib/session"
 	"esauth/lib/user"
 )
 
@@ -116,6 +119,68 @@ func TestAUserSearchCutShortIsNotShownAsTheWholeAnswer(t *testing.T) {
 	}
 	if json.Unmarshal([]byte(body), &q) != nil || q.Timeout == "" {
 		t.Errorf("the search sent no timeout: %s", body)
+	}
+}
+
+// Every search of the security console that Elasticsearch cut short at
+// its timeout is refused, never shown as if it were whole: a page with
+// gaps, a count below the truth (a dry run promising fewer sessions than
+// a revocation ends), lockouts missing, or a login compared with part of
+// its history (a false new-device notice). The searches a filter can
+// narrow are 422 naming where to narrow; the others are 503, try again.
+// The same answer not cut short is taken, so the fake answer is sound.
+func TestConsoleSearchesCutShortAreRefused(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now().UTC()
+	lockID := strings.Repeat("ab", 32)
+	tests := []struct {
+		name string
+		want errs.Code
+		call func(s *elastic.Store) error
+	}{
+		{"event search", errs.Invalid, func(s *elastic.Store) error {
+			_, _, err := s.SearchEvents(ctx, audit.Filter{}, nil, 50)
+			return err
+		}},
+		{"session search", errs.Invalid, func(s *elastic.Store) error {
+			_, _, err := s.SearchSessions(ctx, session.Filter{}, now, nil, 50)
+			return err
+		}},
+		{"session count (the dry run)", errs.Invalid, func(s *elastic.Store) error {
+			_, _, err := s.CountSessions(ctx, session.Filter{}, now, "")
+			return err
+		}},
+		{"lockouts", errs.Unavailable, func(s *elastic.Store) error {
+			_, _, err := s.ListLockouts(ctx, now, 50)
+			return err
+		}},
+		{"the new-device comparison", errs.Unavailable, func(s *elastic.Store) error {
+			_, _, err := s.SeenClient(ctx, "a@example.com", "Firefox on Linux", "192.0.2.0/24", now.Add(-time.Hour))
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		for _, timedOut := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s, timed_out %v", tt.name, timedOut), func(t *testing.T) {
+				f := newFakeES(t, func(w http.ResponseWriter, r *http.Request) {
+					if !strings.HasSuffix(r.URL.Path, "/_search") {
+						answer(http.StatusOK, `{}`)(w, r) // the refreshes
+						return
+					}
+					answer(http.StatusOK, fmt.Sprintf(`{"took":2001,"timed_out":%v,"hits":{"total":{"value":1,"relation":"eq"},"hits":[
+						{"_id":%q,"_source":{"event_id":"e1","event":"login_success","at":"2026-01-01T00:00:00Z",
+						"email_address":"a@example.com","created_at":"2026-01-01T00:00:00Z","locked_until":"2099-01-01T00:00:00Z"}}]},
+						"aggregations":{"users":{"value":1},"same":{"doc_count":0}}}`, timedOut, lockID))(w, r)
+				})
+				err := tt.call(f.store(t, time.Second))
+				switch {
+				case !timedOut && err != nil:
+					t.Fatalf("a whole answer was refused: %v", err)
+				case timedOut && !errs.Is(err, tt.want):
+					t.Fatalf("an answer cut short gave %v; want a %v error", err, tt.want)
+				}
+			})
+		}
 	}
 }
 

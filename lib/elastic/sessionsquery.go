@@ -67,7 +67,8 @@ func (s *Store) SearchSessions(ctx context.Context, f session.Filter, now time.T
 		return nil, nil, unexpected(op, r)
 	}
 	var a struct {
-		Hits struct {
+		TimedOut bool `json:"timed_out"`
+		Hits     struct {
 			Hits []struct {
 				ID     string     `json:"_id"`
 				Source sessionDoc `json:"_source"`
@@ -76,6 +77,9 @@ func (s *Store) SearchSessions(ctx context.Context, f session.Filter, now time.T
 	}
 	if err := decode(op, r, &a); err != nil {
 		return nil, nil, err
+	}
+	if a.TimedOut {
+		return nil, nil, cutShort("created_from", "sessions")
 	}
 	hits := a.Hits.Hits
 	var next *page.Cursor
@@ -115,7 +119,8 @@ func (s *Store) CountSessions(ctx context.Context, f session.Filter, now time.Ti
 		return 0, 0, unexpected(op, r)
 	}
 	var a struct {
-		Hits struct {
+		TimedOut bool `json:"timed_out"`
+		Hits     struct {
 			Total struct {
 				Value int `json:"value"`
 			} `json:"total"`
@@ -128,6 +133,9 @@ func (s *Store) CountSessions(ctx context.Context, f session.Filter, now time.Ti
 	}
 	if err := decode(op, r, &a); err != nil {
 		return 0, 0, err
+	}
+	if a.TimedOut {
+		return 0, 0, cutShort("created_from", "sessions")
 	}
 	return a.Hits.Total.Value, a.Aggs.Users.Value, nil
 }
