@@ -101,6 +101,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string,
 		Mail:                 mailer,
 		RequireVerifiedEmail: a.cfg.RequireVerifiedEmail,
 		RequireTOTPForAdmins: a.cfg.RequireTOTPForAdmins,
+		NoNewDeviceNotice:    !a.cfg.NewDeviceNotice,
 		SeparateAdmin:        a.cfg.AdminAddr != "",
 	}
 	handler, err := v1.NewServer(deps)

@@ -93,6 +93,9 @@ type Config struct {
 	// second factor do nothing but enrol one.
 	RequireVerifiedEmail bool
 	RequireTOTPForAdmins bool
+	// NewDeviceNotice compares each login with the account's recent ones
+	// and mails a notice for a new device or network.
+	NewDeviceNotice bool
 	// OAuthNames lists ESAUTH_OAUTH_PROVIDERS; OAuth is each one's settings.
 	OAuthNames []string
 	OAuth      []OAuthProvider
@@ -289,6 +292,8 @@ var settings = []setting{
 		}},
 	{"ESAUTH_REQUIRE_VERIFIED_EMAIL", "false", "Refuse the login (403) of a user who has not verified the email address.", false,
 		func(c *Config, v string) (err error) { c.RequireVerifiedEmail, err = strconv.ParseBool(v); return err }},
+	{"ESAUTH_NEW_DEVICE_NOTICE", "true", "Compare each login with the account's successful logins of the last 90 days (one search of the audit index) and, from a device family or network (/24, /64) not among them, mark the event `new_device` and mail the owner a notice. `false` skips the search and the mail.", false,
+		func(c *Config, v string) (err error) { c.NewDeviceNotice, err = strconv.ParseBool(v); return err }},
 	{"ESAUTH_REQUIRE_TOTP_FOR_ADMINS", "false", "An admin without a TOTP second factor may do nothing but enrol one.", false,
 		func(c *Config, v string) (err error) { c.RequireTOTPForAdmins, err = strconv.ParseBool(v); return err }},
 	{"ESAUTH_OAUTH_PROVIDERS", "", "Comma-separated names of the OAuth 2.0 / OpenID Connect providers to log in with. `facebook`, `github` and `google` are those providers; any other name is an OpenID Connect provider found by its `ESAUTH_OAUTH_<P>_ISSUER`. Each needs the variables below, with P the name upper-cased and `-` written `_`.", false,

@@ -94,6 +94,34 @@ func TestALoginFromANewDeviceOrNetworkIsMarkedAndMailedOnce(t *testing.T) {
 	}
 }
 
+// With ESAUTH_NEW_DEVICE_NOTICE=false a login from another device and
+// network is neither marked nor mailed about.
+func TestNoNewDeviceNoticeWhenTurnedOff(t *testing.T) {
+	estest.Require(t)
+	opt, smtp := withMail(t)
+	h := newHarness(t, opt, func(d *Deps) {
+		d.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+		d.NoNewDeviceNotice = true
+	})
+	from := func(ip, ua string) http.Header { return http.Header{"X-Forwarded-For": {ip}, "User-Agent": {ua}} }
+	expectStatus(t, h.client().doWith("POST", "/v1/users", map[string]any{
+		"email_address": "homebody@example.com", "password": pw, "first_name": "Ada", "last_name": "Lovelace",
+	}, from("203.0.113.7", firefox)), http.StatusCreated)
+	h.flushAudit()
+	expectStatus(t, h.client().doWith("POST", "/v1/auth/login", map[string]any{"email_address": "homebody@example.com", "password": pw}, from("198.51.100.1", chrome)), http.StatusOK)
+	admin := adminClient(t, h)
+	h.flushAudit()
+	logins, _ := eventsOf(t, admin, "event=login_success&email=homebody@example.com")
+	if len(logins) != 1 || logins[0].NewDevice {
+		t.Errorf("logins %+v; want one, not marked new", logins)
+	}
+	// The verification mail alone, then the admin's own mails, if any:
+	// none is a new-sign-in notice.
+	if to := newDeviceMails(smtp.Wait(t, 1, 10*time.Second)); len(to) != 0 {
+		t.Errorf("new-device notices to %v with the notice turned off", to)
+	}
+}
+
 // hangingComparisons is a proxy to the test cluster that holds every
 // new-device comparison (the search with the "same" aggregation) until its
 // caller gives up: an audit index that does not answer.

@@ -53,7 +53,7 @@ func buildRouter(d Deps) (*mux.Router, httpkit.Refuse) {
 		// guess faster.
 		PerSession: d.LoginLimit,
 		Policy:     d.Policy, MaxSessions: d.MaxSessions, Audit: d.Audit, Mail: d.Mail, Metrics: d.Metrics,
-		Now: d.Now, Log: sugared(d.Log), RequireVerifiedEmail: d.RequireVerifiedEmail,
+		Now: d.Now, Log: sugared(d.Log), RequireVerifiedEmail: d.RequireVerifiedEmail, NoNewDeviceNotice: d.NoNewDeviceNotice,
 		RequireTOTPForAdmins: d.RequireTOTPForAdmins, TrustProviderMFA: d.OAuth.TrustProviderMFA,
 		Limits: d.Limits, Passkeys: d.Passkeys.RelyingParty, DecoyKey: d.Passkeys.DecoyKey,
 	})

@@ -82,6 +82,9 @@ type Deps struct {
 	// RequireVerifiedEmail refuses the login of a user whose address is
 	// not verified (403).
 	RequireVerifiedEmail bool
+	// NoNewDeviceNotice turns the login's comparison with the account's
+	// recent logins (and its notice) off (ESAUTH_NEW_DEVICE_NOTICE=false).
+	NoNewDeviceNotice bool
 	// ForwardRules give the policy of each request forward-auth is asked
 	// about; with none, every request needs a logged-in user.
 	ForwardRules access.Rules

@@ -97,6 +97,9 @@ type Deps struct {
 	Log reqlog.Logger
 	// RequireVerifiedEmail refuses the login of an unverified address.
 	RequireVerifiedEmail bool
+	// NoNewDeviceNotice skips the login's comparison with the account's
+	// recent logins, and so its new-device notice.
+	NoNewDeviceNotice bool
 	// RequireTOTPForAdmins lets an admin without a second factor do
 	// nothing but enrol one (MustEnrol).
 	RequireTOTPForAdmins bool
@@ -131,6 +134,7 @@ type Service struct {
 	log         reqlog.Logger
 
 	requireVerified      bool
+	noNewDevice          bool
 	requireTOTPForAdmins bool
 	trustProviderMFA     bool
 	issuer               string
@@ -164,7 +168,7 @@ func New(d Deps) *Service {
 	s := &Service{
 		store: d.Store, hasher: d.Hasher, screen: d.Screen, policy: d.Policy, maxSessions: d.MaxSessions,
 		rec: d.Audit, metrics: d.Metrics, now: d.Now, log: d.Log,
-		requireVerified: d.RequireVerifiedEmail, requireTOTPForAdmins: d.RequireTOTPForAdmins,
+		requireVerified: d.RequireVerifiedEmail, noNewDevice: d.NoNewDeviceNotice, requireTOTPForAdmins: d.RequireTOTPForAdmins,
 		trustProviderMFA: d.TrustProviderMFA, issuer: d.Issuer, passkeys: d.Passkeys, decoyKey: d.DecoyKey,
 		recoveryPerEmail: d.Limits.Keyed("recovery", recoveryPerEmail, limit.MaxTracked),
 		recoveryWork:     make(chan struct{}, recoveryWorkers),

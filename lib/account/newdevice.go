@@ -27,13 +27,14 @@ const newDeviceCheck = 500 * time.Millisecond
 // marks the event new_device and mails the owner a notice. An account
 // with no such event in the window (imported, or dormant) is not compared:
 // there is nothing to compare with. A failed comparison is logged and the
-// login goes on unmarked. One search per login; and, when the last login
+// login goes on unmarked. ESAUTH_NEW_DEVICE_NOTICE=false (noNewDevice)
+// skips the comparison. One search per login; and, when the last login
 // recorded is older than user.LastLoginEvery, one partial update of the
 // user's last_login_at (for the admin's search).
 func (s *Service) loggedIn(ctx context.Context, a Actor, u user.User, event string) {
 	e := audit.Event{Event: event, Email: u.Email, Actor: u.Email, IP: a.IP, UserAgent: session.Clip(a.UserAgent, 512), Outcome: audit.Success,
 		Device: device.Family(a.UserAgent), Network: device.Network(a.IP)}
-	if e.Device != "" || e.Network != "" {
+	if !s.noNewDevice && (e.Device != "" || e.Network != "") {
 		cctx, cancel := context.WithTimeout(ctx, newDeviceCheck)
 		anyLogin, same, err := s.store.SeenClient(cctx, u.Email, e.Device, e.Network, s.now().Add(-NewDeviceWindow))
 		cancel()
