@@ -156,5 +156,8 @@ func eventsStats(ctx context.Context, args []string, getenv func(string) string,
 		if st.Partial {
 			fmt.Fprintln(w, "(partial: Elasticsearch stopped before it counted everything)")
 		}
+		if st.Sampled {
+			fmt.Fprintf(w, "(sampled: the histogram and the leaders are estimates from a random %.2g%% of the events; the total is exact)\n", 100*st.SampleProbability)
+		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 
 	"esauth/lib/account"
 	"esauth/lib/audit"
@@ -256,6 +257,12 @@ func facetProviders(f user.Facets, chosen string) []string {
 		out = append(out, chosen)
 	}
 	return out
+}
+
+// percent writes a share as a percentage with two significant digits
+// ("1.4%", "17%"), for the sampled stats.
+func percent(p float64) string {
+	return strconv.FormatFloat(100*p, 'g', 2, 64) + "%"
 }
 
 // facetCount is the count of a facet's value, for the templates.

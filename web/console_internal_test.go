@@ -26,7 +26,7 @@ func TestTheConsolePagesRenderEmptyAndFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	st := audit.Stats{Total: 7, From: now.Add(-3 * time.Hour), To: now, Interval: time.Hour, LockedEmails: 1,
+	st := audit.Stats{Total: 7, From: now.Add(-3 * time.Hour), To: now, Interval: time.Hour, LockedEmails: 1, Sampled: true, SampleProbability: 0.0125,
 		Histogram: []audit.Bucket{
 			{At: now.Add(-3 * time.Hour), Count: 4, Outcomes: []audit.Count{{Key: audit.Success, Count: 3}, {Key: audit.Failure, Count: 1}}},
 			{At: now.Add(-2 * time.Hour)},
@@ -70,7 +70,7 @@ func TestTheConsolePagesRenderEmptyAndFull(t *testing.T) {
 				if n := strings.Count(out, "<rect "); n != 3 {
 					t.Errorf("the chart has %d rects, want 3:\n%s", n, out)
 				}
-				for _, want := range []string{`class="bar-success"`, `class="bar-failure"`, `class="bar-refused"`, "7 events from", "3 succeeded, 1 failed, 0 refused"} {
+				for _, want := range []string{`class="bar-success"`, `class="bar-failure"`, `class="bar-refused"`, "7 events from", "3 succeeded, 1 failed, 0 refused", "random sample of 1.2% of them"} {
 					if !strings.Contains(out, want) {
 						t.Errorf("the events page lacks %q", want)
 					}

@@ -50,7 +50,7 @@ func parsePages() (pages, error) {
 	out := pages{}
 	for _, name := range []string{"index", "login", "signup", "dashboard", "notfound", "unavailable", "admin",
 		"forgot", "reset", "verify", "code", "refused", "events", "sessions", "lockouts"} {
-		t, err := template.New(name).Funcs(template.FuncMap{"field": newField, "filterField": newFilterField, "yesno": newYesNo, "facet": facetCount, "has": slices.Contains[[]string]}).
+		t, err := template.New(name).Funcs(template.FuncMap{"field": newField, "filterField": newFilterField, "yesno": newYesNo, "facet": facetCount, "percent": percent, "has": slices.Contains[[]string]}).
 			ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, err

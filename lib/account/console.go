@@ -16,7 +16,7 @@ import (
 // account, their aggregations, sessions by query and lockouts.
 type ConsoleStore interface {
 	SearchEvents(ctx context.Context, f audit.Filter, after *page.Cursor, size int) ([]audit.Event, *page.Cursor, error)
-	EventStats(ctx context.Context, f audit.Filter, interval time.Duration, top int, now time.Time) (audit.Stats, error)
+	EventStats(ctx context.Context, f audit.Filter, interval time.Duration, top, sample int, now time.Time) (audit.Stats, error)
 
 	SearchSessions(ctx context.Context, f session.Filter, now time.Time, after *page.Cursor, size int) ([]session.Session, *page.Cursor, error)
 	CountSessions(ctx context.Context, f session.Filter, now time.Time, except string) (sessions, users int, err error)
@@ -37,6 +37,11 @@ const (
 	StatsMaxRange = 2 * 366 * 24 * time.Hour
 	// StatsTop is how many leaders each list of the stats names.
 	StatsTop = 10
+	// StatsSample is about how many events the stats count when the filter
+	// selects more than twice as many: a random sample, scaled (Sampled).
+	// 100,000 events are aggregated in well under 500 ms on 2 cores, and
+	// put each of 60 histogram buckets within a few percent.
+	StatsSample = 100_000
 )
 
 // MayUseConsole refuses (403) anyone but an admin or the operator.
@@ -76,7 +81,7 @@ func (s *Service) EventStats(ctx context.Context, a Actor, f audit.Filter) (audi
 	if f.To.Sub(f.From) > StatsMaxRange {
 		return audit.Stats{}, errs.InvalidFields(map[string]string{"from": "The stats cover at most two years; narrow from and to."})
 	}
-	st, err := s.store.EventStats(ctx, f, audit.StatsInterval(f.From, f.To), StatsTop, now)
+	st, err := s.store.EventStats(ctx, f, audit.StatsInterval(f.From, f.To), StatsTop, StatsSample, now)
 	if err != nil {
 		return audit.Stats{}, err
 	}

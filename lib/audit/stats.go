@@ -29,6 +29,12 @@ type Stats struct {
 	LockedEmails int `json:"locked_emails"`
 	// Partial says the store ran out of time and counted only part.
 	Partial bool `json:"partial"`
+	// Sampled says the histogram and the leaders were counted over a
+	// random sample of about SampleProbability × Total events and scaled
+	// back up: estimates, where Total is exact. Only many events are
+	// sampled (see the store's EventStats).
+	Sampled           bool    `json:"sampled"`
+	SampleProbability float64 `json:"sample_probability,omitempty"`
 }
 
 // MarshalJSON writes the stats with their interval as Elasticsearch
