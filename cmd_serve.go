@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"esauth/lib/elastic"
+	"esauth/lib/httpkit"
 	"esauth/lib/limit"
 	"esauth/lib/metrics"
 	"esauth/lib/user"
@@ -229,8 +230,10 @@ func newHTTPServer(h http.Handler, log *zap.Logger) *http.Server {
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          zap.NewStdLog(log),
+		// Above httpkit.MaxHeaderBytes, which refuses in the envelope (or
+		// a page): Go's own refusal of more is plain text.
+		MaxHeaderBytes: 4 * httpkit.MaxHeaderBytes,
+		ErrorLog:       zap.NewStdLog(log),
 	}
 }
 

@@ -43,12 +43,20 @@ COMMON=(--checks all --exclude-checks positive_data_acceptance -n "$ST_EXAMPLES"
         --generation-deterministic --no-color)
 cd "$WORK"
 status=0
+# A request whose URL and headers are over 16 KiB is refused with 431
+# before any parameter is read (httpkit.LimitHeaders): a refusal of the
+# bad data like 400 or 422, which Schemathesis' own list leaves out.
+cat >"$WORK/schemathesis-checks.toml" <<'TOML'
+[checks.negative_data_rejection]
+expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429", "431", "5xx"]
+TOML
 echo "schemathesis: pass 1, anonymous"
-"$VENV/bin/st" run "$BASE/v1/openapi.json" "${COMMON[@]}" || status=1
+"$VENV/bin/st" --config-file "$WORK/schemathesis-checks.toml" run "$BASE/v1/openapi.json" "${COMMON[@]}" || status=1
 echo "schemathesis: pass 2, logged in as an admin"
 # Auth through the schema's cookieAuth scheme (not a raw header), so the
 # negative tests that drop the cookie really drop it.
-cat >"$WORK/schemathesis.toml" <<TOML
+cp "$WORK/schemathesis-checks.toml" "$WORK/schemathesis.toml"
+cat >>"$WORK/schemathesis.toml" <<TOML
 [auth.openapi.cookieAuth]
 api_key = "$COOKIE"
 TOML

@@ -196,3 +196,36 @@ func TestAValidCookieWithTheStoreDownIs503(t *testing.T) {
 	x.setCookie(c.cookie())
 	expectStatus(t, x.do("GET", "/v1/test", nil), http.StatusServiceUnavailable)
 }
+
+// A URL or headers over 16 KiB get the envelope's 431, not Go's plain
+// text (Schemathesis found a 20 KiB query answered so); just under the
+// bound the request goes on to its route.
+func TestAnOversizedRequestLineOrHeaderIsA431Envelope(t *testing.T) {
+	h := newHarness(t)
+	tests := []struct {
+		name   string
+		path   string
+		header http.Header
+		want   int
+	}{
+		{"a 20 KiB query", "/v1/admin/events?event=" + strings.Repeat("x", 20<<10), nil, 431},
+		{"a 20 KiB header", "/v1/test", http.Header{"X-Padding": {strings.Repeat("y", 20<<10)}}, 431},
+		{"many headers adding up to 17 KiB", "/v1/test", func() http.Header {
+			hd := http.Header{}
+			for i := range 17 {
+				hd.Set("X-Pad-"+strings.Repeat("p", i+1), strings.Repeat("z", 1<<10))
+			}
+			return hd
+		}(), 431},
+		{"a 12 KiB query reaches its route", "/v1/admin/events?event=" + strings.Repeat("x", 12<<10), nil, 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := h.client().in(t).doWith("GET", tt.path, nil, tt.header)
+			expectStatus(t, a, tt.want)
+			if a.Success || a.Message == "" || !strings.HasPrefix(a.Header.Get("Content-Type"), "application/json") {
+				t.Errorf("not the envelope: %s %q", a.Header.Get("Content-Type"), a.Raw)
+			}
+		})
+	}
+}

@@ -108,7 +108,8 @@ type Deps struct {
 //     all of its storage calls and hashing, one access line (outermost,
 //     so it records the final status even of a recovered panic);
 //  2. RecoverPanics: a panic becomes a logged 500 (envelope or page);
-//  3. SecurityHeaders: on every answer, refusals included;
+//  3. SecurityHeaders: on every answer, refusals included; then
+//     LimitHeaders: a URL and headers over 16 KiB are a 431;
 //  4. WithClientIP: the client's address, for rate limits and sessions;
 //  5. CrossOrigin: CSRF refusals before any route or storage work;
 //  6. the router, which inside runs RecordRoute (route template for the
@@ -139,6 +140,7 @@ func NewServer(d Deps) (http.Handler, error) {
 	var h http.Handler = r
 	h = csrf(h)
 	h = httpkit.WithClientIP(d.TrustedProxies)(h)
+	h = httpkit.LimitHeaders(refuse)(h)
 	h = httpkit.SecurityHeaders(h)
 	h = httpkit.RecoverPanics(refuse)(h)
 	h = httpkit.AccessLog(d.Log, d.RequestTimeout, d.Metrics)(h)

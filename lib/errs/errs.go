@@ -24,6 +24,9 @@ const (
 	MethodNotAllowed Code = "method_not_allowed"
 	Conflict         Code = "conflict"         // 409
 	TooLarge         Code = "too_large"        // 413
+	// HeadersTooLarge: the request line and headers are over the
+	// server's bound (431).
+	HeadersTooLarge Code = "headers_too_large"
 	UnsupportedType  Code = "unsupported_type" // 415
 	TooMany          Code = "too_many"         // 429, with RetryAfter
 	Unavailable      Code = "unavailable"      // 503: Elasticsearch unreachable, slow or broken

@@ -228,3 +228,31 @@ func SecurityHeaders(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// MaxHeaderBytes bounds a request's line and headers (its URL included):
+// LimitHeaders refuses more in the surface's language. The HTTP server's
+// own bound (http.Server.MaxHeaderBytes) is set above it, so that only a
+// request far over it meets Go's plain-text 431.
+const MaxHeaderBytes = 16 << 10
+
+// LimitHeaders refuses (431, written by refuse) a request whose URL and
+// headers together are over MaxHeaderBytes: no filter, cursor or cookie is
+// that long, and a query string of tens of kilobytes would otherwise be
+// parsed and searched for.
+func LimitHeaders(refuse Refuse) Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n := len(r.Method) + len(r.RequestURI) + len(r.Host)
+			for k, vs := range r.Header {
+				for _, v := range vs {
+					n += len(k) + len(v) + 4
+				}
+			}
+			if n > MaxHeaderBytes {
+				refuse(w, r, errs.E(errs.HeadersTooLarge, "The request's address and headers are over 16 KiB."))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

@@ -44,6 +44,8 @@ func StatusOf(err error) int {
 		return http.StatusConflict
 	case errs.TooLarge:
 		return http.StatusRequestEntityTooLarge
+	case errs.HeadersTooLarge:
+		return http.StatusRequestHeaderFieldsTooLarge
 	case errs.UnsupportedType:
 		return http.StatusUnsupportedMediaType
 	case errs.TooMany:
