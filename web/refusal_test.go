@@ -56,6 +56,8 @@ func TestThePagesRefusalsArePagesAndTheAPIsAreJSON(t *testing.T) {
 		{"an API route that panics gets its JSON", "GET", "/v1/auth/sessions", nil, nil, http.StatusInternalServerError, "", ""},
 		{"a page with the wrong method gets a 405 page with Allow", "DELETE", "/login", nil, nil, http.StatusMethodNotAllowed, "Allow", "This route does not take this method."},
 		{"an API route with the wrong method gets its JSON with Allow", "PUT", "/v1/auth/login", nil, nil, http.StatusMethodNotAllowed, "Allow", ""},
+		{"a page with a 20 KiB address gets a 431 page", "GET", "/admin?q=" + strings.Repeat("q", 20<<10), nil, nil, http.StatusRequestHeaderFieldsTooLarge, "", "over 16 KiB"},
+		{"an API route with a 20 KiB address gets its JSON", "GET", "/v1/users?q=" + strings.Repeat("q", 20<<10), nil, nil, http.StatusRequestHeaderFieldsTooLarge, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
