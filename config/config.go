@@ -60,15 +60,17 @@ type Config struct {
 	CookiePrevBlockKey []byte
 	// DataKeys seal the secrets the users index must not hold in clear
 	// (TOTP secrets); nil stores them as they are.
-	DataKeys            *seal.Ring
-	SessionTTL          time.Duration
-	SessionIdle         time.Duration
-	RememberTTL         time.Duration
-	HashConcurrency     int
-	HashWait            time.Duration
-	IPv6Prefix          int
-	MaxSessions         int
-	TrustedOrigins      []string
+	DataKeys        *seal.Ring
+	SessionTTL      time.Duration
+	SessionIdle     time.Duration
+	RememberTTL     time.Duration
+	HashConcurrency int
+	HashWait        time.Duration
+	IPv6Prefix      int
+	MaxSessions     int
+	TrustedOrigins  []string
+	// CORSOrigins may call the API from a browser on another origin.
+	CORSOrigins         []string
 	TrustedProxies      []netip.Prefix
 	LoginPerMinute      float64
 	LoginBurst          int
@@ -221,6 +223,16 @@ var settings = []setting{
 		func(c *Config, v string) error {
 			c.TrustedOrigins = splitList(v)
 			return checkOrigins(c.TrustedOrigins)
+		}},
+	{"ESAUTH_CORS_ORIGINS", "", "Comma-separated exact origins (`https://app.example.com`) of single-page apps that may call `/v1` from the browser with CORS (credentials allowed; no `*`). They are trusted by the cross-origin check too.", false,
+		func(c *Config, v string) error {
+			c.CORSOrigins = splitList(v)
+			for _, o := range c.CORSOrigins {
+				if strings.Contains(o, "*") {
+					return fmt.Errorf("%q: CORS with credentials takes exact origins, never a wildcard", o)
+				}
+			}
+			return checkOrigins(c.CORSOrigins)
 		}},
 	{"ESAUTH_TRUSTED_PROXIES", "", "Comma-separated IPs or CIDRs of reverse proxies whose `X-Forwarded-For` is believed, and the only peers forward-auth (`GET /v1/auth/forward`) answers; unset, forward-auth refuses every caller (403).", false,
 		func(c *Config, v string) (err error) { c.TrustedProxies, err = parsePrefixes(v); return err }},

@@ -16,6 +16,9 @@ type loginRequest struct {
 	Email      string `json:"email_address"`
 	Password   string `json:"password"`
 	RememberMe bool   `json:"remember_me"`
+	// Token asks for the session as a bearer token in the answer instead
+	// of a cookie: for native apps, CLIs and apps on another site.
+	Token bool `json:"token"`
 }
 
 func (l loginRequest) Valid() map[string]string {
@@ -37,6 +40,8 @@ type loginView struct {
 	// SecondFactorRequired: the password was right, and the session is
 	// half-authenticated until POST /v1/auth/totp/verify.
 	SecondFactorRequired bool `json:"second_factor_required,omitempty"`
+	// The session as a token, when the client asked for one.
+	*httpkit.SessionToken
 }
 
 // Aliases of the application layer's names this package's users (and
@@ -72,14 +77,15 @@ func handleLogin(svc *account.Service, cookies Cookies) http.Handler {
 		if err != nil {
 			return err
 		}
-		if err := cookies.SetSession(w, in.Session); err != nil {
+		tok, err := cookies.HandOver(w, r, in.Session, req.Token)
+		if err != nil {
 			return err
 		}
 		if in.SecondFactorRequired {
-			writeOK(w, http.StatusOK, "Password accepted; enter the code of your authenticator app.", loginView{in.User.Public(), in.PasswordChangeRequired, true})
+			writeOK(w, http.StatusOK, "Password accepted; enter the code of your authenticator app.", loginView{in.User.Public(), in.PasswordChangeRequired, true, tok})
 			return nil
 		}
-		writeOK(w, http.StatusOK, "Logged in.", loginView{in.User.Public(), in.PasswordChangeRequired, false})
+		writeOK(w, http.StatusOK, "Logged in.", loginView{in.User.Public(), in.PasswordChangeRequired, false, tok})
 		return nil
 	})
 }
@@ -92,7 +98,7 @@ func handleLogout(svc *account.Service, cookies Cookies) http.Handler {
 		if err := svc.LogOut(r.Context(), cookies.Presenting(r)); err != nil {
 			return err
 		}
-		cookies.Clear(w)
+		cookies.ClearFor(w, r)
 		writeOK(w, http.StatusOK, "Logged out.", nil)
 		return nil
 	})
@@ -100,6 +106,8 @@ func handleLogout(svc *account.Service, cookies Cookies) http.Handler {
 
 type revokedView struct {
 	Revoked int `json:"revoked_sessions"`
+	// The session that replaces the request's own, for a bearer client.
+	*httpkit.SessionToken
 }
 
 // handleLogoutAll ends every session of the user, this one included.
@@ -109,8 +117,8 @@ func handleLogoutAll(svc *account.Service, cookies Cookies) http.Handler {
 		if err != nil {
 			return err
 		}
-		cookies.Clear(w)
-		writeOK(w, http.StatusOK, "Logged out of every session.", revokedView{n})
+		cookies.ClearFor(w, r)
+		writeOK(w, http.StatusOK, "Logged out of every session.", revokedView{Revoked: n})
 		return nil
 	})
 }
@@ -167,10 +175,11 @@ func handleChangePassword(svc *account.Service, cookies Cookies) http.Handler {
 		if err != nil {
 			return err
 		}
-		if err := cookies.SetSession(w, done.Session); err != nil {
+		tok, err := cookies.HandOver(w, r, done.Session, false)
+		if err != nil {
 			return err
 		}
-		writeOK(w, http.StatusOK, done.Message, revokedView{done.Revoked})
+		writeOK(w, http.StatusOK, done.Message, revokedView{done.Revoked, tok})
 		return nil
 	})
 }
@@ -202,7 +211,7 @@ func handleRevokeSession(svc *account.Service, cookies Cookies) http.Handler {
 			return err
 		}
 		if id == a.Session.ID {
-			cookies.Clear(w)
+			cookies.ClearFor(w, r)
 		}
 		writeOK(w, http.StatusOK, "Session revoked.", nil)
 		return nil

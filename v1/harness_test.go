@@ -173,6 +173,9 @@ type client struct {
 	// base, when set, is the server asked instead of the harness's (the
 	// admin address).
 	base string
+	// bearer, when set, is sent as "Authorization: Bearer" (a native
+	// client: see native).
+	bearer string
 }
 
 func (c *client) url(path string) string {
@@ -185,6 +188,29 @@ func (c *client) url(path string) string {
 func (h *harness) client() *client {
 	jar, _ := cookiejar.New(nil)
 	return &client{h: h, jar: jar, c: &http.Client{Jar: jar, Timeout: 30 * time.Second}, t: h.t}
+}
+
+// native is a client that keeps no cookies: it logs in with "token":
+// true and sends the session token it got as a bearer token.
+func (h *harness) native() *client {
+	return &client{h: h, c: &http.Client{Timeout: 30 * time.Second}, t: h.t}
+}
+
+// tokenLogin logs c in asking for a token, keeps it as c's bearer token,
+// and returns the answer.
+func (c *client) tokenLogin(email, pw string) answer {
+	c.t.Helper()
+	a := c.do("POST", "/v1/auth/login", map[string]any{"email_address": email, "password": pw, "token": true})
+	var tok struct {
+		Token string `json:"session_token"`
+	}
+	if a.Status == http.StatusOK {
+		if err := json.Unmarshal(a.Data, &tok); err != nil || tok.Token == "" {
+			c.t.Fatalf("a token login answered no token: %s", a.Raw)
+		}
+		c.bearer = tok.Token
+	}
+	return a
 }
 
 // in returns the client reporting to t, sharing its cookies.
@@ -211,6 +237,9 @@ func (c *client) try(method, path string, body any) (answer, error) {
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+c.bearer)
 	}
 	res, err := c.c.Do(req)
 	if err != nil {
@@ -274,6 +303,9 @@ func (c *client) doWith(method, path string, body any, header http.Header) answe
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+c.bearer)
 	}
 	for k, v := range header {
 		req.Header[k] = v

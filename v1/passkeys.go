@@ -90,6 +90,8 @@ func (registerBegin) Valid() map[string]string { return nil }
 type credentialAnswer struct {
 	Credential json.RawMessage `json:"credential"`
 	Name       string          `json:"name"`
+	// Token, on a login's finish, asks for the session as a bearer token.
+	Token bool `json:"token"`
 }
 
 func (c credentialAnswer) Valid() map[string]string {
@@ -198,6 +200,7 @@ func handlePasskeyLoginBegin(f passkeyFlow) http.Handler {
 type passkeyLoginView struct {
 	user.Public
 	SecondFactorRequired bool `json:"second_factor_required"`
+	*httpkit.SessionToken
 }
 
 // handlePasskeyLoginFinish: POST /v1/auth/passkeys/login/finish.
@@ -211,14 +214,15 @@ func handlePasskeyLoginFinish(f passkeyFlow, cookies Cookies) http.Handler {
 		if err != nil {
 			return err
 		}
-		if err := cookies.SetSession(w, in.Session); err != nil {
+		tok, err := cookies.HandOver(w, r, in.Session, req.Token)
+		if err != nil {
 			return err
 		}
 		if in.SecondFactorRequired {
-			writeOK(w, http.StatusOK, "Passkey accepted; enter the code of your authenticator app.", passkeyLoginView{in.User.Public(), true})
+			writeOK(w, http.StatusOK, "Passkey accepted; enter the code of your authenticator app.", passkeyLoginView{in.User.Public(), true, tok})
 			return nil
 		}
-		writeOK(w, http.StatusOK, "Logged in.", passkeyLoginView{in.User.Public(), false})
+		writeOK(w, http.StatusOK, "Logged in.", passkeyLoginView{in.User.Public(), false, tok})
 		return nil
 	})
 }
@@ -255,13 +259,11 @@ func handlePasskeyVerifyFinish(f passkeyFlow, cookies Cookies) http.Handler {
 		if err != nil {
 			return err
 		}
-		if err := cookies.SetSession(w, v.Session); err != nil {
+		tok, err := cookies.HandOver(w, r, v.Session, false)
+		if err != nil {
 			return err
 		}
-		writeOK(w, http.StatusOK, "Logged in.", struct {
-			user.Public
-			RecoveryCodesLeft int `json:"recovery_codes_left"`
-		}{v.User.Public(), v.RecoveryCodesLeft})
+		writeOK(w, http.StatusOK, "Logged in.", secondFactorView{v.User.Public(), v.RecoveryCodesLeft, tok})
 		return nil
 	})
 }

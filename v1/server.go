@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -41,6 +43,9 @@ type Deps struct {
 	// TrustedOrigins may send state-changing cross-origin requests
 	// ("https://app.example.com").
 	TrustedOrigins []string
+	// CORSOrigins may call /v1 from a browser on another origin (CORS,
+	// credentials allowed); they are trusted by the cross-origin check too.
+	CORSOrigins []string
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	// LoginLimit and SignupLimit throttle each client IP; zero is no limit.
@@ -108,13 +113,18 @@ type Deps struct {
 //     all of its storage calls and hashing, one access line (outermost,
 //     so it records the final status even of a recovered panic);
 //  2. RecoverPanics: a panic becomes a logged 500 (envelope or page);
-//  3. SecurityHeaders: on every answer, refusals included; then
-//     LimitHeaders: a URL and headers over 16 KiB are a 431;
-//  4. WithClientIP: the client's address, for rate limits and sessions;
-//  5. CrossOrigin: CSRF refusals before any route or storage work;
-//  6. the router, which inside runs RecordRoute (route template for the
+//  3. SecurityHeaders: on every answer, refusals included;
+//  4. CORS, on /v1 alone (ESAUTH_CORS_ORIGINS): preflights answered, and
+//     every answer to an allowed origin readable by it, refusals included;
+//  5. LimitHeaders: a URL and headers over 16 KiB are a 431;
+//  6. WithClientIP: the client's address, for rate limits and sessions;
+//  7. OneCredential: a cookie and a bearer token together, or a token in
+//     the query string, are a 400;
+//  8. CrossOrigin: CSRF refusals before any route or storage work, for
+//     every request but a bearer token's (no ambient credential);
+//  9. the router, which inside runs RecordRoute (route template for the
 //     log), then per route an IPLimit, and on the routes that need the
-//     user LoadUser (cookie → one _mget → user and session in the
+//     user LoadUser (cookie or bearer token → one _mget → user and session in the
 //     context) followed by RequireLogin.
 func NewServer(d Deps) (http.Handler, error) {
 	if d.Now == nil {
@@ -133,16 +143,31 @@ func NewServer(d Deps) (http.Handler, error) {
 		return nil, fmt.Errorf("forward proxy %q is not nginx, traefik or caddy", d.ForwardProxy)
 	}
 	r, refuse := buildRouter(d)
-	csrf, err := httpkit.CrossOrigin(d.TrustedOrigins, refuse)
+	csrf, err := httpkit.CrossOrigin(append(slices.Clone(d.TrustedOrigins), d.CORSOrigins...), refuse)
 	if err != nil {
 		return nil, err
 	}
 	var h http.Handler = r
-	h = csrf(h)
+	h = httpkit.ExceptBearer(csrf)(h)
+	h = httpkit.OneCredential(d.Cookies.Name, refuse)(h)
 	h = httpkit.WithClientIP(d.TrustedProxies)(h)
 	h = httpkit.LimitHeaders(refuse)(h)
+	h = apiOnly(httpkit.CORS(d.CORSOrigins), h)
 	h = httpkit.SecurityHeaders(h)
 	h = httpkit.RecoverPanics(refuse)(h)
 	h = httpkit.AccessLog(d.Log, d.RequestTimeout, d.Metrics)(h)
 	return h, nil
+}
+
+// apiOnly puts m in front of next for the API's paths (/v1/...) alone: the
+// pages are for esauth's own origin, and no other origin reads them.
+func apiOnly(m httpkit.Middleware, next http.Handler) http.Handler {
+	api := m(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			api.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -106,6 +106,15 @@ func handleTOTPDisable(svc *account.Service) http.Handler {
 	})
 }
 
+// secondFactorView answers a second factor that completed a login: the
+// session as a token for a client that logged in with one (its pending
+// session came as a bearer token), else in the cookie.
+type secondFactorView struct {
+	user.Public
+	RecoveryCodesLeft int `json:"recovery_codes_left"`
+	*httpkit.SessionToken
+}
+
 // handleTOTPVerify: POST /v1/auth/totp/verify {code | recovery_code}, by
 // the half-authenticated session of a login that owes its code.
 func handleTOTPVerify(svc *account.Service, cookies Cookies) http.Handler {
@@ -118,13 +127,11 @@ func handleTOTPVerify(svc *account.Service, cookies Cookies) http.Handler {
 		if err != nil {
 			return err
 		}
-		if err := cookies.SetSession(w, v.Session); err != nil {
+		tok, err := cookies.HandOver(w, r, v.Session, false)
+		if err != nil {
 			return err
 		}
-		writeOK(w, http.StatusOK, "Logged in.", struct {
-			user.Public
-			RecoveryCodesLeft int `json:"recovery_codes_left"`
-		}{v.User.Public(), v.RecoveryCodesLeft})
+		writeOK(w, http.StatusOK, "Logged in.", secondFactorView{v.User.Public(), v.RecoveryCodesLeft, tok})
 		return nil
 	})
 }

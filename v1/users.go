@@ -125,7 +125,7 @@ func handleDeleteUser(svc *account.Service, cookies Cookies) http.Handler {
 			return err
 		}
 		if target == a.User.Email {
-			cookies.Clear(w)
+			cookies.ClearFor(w, r)
 		}
 		writeOK(w, http.StatusOK, "User deleted.", nil)
 		return nil

@@ -41,6 +41,9 @@ type Store interface {
 
 	CreateSession(ctx context.Context, s session.Session) error
 	DeleteSession(ctx context.Context, id string) error
+	// SessionOwner is the email of the session id names (Unauthenticated
+	// when it is gone).
+	SessionOwner(ctx context.Context, id string) (string, error)
 	DeleteSessionOf(ctx context.Context, email, id string) error
 	TrimSessions(ctx context.Context, email string, keep int, newest string, now time.Time) (int, error)
 	ListSessions(ctx context.Context, email string, now time.Time, after *page.Cursor, size int) ([]session.Session, *page.Cursor, error)

@@ -73,10 +73,24 @@ func (s *Service) LogOut(ctx context.Context, a Actor) error {
 	if a.Presented == "" {
 		return nil
 	}
+	email := a.PresentedEmail
+	if email == "" {
+		// A bearer token names no email; the event names the owner. The
+		// token of a session already gone names nobody: nothing to end,
+		// and no account to record it under.
+		owner, err := s.store.SessionOwner(ctx, a.Presented)
+		if errs.Is(err, errs.Unauthenticated) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		email = owner
+	}
 	if err := s.store.DeleteSession(ctx, a.Presented); err != nil {
 		return err
 	}
-	s.record(a, audit.Logout, a.PresentedEmail, audit.Success)
+	s.record(a, audit.Logout, email, audit.Success)
 	return nil
 }
 

@@ -159,6 +159,9 @@ type Store struct {
 	// setup runs one index set-up at a time and lets every caller wait for
 	// it only as long as its own context allows.
 	setup singleflight.Group
+	// owners remembers whose each session is, for bearer tokens
+	// (SessionOwner).
+	owners owners
 }
 
 // New returns a Store. It does not contact Elasticsearch: the server must

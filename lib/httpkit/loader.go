@@ -17,6 +17,9 @@ import (
 type SessionLoader interface {
 	Load(ctx context.Context, sessionID, email string) (user.User, session.Session, error)
 	TouchSession(ctx context.Context, id string, at time.Time) error
+	// SessionOwner is the email of a session known by its id alone (a
+	// bearer token's).
+	SessionOwner(ctx context.Context, sessionID string) (string, error)
 }
 
 // Cookies writes and reads the session cookie.
@@ -65,29 +68,44 @@ func (c Cookies) Clear(w http.ResponseWriter) {
 // that need a login then answer 401. Only an unavailable store stops the
 // request here (503, written by refuse), since then nobody can tell who is
 // asking.
+//
+// A request may carry its session as a bearer token instead of the cookie
+// (BearerToken): its owner is looked up first (SessionOwner, remembered
+// after the first request), then the same read and the same checks apply.
 func LoadUser(cookies Cookies, store SessionLoader, policy session.Policy, now func() time.Time, refuse Refuse) Middleware {
-	return loader(cookies, store, policy, now, refuse)
+	return loader(cookies, store, policy, now, refuse, true)
 }
 
 // LoadUserForPages is LoadUser for the web pages: when the store cannot
 // say who is asking, the request goes on anonymous with the error noted
 // (LoadErrorOf), so that a page that needs the user answers its 503 page,
-// and one that does not (the login form) still works.
+// and one that does not (the login form) still works. The pages are for
+// browsers: they read the cookie alone, never a bearer token.
 func LoadUserForPages(cookies Cookies, store SessionLoader, policy session.Policy, now func() time.Time) Middleware {
-	return loader(cookies, store, policy, now, nil)
+	return loader(cookies, store, policy, now, nil, false)
 }
 
 // loader is the loaders' work; a nil refuse notes a store failure rather
 // than answering it.
-func loader(cookies Cookies, store SessionLoader, policy session.Policy, now func() time.Time, refuse Refuse) Middleware {
+func loader(cookies Cookies, store SessionLoader, policy session.Policy, now func() time.Time, refuse Refuse, bearer bool) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p, ok := cookies.Payload(r)
-			if !ok {
+			sid, email, err := "", "", error(nil)
+			if p, ok := cookies.Payload(r); ok {
+				sid, email = session.IDOf(p.Token), p.Email
+			} else if token, ok := BearerToken(r); ok && bearer && token != "" {
+				sid = session.IDOf(token)
+				email, err = store.SessionOwner(r.Context(), sid)
+			}
+			if sid == "" {
 				next.ServeHTTP(w, r)
 				return
 			}
-			u, s, err := store.Load(r.Context(), session.IDOf(p.Token), p.Email)
+			var u user.User
+			var s session.Session
+			if err == nil {
+				u, s, err = store.Load(r.Context(), sid, email)
+			}
 			switch {
 			case errs.Is(err, errs.Unauthenticated):
 				next.ServeHTTP(w, r)
@@ -163,6 +181,12 @@ func RequireLogin(refuse Refuse) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if _, ok := currentOf(r.Context()); !ok {
+				if _, bearer := BearerToken(r); bearer {
+					// RFC 6750: the client learns its token is the trouble.
+					w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+					refuse(w, r, errs.E(errs.Unauthenticated, "The session token is not valid (ended, expired or malformed); log in again."))
+					return
+				}
 				refuse(w, r, errs.E(errs.Unauthenticated, "Log in first."))
 				return
 			}
@@ -229,13 +253,16 @@ func ActorOf(r *http.Request) account.Actor {
 	return a
 }
 
-// Presenting is ActorOf plus the session the request's cookie names,
-// valid or not, for the rules that end it (login, logout) without the
-// loader's round trip.
+// Presenting is ActorOf plus the session the request's cookie or bearer
+// token names, valid or not, for the rules that end it (login, logout)
+// without the loader's round trip. A bearer token names no email; the
+// rule that needs it asks the store.
 func (c Cookies) Presenting(r *http.Request) account.Actor {
 	a := ActorOf(r)
 	if p, ok := c.Payload(r); ok {
 		a.Presented, a.PresentedEmail = session.IDOf(p.Token), p.Email
+	} else if token, ok := BearerToken(r); ok && token != "" {
+		a.Presented = session.IDOf(token)
 	}
 	return a
 }
@@ -243,4 +270,32 @@ func (c Cookies) Presenting(r *http.Request) account.Actor {
 // SetSession hands a session a rule began to the client: its cookie.
 func (c Cookies) SetSession(w http.ResponseWriter, st account.Started) error {
 	return c.Set(w, session.Payload{Token: st.Token, Email: st.Session.Email}, st.Session)
+}
+
+// SessionToken is a session handed to a client as its token rather than
+// a cookie (issue 22), in the answer's data. The token is a credential:
+// it is written to this answer and nowhere else (no log line, no event).
+type SessionToken struct {
+	Token     string    `json:"session_token"`
+	ExpiresAt time.Time `json:"session_expires_at"`
+}
+
+// HandOver gives the client the session a rule began: the token in the
+// answer (returned, for the caller's view) when the client asked for one
+// (asToken: a login's "token": true) or authenticates with a bearer
+// token already (a second factor after a token login, a password change);
+// the cookie otherwise.
+func (c Cookies) HandOver(w http.ResponseWriter, r *http.Request, st account.Started, asToken bool) (*SessionToken, error) {
+	if _, bearer := BearerToken(r); asToken || bearer {
+		return &SessionToken{Token: st.Token, ExpiresAt: st.Session.ExpiresAt}, nil
+	}
+	return nil, c.SetSession(w, st)
+}
+
+// ClearFor expires the session cookie, unless the request carries a
+// bearer token (it has no cookie to clear).
+func (c Cookies) ClearFor(w http.ResponseWriter, r *http.Request) {
+	if _, bearer := BearerToken(r); !bearer {
+		c.Clear(w)
+	}
 }
