@@ -22,15 +22,13 @@ const (
 	// MethodNotAllowed: a known path asked with another method (405, with
 	// the Allow header).
 	MethodNotAllowed Code = "method_not_allowed"
-	Conflict         Code = "conflict"         // 409
-	TooLarge         Code = "too_large"        // 413
-	// HeadersTooLarge: the request line and headers are over the
-	// server's bound (431).
-	HeadersTooLarge Code = "headers_too_large"
-	UnsupportedType  Code = "unsupported_type" // 415
-	TooMany          Code = "too_many"         // 429, with RetryAfter
-	Unavailable      Code = "unavailable"      // 503: Elasticsearch unreachable, slow or broken
-	Internal         Code = "internal"         // 500
+	Conflict         Code = "conflict"          // 409
+	TooLarge         Code = "too_large"         // 413
+	HeadersTooLarge  Code = "headers_too_large" // 431: request line and headers over the bound
+	UnsupportedType  Code = "unsupported_type"  // 415
+	TooMany          Code = "too_many"          // 429, with RetryAfter
+	Unavailable      Code = "unavailable"       // 503: Elasticsearch unreachable, slow or broken
+	Internal         Code = "internal"          // 500
 )
 
 // Error is a domain error. Message is safe to show to API clients: it never
