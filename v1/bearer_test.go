@@ -319,3 +319,62 @@ func TestForwardAuthTakesTheBearerToken(t *testing.T) {
 	expectStatus(t, app.do("POST", "/v1/auth/logout", nil), http.StatusOK)
 	expectStatus(t, app.forward("", asNginx("/app")), http.StatusUnauthorized)
 }
+
+// CORS for single-page apps (ESAUTH_CORS_ORIGINS): a preflight from an
+// allowed origin is answered with that exact origin and credentials; one
+// from any other origin gets no CORS header, so its browser keeps the
+// answer from the page; every answer varies by Origin. The allowed origin
+// passes the cross-origin check with the cookie too. The pages answer no
+// origin.
+func TestCORSLetsOnlyTheAllowedOriginsRead(t *testing.T) {
+	const app = "https://app.example.com"
+	h := newHarness(t, func(d *Deps) { d.CORSOrigins = []string{app} })
+	h.addUser("spa@example.com", pw, false)
+	preflight := func(path, origin string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodOptions, h.srv.URL+path, nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization,content-type") // as browsers send it: sorted, lower case
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	ok := preflight("/v1/auth/login", app)
+	if ok.StatusCode != http.StatusNoContent || ok.Header.Get("Access-Control-Allow-Origin") != app ||
+		ok.Header.Get("Access-Control-Allow-Credentials") != "true" ||
+		!strings.Contains(strings.ToLower(ok.Header.Get("Access-Control-Allow-Headers")), "authorization") {
+		t.Errorf("the allowed origin's preflight: %d %v", ok.StatusCode, ok.Header)
+	}
+	for _, origin := range []string{"https://evil.example.com", "https://app.example.com.evil.example", "null"} {
+		if res := preflight("/v1/auth/login", origin); res.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("the preflight of %s is allowed: %v", origin, res.Header)
+		}
+	}
+	if res := preflight("/login", app); res.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("a page answers CORS: %v", res.Header)
+	}
+
+	// The SPA's own calls, with the cookie, from its origin (a same-site
+	// app: the browser sends the Lax cookie to a sibling host).
+	web := h.client()
+	from := http.Header{"Origin": {app}, "Sec-Fetch-Site": {"same-site"}}
+	in := web.doWith("POST", "/v1/auth/login", map[string]string{"email_address": "spa@example.com", "password": pw}, from)
+	expectStatus(t, in, http.StatusOK)
+	if in.Header.Get("Access-Control-Allow-Origin") != app || !strings.Contains(in.Header.Get("Vary"), "Origin") {
+		t.Errorf("the login's answer to the app: %v", in.Header)
+	}
+	test := web.doWith("GET", "/v1/test", nil, from)
+	expectStatus(t, test, http.StatusOK)
+	if test.Header.Get("Access-Control-Allow-Origin") != app {
+		t.Errorf("/v1/test's answer to the app: %v", test.Header)
+	}
+	evil := web.doWith("POST", "/v1/auth/logout/all", nil, http.Header{"Origin": {"https://evil.example.com"}, "Sec-Fetch-Site": {"cross-site"}})
+	expectStatus(t, evil, http.StatusForbidden)
+	if evil.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("another origin may read the refusal: %v", evil.Header)
+	}
+}

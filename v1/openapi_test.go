@@ -104,3 +104,45 @@ func TestOpenAPIListsEveryEventType(t *testing.T) {
 		t.Errorf("AuditEvent.event lists %v; esauth records %v", got, audit.Types)
 	}
 }
+
+// The document offers both carriers of a session (issue 22): every
+// operation that takes the cookie takes the bearer token, and the schemes
+// say what each is.
+func TestOpenAPIListsTheCookieAndTheBearerTokenOnEveryProtectedRoute(t *testing.T) {
+	var doc struct {
+		Components struct {
+			SecuritySchemes map[string]struct {
+				Type   string `json:"type"`
+				Scheme string `json:"scheme"`
+				In     string `json:"in"`
+			} `json:"securitySchemes"`
+		} `json:"components"`
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	s := doc.Components.SecuritySchemes
+	if s["cookieAuth"].In != "cookie" || s["bearerAuth"].Type != "http" || s["bearerAuth"].Scheme != "bearer" {
+		t.Fatalf("security schemes: %+v", s)
+	}
+	for path, item := range doc.Paths {
+		for method, raw := range item {
+			var op struct {
+				Security []map[string][]string `json:"security"`
+			}
+			if json.Unmarshal(raw, &op) != nil {
+				continue
+			}
+			cookie, bearer := false, false
+			for _, req := range op.Security {
+				_, c := req["cookieAuth"]
+				_, b := req["bearerAuth"]
+				cookie, bearer = cookie || c, bearer || b
+			}
+			if cookie != bearer {
+				t.Errorf("%s %s: cookie %v, bearer %v", method, path, cookie, bearer)
+			}
+		}
+	}
+}
