@@ -45,8 +45,8 @@ for _ in $(seq 1 100); do curl -fsS -o /dev/null "$OP/.well-known/openid-configu
 echo "smoke: building and starting esauth"
 export ESAUTH_PUBLIC_URL="$BASE" ESAUTH_OAUTH_PROVIDERS=local ESAUTH_OAUTH_LOCAL_ISSUER="$OP" \
   ESAUTH_OAUTH_LOCAL_CLIENT_ID=esauth-smoke ESAUTH_OAUTH_LOCAL_CLIENT_SECRET=esauth-smoke-secret
-# Recovery requests share the signup's per-IP budget; this test makes more than its default burst.
-ESAUTH_COOKIE_SECURE=false ESAUTH_SIGNUP_BURST=20 serve_start
+# Recovery requests share the signup's per-IP budget, and logins the login's; this test makes more than their default bursts.
+ESAUTH_COOKIE_SECURE=false ESAUTH_SIGNUP_BURST=20 ESAUTH_LOGIN_BURST=20 serve_start
 
 cd "$WORK"
 J=(-H 'Content-Type: application/json')
@@ -77,6 +77,16 @@ cp cookies.txt old-cookies.txt
 expect 200 "logout" -b cookies.txt -c cookies.txt -X POST "$BASE/v1/auth/logout"
 expect 401 "replay the old cookies.txt after logout" -b old-cookies.txt "$BASE/v1/test"
 expect 401 "/v1/test after logout" -b cookies.txt "$BASE/v1/test"
+# A native client: the session as a bearer token, no cookie.
+expect 200 "login asking for a token" -D token-headers.txt -X POST "$BASE/v1/auth/login" "${J[@]}" \
+  -d '{"email_address":"smoke@example.com","password":"another horse battery","token":true}'
+TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["data"]["session_token"])' "$WORK/body") || fail "no session_token: $(cat "$WORK/body")"
+if grep -qi '^set-cookie:' token-headers.txt; then fail "a token login set a cookie"; fi
+expect 200 "/v1/test with the bearer token" -H "Authorization: Bearer $TOKEN" "$BASE/v1/test"
+expect 400 "the token in the query string" "$BASE/v1/test?access_token=$TOKEN"
+expect 200 "logout with the bearer token" -H "Authorization: Bearer $TOKEN" -X POST "$BASE/v1/auth/logout"
+expect 401 "the bearer token after logout" -H "Authorization: Bearer $TOKEN" "$BASE/v1/test"
+if grep -q -F -e "$TOKEN" "$WORK/server.log"; then fail "the server log carries the bearer token"; fi
 expect 404 "unknown route" "$BASE/v1/nope"
 expect 405 "wrong method" -X PUT "$BASE/v1/test"
 

@@ -378,3 +378,34 @@ func TestCORSLetsOnlyTheAllowedOriginsRead(t *testing.T) {
 		t.Errorf("another origin may read the refusal: %v", evil.Header)
 	}
 }
+
+// A bad day for the store never reads as "logged out" for a bearer
+// client: with the sessions index closed, a token whose owner is known
+// (used before) and one never seen are both 503, and once the index is
+// back both work. With Elasticsearch unreachable, a token is 503 too.
+func TestABearerTokenWithTheStoreFailingIs503(t *testing.T) {
+	h := newHarness(t)
+	h.addUser("bad-day@example.com", pw, false)
+	seen, fresh := h.native(), h.native()
+	seen.tokenLogin("bad-day@example.com", pw)
+	fresh.tokenLogin("bad-day@example.com", pw)
+	expectStatus(t, seen.do("GET", "/v1/test", nil), http.StatusOK)
+
+	index := estest.Concrete(t, h.store.SessionsIndex())
+	estest.MustDo(t, "POST", "/"+index+"/_close", "")
+	for name, c := range map[string]*client{"a token used before": seen, "a token never used": fresh} {
+		if a := c.in(t).do("GET", "/v1/test", nil); a.Status != http.StatusServiceUnavailable {
+			t.Errorf("%s, the sessions index closed: %d %s", name, a.Status, a.Raw)
+		}
+	}
+	estest.MustDo(t, "POST", "/"+index+"/_open?wait_for_active_shards=1", "")
+	expectStatus(t, seen.do("GET", "/v1/test", nil), http.StatusOK)
+	expectStatus(t, fresh.do("GET", "/v1/test", nil), http.StatusOK)
+
+	down := newHarnessOn(t, storeAt(t, estest.DeadURL(t), 500*time.Millisecond))
+	c := down.native()
+	c.bearer = fresh.bearer
+	if a, err := c.try("GET", "/v1/test", nil); err != nil || a.Status != http.StatusServiceUnavailable {
+		t.Errorf("a token with Elasticsearch down: %d %v", a.Status, err)
+	}
+}
