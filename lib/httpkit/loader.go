@@ -90,21 +90,10 @@ func LoadUserForPages(cookies Cookies, store SessionLoader, policy session.Polic
 func loader(cookies Cookies, store SessionLoader, policy session.Policy, now func() time.Time, refuse Refuse, bearer bool) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			sid, email, err := "", "", error(nil)
-			if p, ok := cookies.Payload(r); ok {
-				sid, email = session.IDOf(p.Token), p.Email
-			} else if token, ok := BearerToken(r); ok && bearer && token != "" {
-				sid = session.IDOf(token)
-				email, err = store.SessionOwner(r.Context(), sid)
-			}
-			if sid == "" {
+			u, s, presented, err := readSession(r, cookies, store, bearer)
+			if !presented {
 				next.ServeHTTP(w, r)
 				return
-			}
-			var u user.User
-			var s session.Session
-			if err == nil {
-				u, s, err = store.Load(r.Context(), sid, email)
 			}
 			switch {
 			case errs.Is(err, errs.Unauthenticated):
@@ -155,6 +144,27 @@ func loader(cookies Cookies, store SessionLoader, policy session.Policy, now fun
 			next.ServeHTTP(w, r.WithContext(session.NewContext(r.Context(), cur)))
 		})
 	}
+}
+
+// readSession reads the session the request presents and its user: the
+// cookie's (its email beside the secret), or, where bearer allows, the
+// bearer token's, whose owner the store names first. presented is false
+// when the request carries neither.
+func readSession(r *http.Request, cookies Cookies, store SessionLoader, bearer bool) (u user.User, s session.Session, presented bool, err error) {
+	if p, ok := cookies.Payload(r); ok {
+		u, s, err = store.Load(r.Context(), session.IDOf(p.Token), p.Email)
+		return u, s, true, err
+	}
+	token, ok := BearerToken(r)
+	if !ok || !bearer || token == "" {
+		return u, s, false, nil
+	}
+	sid := session.IDOf(token)
+	email, err := store.SessionOwner(r.Context(), sid)
+	if err == nil {
+		u, s, err = store.Load(r.Context(), sid, email)
+	}
+	return u, s, true, err
 }
 
 // Payload returns what the request's session cookie carries, when it has
